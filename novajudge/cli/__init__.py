@@ -1,0 +1,1 @@
+"""The `novajudge` command line: thin Typer commands over the package's domain modules."""

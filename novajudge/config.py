@@ -1,0 +1,220 @@
+"""The one typed configuration shared by the CDK app, the Lambdas' defaults and the CLI.
+
+Values come from `cdk.json` context and `-c key=value` on the CDK command line (always strings
+there), so every field coerces from text and every bad value fails synth with one line naming the
+key, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from novajudge.errors import ConfigError
+from novajudge.judge import catalog
+
+#: GPUs per endpoint instance type, for tensor-parallel sharding checks.
+ENDPOINT_INSTANCE_GPUS: dict[str, int] = {
+    "ml.g5.xlarge": 1,
+    "ml.g5.2xlarge": 1,
+    "ml.g5.4xlarge": 1,
+    "ml.g5.8xlarge": 1,
+    "ml.g5.12xlarge": 4,
+    "ml.g5.24xlarge": 4,
+    "ml.g5.48xlarge": 8,
+    "ml.g6.xlarge": 1,
+    "ml.g6.2xlarge": 1,
+    "ml.g6.12xlarge": 4,
+    "ml.g6.48xlarge": 8,
+    "ml.g6e.xlarge": 1,
+    "ml.g6e.12xlarge": 4,
+    "ml.g6e.48xlarge": 8,
+}
+
+#: Key/value heads of known models: TGI can only shard a model over a GPU count dividing them.
+MODEL_KV_HEADS: dict[str, int] = {
+    "Qwen/Qwen2.5-0.5B-Instruct": 2,
+    "Qwen/Qwen2.5-1.5B-Instruct": 2,
+    "Qwen/Qwen2.5-3B-Instruct": 2,
+    "Qwen/Qwen2.5-7B-Instruct": 4,
+    "Qwen/Qwen2.5-14B-Instruct": 8,
+    "Qwen/Qwen2.5-32B-Instruct": 8,
+}
+
+StackRole = Literal["storage", "endpoints", "pipeline"]
+
+
+class Settings(BaseModel):
+    """Everything a deployment can choose. Field names are the context keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    stack_prefix: str = Field("NovaJudge", pattern=r"^[A-Za-z][A-Za-z0-9]{0,23}$")
+    model_a_id: str = Field("Qwen/Qwen2.5-1.5B-Instruct", min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")
+    model_b_id: str = Field("Qwen/Qwen2.5-7B-Instruct", min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")
+    model_a_num_gpus: int = Field(1, ge=1, le=8)
+    model_b_num_gpus: int = Field(4, ge=1, le=8)
+    endpoint_instance_type: str = "ml.g5.12xlarge"
+    tgi_image_version: str = Field(
+        "2.7.0-tgi3.3.6-gpu-py311-cu124-ubuntu22.04", pattern=r"^[0-9][\w.-]*-tgi[\w.-]+$"
+    )
+    max_input_tokens: int = Field(4096, ge=16, le=131072)
+    max_total_tokens: int = Field(8192, ge=32, le=131072)
+    judge_variant: Literal["rubric", "binary"] = "rubric"
+    judge_instance_type: str | None = None
+    binary_judge_model: Literal["nova-micro", "nova-lite", "nova-pro"] = "nova-micro"
+    judge_max_runtime_seconds: int = Field(14400, ge=600, le=432000)
+    retain_bucket: bool = False
+    default_questions: int = Field(20, ge=1, le=10000)
+    max_new_tokens: int = Field(500, ge=1, le=8192)
+    temperature: float = Field(0.9, ge=0.0, le=2.0)
+    generation_concurrency: int = Field(4, ge=1, le=32)
+    max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
+    both_orders: bool = True
+    poll_seconds: int = Field(60, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.endpoint_instance_type not in ENDPOINT_INSTANCE_GPUS:
+            raise _FieldError(
+                "endpoint_instance_type",
+                self.endpoint_instance_type,
+                f"one of {', '.join(ENDPOINT_INSTANCE_GPUS)}",
+            )
+        gpus = ENDPOINT_INSTANCE_GPUS[self.endpoint_instance_type]
+        for key in ("model_a", "model_b"):
+            model_id, shards = getattr(self, f"{key}_id"), getattr(self, f"{key}_num_gpus")
+            if shards > gpus:
+                raise _FieldError(
+                    f"{key}_num_gpus", shards, f"at most {gpus} (GPUs of {self.endpoint_instance_type})"
+                )
+            heads = MODEL_KV_HEADS.get(model_id)
+            if heads is not None and heads % shards:
+                allowed = [n for n in range(1, gpus + 1) if heads % n == 0]
+                raise _FieldError(
+                    f"{key}_num_gpus",
+                    shards,
+                    f"one of {allowed}: {model_id} has {heads} key/value heads and TGI shards them",
+                )
+        if self.max_input_tokens >= self.max_total_tokens:
+            raise _FieldError(
+                "max_input_tokens", self.max_input_tokens, f"less than max_total_tokens ({self.max_total_tokens})"
+            )
+        model = catalog.variant(self.judge_variant).model(self.judge_model_key())
+        if self.resolved_judge_instance_type() not in model.instance_types:
+            raise _FieldError(
+                "judge_instance_type",
+                self.judge_instance_type,
+                f"one of {', '.join(model.instance_types)} for the {self.judge_variant} judge ({model.key})",
+            )
+        return self
+
+    # -- derived values ---------------------------------------------------------------------------
+
+    def judge_model_key(self, variant: str | None = None) -> str:
+        """The judge model of `variant`: Nova 2 Lite for rubric, the configured one for binary."""
+        variant = variant or self.judge_variant
+        return self.binary_judge_model if variant == "binary" else catalog.variant(variant).default_model
+
+    def resolved_judge_instance_type(self, variant: str | None = None) -> str:
+        """The configured judge instance type, or the default of the variant's model."""
+        variant = variant or self.judge_variant
+        if self.judge_instance_type and variant == self.judge_variant:
+            return self.judge_instance_type
+        return catalog.variant(variant).model(self.judge_model_key(variant)).default_instance_type
+
+    def stack_names(self) -> dict[StackRole, str]:
+        """The CloudFormation stack names, shared by the CDK app and the CLI."""
+        return {
+            "storage": f"{self.stack_prefix}-Storage",
+            "endpoints": f"{self.stack_prefix}-Endpoints",
+            "pipeline": f"{self.stack_prefix}-Pipeline",
+        }
+
+    def endpoint_name(self, which: Literal["A", "B"]) -> str:
+        """Lower-case endpoint names, derived here so the pipeline never imports the endpoints stack."""
+        return f"{self.stack_prefix.lower()}-model-{which.lower()}"
+
+    def model_id(self, which: Literal["A", "B"]) -> str:
+        return self.model_a_id if which == "A" else self.model_b_id
+
+    def run_defaults(self) -> dict[str, Any]:
+        """Defaults of the execution input, handed to the generate Lambda as `RUN_DEFAULTS`."""
+        return {
+            "questions": self.default_questions,
+            "offset": 0,
+            "dataset": {"source": "squad"},
+            "generation": {
+                "max_new_tokens": self.max_new_tokens,
+                "temperature": self.temperature,
+                "concurrency": self.generation_concurrency,
+                "max_failure_rate": self.max_failure_rate,
+            },
+            "judge": {"variant": self.judge_variant, "recipe_overrides": {}},
+            "both_orders": self.both_orders,
+            "poll_seconds": self.poll_seconds,
+        }
+
+    # -- construction -----------------------------------------------------------------------------
+
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> Settings:
+        """Build from a context getter (`node.try_get_context`); unset keys keep their defaults."""
+        raw = {name: get(name) for name in cls.model_fields}
+        return cls.from_mapping({k: v for k, v in raw.items() if v is not None})
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Validate `values`, turning any problem into one `ConfigError` line."""
+        unknown = sorted(set(values) - set(cls.model_fields))
+        if unknown:
+            raise ConfigError(
+                f"unknown configuration key {unknown[0]!r}; known keys: {', '.join(cls.model_fields)}"
+            )
+        cleaned = {k: _from_text(v) for k, v in values.items()}
+        try:
+            return cls.model_validate(cleaned)
+        except _FieldError as exc:
+            raise ConfigError(str(exc)) from None
+        except ValidationError as exc:
+            raise ConfigError(_one_line(exc, values)) from None
+
+    @classmethod
+    def from_cdk_json(cls, path: str | Path = "cdk.json", overrides: Mapping[str, Any] | None = None) -> Settings:
+        """The configuration the CDK app would use, for the CLI (same file, same keys)."""
+        path = Path(path)
+        context: dict[str, Any] = {}
+        if path.exists():
+            context = json.loads(path.read_text()).get("context", {})
+        values = {k: v for k, v in context.items() if k in cls.model_fields}
+        values.update(overrides or {})
+        return cls.from_mapping(values)
+
+
+class _FieldError(ValueError):
+    """A cross-field problem, formatted like the single-field ones."""
+
+    def __init__(self, key: str, value: Any, allowed: str) -> None:
+        super().__init__(f"invalid configuration: {key}={value!r}: expected {allowed}")
+
+
+def _from_text(value: Any) -> Any:
+    """`-c key=value` gives strings; treat 'null'/'none' and '' as unset-to-None."""
+    if isinstance(value, str) and value.strip().lower() in {"null", "none", ""}:
+        return None
+    return value
+
+
+def _one_line(exc: ValidationError, values: Mapping[str, Any]) -> str:
+    err = exc.errors()[0]
+    loc = err.get("loc") or ()
+    key = str(loc[0]) if loc else "?"
+    if key in values:
+        return f"invalid configuration: {key}={values[key]!r}: {err['msg']}"
+    # A cross-field validator wraps _FieldError in a ValueError message.
+    msg = err["msg"].removeprefix("Value error, ")
+    return msg if msg.startswith("invalid configuration") else f"invalid configuration: {msg}"

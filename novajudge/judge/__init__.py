@@ -1,0 +1,1 @@
+"""The Nova judge: catalogue of variants, recipe rendering and the training-job request."""

@@ -1,0 +1,1 @@
+"""The CDK stacks, one per concern: storage, candidate endpoints, evaluation pipeline."""

@@ -1,0 +1,1 @@
+"""Constructs shared by the stacks: Lambda bundling, image maps, cdk-nag acknowledgements."""
