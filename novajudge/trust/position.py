@@ -1,0 +1,145 @@
+"""Position bias: does the judge's verdict survive swapping which response it reads first?
+
+Each prompt is judged twice when `both_orders` is on: once as sent (AB) and once swapped (BA). An
+unbiased judge names the same *model* both times. The plain view (AB only) is what a single-order
+run would report; the reconciled view only counts a win when both orders agree, turning
+position-dependent verdicts into ties instead of letting them inflate either model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from novajudge.trust.stats import proportion
+from novajudge.trust.verdicts import check_prompts, parse_label, preference, swap, to_model
+
+NOT_MEASURED_NO_BA = "not measured: no pair was judged in the swapped (BA) order"
+
+
+def _counts(values: Sequence[str], keys: Sequence[str]) -> dict[str, int]:
+    return {k: sum(1 for v in values if v == k) for k in keys}
+
+
+def _win_rate(counts: dict[str, int]) -> dict[str, object]:
+    """B's share of decided verdicts (ties and errors excluded), as the judge's own `winrate`."""
+    return proportion(counts["B"], counts["A"] + counts["B"])
+
+
+def reconcile(ab_winner: str, ba_winner: str) -> str:
+    """One verdict per prompt from its two judgements, both already in model terms.
+
+    A model wins only when both orders name it; `inconsistent` when they name different things
+    (a position-inconsistent tie); `bothbad` only when both said both bad; `error` if either failed.
+    """
+    if "error" in (ab_winner, ba_winner):
+        return "error"
+    if ab_winner == ba_winner:
+        return ab_winner
+    if preference(ab_winner) == preference(ba_winner):  # tie vs bothbad: both "no preference"
+        return "tie"
+    return "inconsistent"
+
+
+def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
+    """Plain and reconciled views, consistency and first-position preference of the prompts table.
+
+    Input: the flattened prompts table (`row`, `prompt_id`, `order`, `label`, `winner`). Output is
+    JSON-ready. Figures that need the BA order say `measured: false` with the reason when it is
+    absent, rather than reporting 0 or 1.
+    """
+    table = check_prompts(prompts)
+    ab = table[table["order"] == "AB"]
+    ba = table[table["order"] == "BA"]
+    plain_counts = _counts(list(ab["winner"]), ("A", "B", "tie", "bothbad", "error"))
+    plain = {"judgements": len(ab), "counts": plain_counts, "b_win_rate": _win_rate(plain_counts)}
+
+    ab_by_id = dict(zip(ab["prompt_id"], ab["winner"], strict=True))
+    ba_by_id = dict(zip(ba["prompt_id"], ba["winner"], strict=True))
+    both = sorted(set(ab_by_id) & set(ba_by_id))
+    missing = {
+        "only_ab": len(set(ab_by_id) - set(ba_by_id)),
+        "only_ba": len(set(ba_by_id) - set(ab_by_id)),
+        "only_ab_ids": sorted(set(ab_by_id) - set(ba_by_id)),
+        "only_ba_ids": sorted(set(ba_by_id) - set(ab_by_id)),
+    }
+
+    # First position = position A as sent. Counted over every decided judgement of either order.
+    positions = [parse_label(label) for label in table["label"]]
+    decided = [p for p in positions if p in ("A", "B")]
+    first = proportion(sum(p == "A" for p in decided), len(decided))
+    first["confounded"] = ba.empty
+    first["note"] = (
+        "only AB judgements: model A was always first, so this mixes position with model quality"
+        if ba.empty else "0.5 is neutral; each model was first in its own share of the judgements"
+    )
+
+    result: dict[str, object] = {
+        "plain": plain,
+        "first_position_preference": first,
+        "missing_order": missing,
+    }
+    if ba.empty or not both:
+        reason = NOT_MEASURED_NO_BA if ba.empty else "not measured: no prompt was judged in both orders"
+        result["reconciled"] = {"measured": False, "reason": reason}
+        result["consistency"] = {"measured": False, "reason": reason}
+        result["flips"] = []
+        return result
+
+    verdicts = {pid: reconcile(ab_by_id[pid], ba_by_id[pid]) for pid in both}
+    rec_counts = _counts(list(verdicts.values()), ("A", "B", "tie", "bothbad", "inconsistent", "error"))
+    result["reconciled"] = {
+        "measured": True,
+        "prompts": len(both),
+        "counts": rec_counts,
+        "b_win_rate": _win_rate(rec_counts),
+    }
+    valid = [pid for pid in both if verdicts[pid] != "error"]
+    agree = sum(verdicts[pid] != "inconsistent" for pid in valid)
+    consistency = proportion(agree, len(valid))
+    consistency["measured"] = True
+    result["consistency"] = consistency
+    # Prompts whose verdict changed with the order: the ones a reader should look at.
+    result["flips"] = [
+        {"prompt_id": pid, "ab": ab_by_id[pid], "ba": ba_by_id[pid]}
+        for pid in both if verdicts[pid] == "inconsistent"
+    ]
+    return result
+
+
+def binary_prompts_table(forward: Sequence[object], backward: Sequence[object],
+                         prompt_ids: Sequence[str] | None = None, *,
+                         backward_as_shown: bool = True) -> pd.DataFrame:
+    """The binary judge's per-pair forward/backward outputs as a prompts table (AB + BA rows).
+
+    `forward[i]` is the raw preference with the pair as given (A first); `backward[i]` the raw
+    preference with the pair swapped. With `backward_as_shown` (the default) the backward label
+    names positions as the judge saw them, so `A>B` there means model B won; set it to False if a
+    judge version already reports the backward verdict in the original A/B terms.
+    """
+    if len(forward) != len(backward):
+        raise ValueError(f"forward ({len(forward)}) and backward ({len(backward)}) outputs differ in length")
+    ids = [str(p) for p in prompt_ids] if prompt_ids is not None else [str(i) for i in range(len(forward))]
+    if len(ids) != len(forward):
+        raise ValueError(f"{len(ids)} prompt ids for {len(forward)} judged pairs")
+    labels = {"A": "A>B", "B": "B>A", "tie": "A=B", "bothbad": "A=B (bothbad)", "error": "error"}
+    rows = []
+    for i, (fwd, bwd, pid) in enumerate(zip(forward, backward, ids, strict=True)):
+        f = parse_label(fwd)
+        b = parse_label(bwd)
+        b_shown = b if backward_as_shown else swap(b)
+        rows.append({"row": i, "prompt_id": pid, "order": "AB", "label": labels[f], "winner": f})
+        rows.append({"row": i, "prompt_id": pid, "order": "BA", "label": labels[b_shown],
+                     "winner": to_model(b_shown, "BA")})
+    return pd.DataFrame(rows, columns=["row", "prompt_id", "order", "label", "winner"])
+
+
+def position_bias_binary(forward: Sequence[object], backward: Sequence[object],
+                         prompt_ids: Sequence[str] | None = None, *,
+                         backward_as_shown: bool = True) -> dict[str, object]:
+    """`position_bias` computed from the binary judge's forward and backward outputs."""
+    result = position_bias(binary_prompts_table(forward, backward, prompt_ids,
+                                                backward_as_shown=backward_as_shown))
+    result["source"] = "binary judge forward_output/backward_output"
+    return result
