@@ -27,7 +27,10 @@ def prompts_table(rows: list[dict]) -> pd.DataFrame:
 def crit_row(row: int, pid: str, order: str, name: str, weight: float, a: float, b: float,
              kind: str = "scale") -> dict:
     def norm(s):
-        return (s - 1) / 4 if kind == "scale" else float(s)
+        """What results would store; None where the raw score is not a plain number/bool."""
+        if kind == "scale":
+            return (s - 1) / 4 if isinstance(s, int | float) else None
+        return float(s) if isinstance(s, bool) else None
     return {"row": row, "prompt_id": pid, "order": order, "criterion": name, "criterion_key": name.lower(),
             "type": kind, "weight": weight, "score_A": a, "score_B": b, "norm_A": norm(a),
             "norm_B": norm(b), "justification_A": "", "justification_B": ""}

@@ -1,0 +1,278 @@
+"""Re-weighting without re-judging: recompute the rubric judge's weighted scores under new weights.
+
+The rubric judge scores every criterion for both responses, so "what if correctness counted double"
+or "what if we ignore formatting" is arithmetic on the details table, not another judge job. The
+judge's own verdict comes from its preference label, not from the scores; a re-weighted verdict has
+to be derived from the margin instead, with a stated tie threshold, and the report says how many
+verdicts that rule alone changes (`changed_vs_original_weights` vs `changed_vs_label`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from novajudge.errors import InvalidRunRequest, ResultsError
+from novajudge.trust.criteria import matching_keys, normalise_synonyms, with_keys
+from novajudge.trust.position import position_bias
+from novajudge.trust.stats import proportion
+from novajudge.trust.verdicts import check_prompts, to_model
+
+#: |margin| at or below this is a tie. 0.05 is one scale step (0.25 normalised) on a criterion
+#: weighing 0.2: smaller differences are within the judge's scoring noise.
+DEFAULT_THRESHOLD = 0.05
+_EPS = 1e-9  # margins are sums of products of floats; 0.05 must still count as 0.05
+CRITERIA_COLUMNS = ("row", "prompt_id", "order", "criterion", "type", "weight", "score_A", "score_B")
+NO_CRITERIA = "no criteria left"
+_TRUE = {"true", "yes", "pass", "1", "1.0"}
+_FALSE = {"false", "no", "fail", "0", "0.0"}
+
+
+def parse_weight_option(text: str) -> tuple[str, float]:
+    """`NAME=W` from the command line → (name, weight); W must be a finite number ≥ 0."""
+    name, sep, value = text.rpartition("=")
+    if not sep or not name.strip():
+        raise InvalidRunRequest(f"--weight {text!r}: expected NAME=WEIGHT, e.g. correctness=2")
+    try:
+        weight = float(value)
+    except ValueError:
+        raise InvalidRunRequest(f"--weight {text!r}: {value!r} is not a number") from None
+    if not math.isfinite(weight) or weight < 0:
+        raise InvalidRunRequest(f"--weight {text!r}: the weight must be a finite number ≥ 0")
+    return name.strip(), weight
+
+
+def normalised_score(value: object, kind: str, where: str) -> float | None:
+    """(s − 1)/4 for a 1–5 scale score, 1/0 for a binary one; None when the score is absent.
+
+    Anything else (a 7 on a 1–5 scale, "maybe") is an error naming `where`, because silently
+    clipping it would change the verdicts we are about to compare.
+    """
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if kind == "binary":
+        if isinstance(value, bool):
+            return 1.0 if value else 0.0
+        text = str(value).strip().casefold()
+        if text in _TRUE:
+            return 1.0
+        if text in _FALSE:
+            return 0.0
+        raise ResultsError(f"{where}: binary score {value!r} is not true/false")
+    if kind == "scale":
+        try:
+            score = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise ResultsError(f"{where}: scale score {value!r} is not a number") from None
+        if not 1 <= score <= 5:
+            raise ResultsError(f"{where}: scale score {score:g} is outside 1–5")
+        return (score - 1) / 4
+    raise ResultsError(f"{where}: field 'type' is {kind!r}; expected 'scale' or 'binary'")
+
+
+def scored_criteria(criteria: pd.DataFrame, synonyms: Mapping[str, str] | None = None) -> pd.DataFrame:
+    """The criteria table checked, keyed (`key`) and with numeric `weight`, `norm_A`, `norm_B`.
+
+    Normalised scores are recomputed from the raw scores (the source of truth); a stored `norm_*`
+    is used only where the raw score is missing.
+    """
+    missing = [c for c in CRITERIA_COLUMNS if c not in criteria.columns]
+    if missing:
+        raise ResultsError(f"criteria table: missing column(s) {', '.join(missing)} (see docs/design.md)")
+    table = with_keys(criteria, synonyms)
+    table["prompt_id"] = table["prompt_id"].astype(str)
+    weights, norm_a, norm_b = [], [], []
+    for rec in table.to_dict("records"):
+        where = f"criteria table: row {rec['row']}, criterion {rec['criterion']!r}"
+        try:
+            weight = float(rec["weight"])
+        except (TypeError, ValueError):
+            raise ResultsError(f"{where}: field 'weight' is {rec['weight']!r}, not a number") from None
+        if not math.isfinite(weight) or weight < 0:
+            raise ResultsError(f"{where}: field 'weight' is {weight}; expected a number ≥ 0")
+        weights.append(weight)
+        for side, out in (("A", norm_a), ("B", norm_b)):
+            norm = normalised_score(rec[f"score_{side}"], str(rec["type"]), f"{where}, field 'score_{side}'")
+            if norm is None:
+                stored = rec.get(f"norm_{side}")
+                if stored is None or (isinstance(stored, float) and math.isnan(stored)):
+                    raise ResultsError(f"{where}: neither 'score_{side}' nor 'norm_{side}' is set")
+                norm = float(stored)
+            out.append(norm)
+    table["weight"] = weights
+    table["norm_A"] = norm_a
+    table["norm_B"] = norm_b
+    return table
+
+
+@dataclass(frozen=True)
+class ReweightPlan:
+    """Which canonical criteria are dropped and which get a new (relative) weight."""
+
+    dropped: tuple[str, ...] = ()
+    weights: dict[str, float] = field(default_factory=dict)
+
+
+def make_plan(keys: Sequence[str], drop: Sequence[str] = (), weights: Mapping[str, float] | None = None,
+              *, match: str = "exact", synonyms: Mapping[str, str] | None = None) -> ReweightPlan:
+    """Resolve user patterns against the known criterion keys.
+
+    A pattern matching nothing is a usage error (a typo must not pass as "no effect"), and so is a
+    criterion that is both dropped and re-weighted or given two different weights.
+    """
+    known = sorted(set(keys))
+    hint = ", ".join(known[:15]) + (" …" if len(known) > 15 else "")
+    dropped: set[str] = set()
+    for pattern in drop:
+        hits = matching_keys(pattern, known, match, synonyms)
+        if not hits:
+            raise InvalidRunRequest(f"--drop {pattern!r} ({match}) matches no criterion; known: {hint}")
+        dropped.update(hits)
+    new_weights: dict[str, float] = {}
+    source: dict[str, str] = {}
+    for pattern, weight in (weights or {}).items():
+        if not math.isfinite(weight) or weight < 0:
+            raise InvalidRunRequest(f"--weight {pattern}={weight}: the weight must be a finite number ≥ 0")
+        hits = matching_keys(pattern, known, match, synonyms)
+        if not hits:
+            raise InvalidRunRequest(f"--weight {pattern!r} ({match}) matches no criterion; known: {hint}")
+        for key in hits:
+            if key in dropped:
+                raise InvalidRunRequest(f"criterion {key!r} is both dropped and re-weighted (by {pattern!r})")
+            if key in new_weights and new_weights[key] != weight:
+                raise InvalidRunRequest(f"criterion {key!r} gets two weights: {source[key]}="
+                                        f"{new_weights[key]:g} and {pattern}={weight:g}")
+            new_weights[key] = weight
+            source[key] = pattern
+    return ReweightPlan(dropped=tuple(sorted(dropped)), weights=new_weights)
+
+
+def apply_plan(scored: pd.DataFrame, plan: ReweightPlan) -> pd.DataFrame:
+    """Per-criterion `new_weight`: 0 when dropped, the override or the original, renormalised per row.
+
+    Renormalising per judged row keeps every weighted score in [0, 1], comparable with the judge's
+    own; a row whose remaining weights sum to 0 gets NaN (no criteria left).
+    """
+    out = scored.copy()
+    raw = [0.0 if key in plan.dropped else plan.weights.get(key, w)
+           for key, w in zip(out["key"], out["weight"], strict=True)]
+    out["new_weight"] = raw
+    totals = out.groupby("row")["new_weight"].transform("sum")
+    out["new_weight"] = (out["new_weight"] / totals.where(totals > 0)).astype(float)
+    return out
+
+
+def weighted_scores(weighted: pd.DataFrame, weight_column: str) -> pd.DataFrame:
+    """Per judged row: Σ w·norm for A and B (as sent), margin A − B, and how many criteria count."""
+    def one(group: pd.DataFrame) -> pd.Series:
+        w = group[weight_column]
+        live = w.notna() & (w > 0)
+        if not live.any():
+            return pd.Series({"score_A": math.nan, "score_B": math.nan, "margin": math.nan, "criteria": 0})
+        a = float((w[live] * group.loc[live, "norm_A"]).sum())
+        b = float((w[live] * group.loc[live, "norm_B"]).sum())
+        return pd.Series({"score_A": a, "score_B": b, "margin": a - b, "criteria": int(live.sum())})
+
+    rows = [one(group).rename(row) for row, group in weighted.groupby("row", sort=True)]
+    return pd.DataFrame(rows)
+
+
+def verdict_from_margin(margin: float, threshold: float) -> str:
+    """Position verdict from a margin (A − B as sent): `tie` when |margin| ≤ threshold."""
+    if margin is None or math.isnan(margin):
+        return NO_CRITERIA
+    if abs(margin) <= threshold + _EPS:
+        return "tie"
+    return "A" if margin > 0 else "B"
+
+
+def _view(winners: Sequence[str]) -> dict[str, object]:
+    keys = ("A", "B", "tie", "bothbad", NO_CRITERIA, "error")
+    counts = {k: sum(1 for w in winners if w == k) for k in keys}
+    return {"judgements": len(winners), "counts": counts,
+            "b_win_rate": proportion(counts["B"], counts["A"] + counts["B"])}
+
+
+def _num(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
+
+
+def reweight(prompts: pd.DataFrame, criteria: pd.DataFrame, *, drop: Sequence[str] = (),
+             weights: Mapping[str, float] | None = None, match: str = "exact",
+             synonyms: Mapping[str, str] | None = None,
+             threshold: float = DEFAULT_THRESHOLD) -> dict[str, object]:
+    """Drop and/or re-weight criteria by name and report what happens to the verdicts.
+
+    Verdicts are compared per judged row in model terms (a BA row's margin is negated). Rows the
+    judge could not judge (`winner` = error) stay errors and never count as changed. Margins in the
+    output are model A − model B, so a positive number always favours model A.
+    """
+    if not 0 <= threshold < 1:
+        raise InvalidRunRequest(f"--threshold {threshold}: expected a number in [0, 1)")
+    syn = normalise_synonyms(synonyms)
+    table = check_prompts(prompts).sort_values("row", kind="stable").reset_index(drop=True)
+    scored = scored_criteria(criteria, syn)
+    plan = make_plan(list(scored["key"]), drop, weights, match=match, synonyms=syn)
+    weighted = apply_plan(scored, plan)
+    weighted["orig_weight"] = weighted["weight"] / weighted.groupby("row")["weight"].transform("sum")
+    new = weighted_scores(weighted, "new_weight")
+    old = weighted_scores(weighted, "orig_weight")
+
+    flips, left, rows = [], [], []
+    for rec in table.to_dict("records"):
+        row, order, label_winner = rec["row"], rec["order"], rec["winner"]
+        sign = -1.0 if order == "BA" else 1.0
+        if label_winner == "error":
+            new_w = rule_w = "error"
+            new_m = old_m = None
+        else:
+            new_m = _num(new["margin"].get(row)) if row in new.index else None
+            old_m = _num(old["margin"].get(row)) if row in old.index else None
+            new_w = to_model(verdict_from_margin(math.nan if new_m is None else new_m, threshold), order)
+            rule_w = to_model(verdict_from_margin(math.nan if old_m is None else old_m, threshold), order)
+            if new_w == NO_CRITERIA:
+                left.append({"prompt_id": rec["prompt_id"], "row": int(row), "order": order,
+                             "old": label_winner})
+        judge_margin = _num(rec.get("score_margin"))
+        old_model = (judge_margin if judge_margin is not None else old_m)
+        entry = {
+            "prompt_id": rec["prompt_id"], "row": int(row), "order": order, "old": label_winner,
+            "new": new_w, "old_margin": None if old_model is None else sign * old_model,
+            "new_margin": None if new_m is None else sign * new_m,
+        }
+        rows.append((label_winner, rule_w, new_w))
+        if new_w not in (label_winner, NO_CRITERIA) and label_winner != "error":
+            flips.append(entry)
+
+    old_winners = [r[0] for r in rows]
+    new_winners = [r[2] for r in rows]
+    result: dict[str, object] = {
+        "settings": {"drop": list(drop), "weights": dict(weights or {}), "match": match,
+                     "threshold": threshold, "synonyms": len(syn)},
+        "dropped_criteria": list(plan.dropped),
+        "reweighted_criteria": dict(sorted(plan.weights.items())),
+        "rule": (f"verdict from the re-weighted margin (model A − model B): |margin| ≤ {threshold:g} is a "
+                 "tie, otherwise the model with the higher weighted score wins; weights are "
+                 "renormalised to sum to 1 within each judgement"),
+        "original": _view(old_winners),
+        "new": _view(new_winners),
+        # Rows left without criteria are listed in `no_criteria_left`, not counted as changed.
+        "changed_vs_label": sum(o != n for o, _, n in rows if o != "error" and n != NO_CRITERIA),
+        "changed_vs_original_weights": sum(
+            r != n for _, r, n in rows if r not in ("error", NO_CRITERIA) and n != NO_CRITERIA),
+        "label_vs_margin_rule_disagreements": sum(
+            o != r for o, r, _ in rows if o != "error" and r != NO_CRITERIA),
+        "flips": flips,
+        "no_criteria_left": left,
+    }
+    reconcilable = table.assign(winner=[n if n != NO_CRITERIA else "error" for n in new_winners])
+    rec_view = position_bias(reconcilable)
+    result["reconciled"] = rec_view["reconciled"]
+    return result
