@@ -1,0 +1,277 @@
+"""The summary figure: the six panels users know from the Nova notebooks, drawn correctly.
+
+Why redraw rather than copy the notebook: its count panel calls a tie a B lead and its gauge is
+mirrored (0 % points at the 100 % label). Here the leader is computed (or "tie"), the gauge runs
+0 % on the left to 100 % on the right with the needle at angle pi * (1 - rate), the pie covers valid
+judgements only, and every interval drawn is named with its method. The rubric judge adds a row:
+weighted scores per model, the margin distribution and the per-criterion averages.
+
+Plain matplotlib (Agg backend): seaborn would add bundle weight to the Lambda for no gain here.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import textwrap
+from collections.abc import Mapping
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.patches import Wedge
+
+COLOUR_A = "#1f77b4"
+COLOUR_B = "#ff7f0e"
+COLOUR_TIE = "#8c8c8c"
+COLOUR_BAD = "#6b4c9a"
+COLOUR_ERR = "#d62728"
+STAND_IN_TEXT = "LOCAL STAND-IN — not real model/judge output"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def leader_text(a_wins: int, b_wins: int, model_a: str, model_b: str) -> str:
+    """Who leads on decided judgements, in words; equal counts are a tie, never a lead."""
+    if a_wins == b_wins:
+        return f"tie ({a_wins} each)"
+    if b_wins > a_wins:
+        return f"B ({model_b}) leads by {b_wins - a_wins}"
+    return f"A ({model_a}) leads by {a_wins - b_wins}"
+
+
+def needle_angle(rate: float) -> float:
+    """Gauge needle angle in radians: 0 % points left (pi), 50 % up (pi/2), 100 % right (0)."""
+    return math.pi * (1.0 - min(1.0, max(0.0, rate)))
+
+
+def _panel_counts(ax: Axes, c: Mapping[str, int]) -> None:
+    names = ["A wins", "B wins", "ties", "both bad", "errors"]
+    vals = [c["a_wins"], c["b_wins"], c["ties"], c["bothbad_ties"], c["inference_errors"]]
+    bars = ax.bar(names, vals, color=[COLOUR_A, COLOUR_B, COLOUR_TIE, COLOUR_BAD, COLOUR_ERR])
+    for bar, v in zip(bars, vals, strict=True):
+        ax.annotate(str(v), (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=9)
+    ax.set_ylim(0, max([*vals, 1]) * 1.18)
+    ax.set_title(f"1. Judgements (n = {c['total']})")
+    ax.set_ylabel("judgements")
+
+
+def _panel_rates(ax: Axes, ours: Mapping[str, Any], judge: Mapping[str, Any]) -> None:
+    rows: list[tuple[str, float | None, list[float | None]]] = [
+        ("ours: decided\n(Wilson 95%)", ours["win_rate_b_decided"], ours["wilson_95"]),
+        ("ours: ties = ½\n(bootstrap 95%)", ours["win_rate_b_ties_half"], ours["bootstrap_95"]),
+        (
+            "judge's winrate\n(its bounds)",
+            judge.get("winrate"),
+            [judge.get("lower_rate"), judge.get("upper_rate")],
+        ),
+    ]
+    for y, (_, rate, (lo, hi)) in enumerate(rows):
+        if rate is None:
+            ax.text(0.02, y, "n/a", va="center")
+            continue
+        err = None
+        if lo is not None and hi is not None:
+            err = [[max(0.0, rate - lo)], [max(0.0, hi - rate)]]
+        ax.barh(y, rate, color=COLOUR_B if y < 2 else "#f5b041", height=0.55)
+        ax.errorbar(rate, y, xerr=err, fmt="none", ecolor="black", capsize=5)
+        ax.text(min(rate, 0.80) + 0.02, y + 0.33, _pct(rate), fontsize=9)
+    ax.axvline(0.5, color="black", linestyle="--", linewidth=1)
+    ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("P(B preferred)")
+    ax.set_title("2. B vs A win rate with 95% CI")
+
+
+def _panel_pie(ax: Axes, c: Mapping[str, int]) -> None:
+    parts = [("A wins", c["a_wins"], COLOUR_A), ("B wins", c["b_wins"], COLOUR_B),
+             ("ties", c["ties"], COLOUR_TIE), ("both bad", c["bothbad_ties"], COLOUR_BAD)]  # fmt: skip
+    parts = [p for p in parts if p[1] > 0]
+    ax.set_title(f"3. Preferences over {c['valid']} valid judgements")
+    if not parts:
+        ax.text(0.5, 0.5, "no valid judgements", ha="center", va="center", transform=ax.transAxes)
+        ax.axis("off")
+        return
+    ax.pie([p[1] for p in parts], labels=[p[0] for p in parts], colors=[p[2] for p in parts],
+           autopct=lambda v: f"{v:.0f}%", startangle=90, counterclock=False)  # fmt: skip
+    ax.axis("equal")
+
+
+def _panel_versus(ax: Axes, c: Mapping[str, int], model_a: str, model_b: str) -> None:
+    a, b = c["a_wins"], c["b_wins"]
+    bars = ax.bar([f"A\n{model_a}", f"B\n{model_b}"], [a, b], color=[COLOUR_A, COLOUR_B])
+    for bar, v in zip(bars, [a, b], strict=True):
+        ax.annotate(str(v), (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom")
+    ax.set_ylim(0, max(a, b, 1) * 1.3)
+    ax.text(0.5, 0.92, leader_text(a, b, model_a, model_b), ha="center", transform=ax.transAxes,
+            fontsize=10, fontweight="bold")  # fmt: skip
+    ax.set_title("4. A vs B wins (decided judgements)")
+
+
+def _panel_gauge(ax: Axes, rate: float | None) -> None:
+    ax.set_title("5. B's win rate (decided), gauge")
+    ax.add_patch(Wedge((0, 0), 1.0, 90, 180, width=0.3, color=COLOUR_A, alpha=0.6))
+    ax.add_patch(Wedge((0, 0), 1.0, 0, 90, width=0.3, color=COLOUR_B, alpha=0.6))
+    for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
+        ang = needle_angle(frac)
+        ax.text(
+            1.15 * math.cos(ang), 1.15 * math.sin(ang), f"{frac:.0%}", ha="center", va="center", fontsize=9
+        )
+    ax.text(-0.85, -0.15, "A better", ha="center", fontsize=8, color=COLOUR_A)
+    ax.text(0.85, -0.15, "B better", ha="center", fontsize=8, color=COLOUR_B)
+    if rate is None:
+        ax.text(0, 0.2, "n/a", ha="center", fontsize=14)
+    else:
+        ang = needle_angle(rate)
+        ax.plot([0, 0.85 * math.cos(ang)], [0, 0.85 * math.sin(ang)], color="black", linewidth=3)
+        ax.text(0, -0.3, _pct(rate), ha="center", fontsize=14, fontweight="bold")
+    ax.add_patch(plt.Circle((0, 0), 0.05, color="black"))
+    ax.set_xlim(-1.3, 1.3)
+    ax.set_ylim(-0.45, 1.3)
+    ax.set_aspect("equal")
+    ax.axis("off")
+
+
+def _fmt_ci(ci: list[float | None]) -> str:
+    lo, hi = ci
+    return "n/a" if lo is None or hi is None else f"[{_pct(lo)}, {_pct(hi)}]"
+
+
+def _panel_table(ax: Axes, ours: Mapping[str, Any], judge: Mapping[str, Any]) -> None:
+    c = ours["counts"]
+    jlo, jhi = judge.get("lower_rate"), judge.get("upper_rate")
+    rows = [
+        ("total judgements", str(c["total"])),
+        ("valid / errors", f"{c['valid']} / {c['inference_errors']}"),
+        ("error rate", _pct(ours["error_rate"])),
+        ("A wins / B wins", f"{c['a_wins']} / {c['b_wins']}"),
+        ("ties / both bad", f"{c['ties']} / {c['bothbad_ties']}"),
+        ("B win rate (decided)", _pct(ours["win_rate_b_decided"])),
+        ("  Wilson 95%", _fmt_ci(ours["wilson_95"])),
+        ("B win rate (ties ½)", _pct(ours["win_rate_b_ties_half"])),
+        ("  bootstrap 95%", _fmt_ci(ours["bootstrap_95"])),
+        ("sign test p", f"{ours['sign_test_p']:.3g}"),
+        ("judge's winrate", _pct(judge.get("winrate"))),
+        ("  judge's bounds", _fmt_ci([jlo, jhi])),
+    ]
+    ax.axis("off")
+    table = ax.table(cellText=rows, colLabels=["metric", "value"], loc="center", cellLoc="left")
+    table.auto_set_font_size(False)
+    table.set_fontsize(8.5)
+    table.scale(1, 1.25)
+    ax.set_title("6. Summary")
+
+
+def _panel_weighted(
+    ax: Axes, rubric: Mapping[str, Any], judge: Mapping[str, Any], model_a: str, model_b: str
+) -> None:
+    a, b = rubric.get("weighted_score_A_mean"), rubric.get("weighted_score_B_mean")
+    ax.set_title("7. Mean weighted rubric score (ours)")
+    if a is None or b is None:
+        ax.text(0.5, 0.5, "no rubric scores", ha="center", va="center", transform=ax.transAxes)
+        return
+    bars = ax.bar([f"A\n{model_a}", f"B\n{model_b}"], [a, b], color=[COLOUR_A, COLOUR_B])
+    for bar, v in zip(bars, [a, b], strict=True):
+        ax.annotate(f"{v:.3f}", (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom")
+    ax.set_ylim(0, 1.1)
+    m = rubric["margin"]
+    ax.text(0.5, 0.93, f"margin A−B: mean {m['mean']:+.3f}, median {m['median']:+.3f}",
+            ha="center", transform=ax.transAxes, fontsize=9)  # fmt: skip
+
+
+def _panel_margin(ax: Axes, margins: np.ndarray) -> None:
+    ax.set_title("8. Margin per prompt (A − B; > 0 favours A)")
+    if len(margins) == 0:
+        ax.text(0.5, 0.5, "no rubric scores", ha="center", va="center", transform=ax.transAxes)
+        return
+    ax.hist(margins, bins=np.linspace(-1, 1, 41), color=COLOUR_TIE, edgecolor="white")
+    ax.axvline(0, color="black", linestyle="--", linewidth=1)
+    ax.axvline(float(np.median(margins)), color=COLOUR_ERR, linewidth=1.5, label="median")
+    ax.legend(fontsize=8)
+    ax.set_xlabel("weighted score margin")
+    ax.set_ylabel("prompts")
+
+
+def _panel_criteria(ax: Axes, rubric: Mapping[str, Any], top: int = 8) -> None:
+    crit = rubric.get("criteria") or []
+    ax.set_title(f"9. Most frequent criteria (top {min(top, len(crit))}): mean normalised score")
+    if not crit:
+        ax.text(0.5, 0.5, "no criteria", ha="center", va="center", transform=ax.transAxes)
+        return
+    crit = crit[:top]
+    y = np.arange(len(crit))
+    ax.barh(y - 0.2, [c["mean_norm_A"] for c in crit], height=0.4, color=COLOUR_A, label="A")
+    ax.barh(y + 0.2, [c["mean_norm_B"] for c in crit], height=0.4, color=COLOUR_B, label="B")
+    names = [f"{c['name'][:24]} (n={c['prompts']})" for c in crit]
+    ax.set_yticks(y, names, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def build_figure(
+    summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
+) -> Figure:
+    """The summary figure from a summary dict (`ours`, `judge`, `rubric`, `variant`)."""
+    ours, judge, rubric = summary["ours"], summary["judge"], summary.get("rubric")
+    nrows = 3 if rubric is not None else 2
+    fig, axes = plt.subplots(nrows, 3, figsize=(18, 5.2 * nrows + (0.8 if stand_in else 0)))
+    _panel_counts(axes[0][0], ours["counts"])
+    _panel_rates(axes[0][1], ours, judge)
+    _panel_pie(axes[0][2], ours["counts"])
+    _panel_versus(axes[1][0], ours["counts"], model_a, model_b)
+    _panel_gauge(axes[1][1], ours["win_rate_b_decided"])
+    _panel_table(axes[1][2], ours, judge)
+    if rubric is not None:
+        _panel_weighted(axes[2][0], rubric, judge, model_a, model_b)
+        _panel_margin(axes[2][1], margins)
+        _panel_criteria(axes[2][2], rubric)
+    variant = summary.get("variant", "")
+    # Figure-fraction heights of the header lines, so the header stays put whatever the row count.
+    line = 0.3 / fig.get_figheight()
+    y = 1.0 - line
+    fig.text(0.5, y, f"B: {model_b}  vs  A: {model_a}  —  Nova {variant} judge", ha="center", va="top",
+             fontsize=15, fontweight="bold")  # fmt: skip
+    for text in textwrap.wrap(str(summary.get("headline", "")), width=170)[:3]:
+        y -= line * 0.9
+        fig.text(0.5, y, text, ha="center", va="top", fontsize=10.5)
+    if stand_in:
+        y -= line * 1.9
+        fig.text(
+            0.5,
+            y,
+            STAND_IN_TEXT,
+            ha="center",
+            va="center",
+            fontsize=18,
+            color="white",
+            fontweight="bold",
+            bbox={"facecolor": COLOUR_ERR, "edgecolor": "black", "boxstyle": "round"},
+        )
+        fig.text(0.5, 0.45, "STAND-IN", ha="center", va="center", fontsize=110, color=COLOUR_ERR, alpha=0.08,
+                 rotation=25)  # fmt: skip
+        y -= line * 0.6
+    top = y - line * 0.6
+    fig.tight_layout(rect=(0, 0, 1, top))
+    return fig
+
+
+def render_png(
+    summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
+) -> bytes:
+    """The figure as PNG bytes (closed afterwards so a long-lived Lambda does not leak figures)."""
+    fig = build_figure(summary, margins, model_a, model_b, stand_in=stand_in)
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=90)
+        return buf.getvalue()
+    finally:
+        plt.close(fig)

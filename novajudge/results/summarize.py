@@ -1,0 +1,206 @@
+"""`summarize`: the judge's output archive in, four files a user can trust out.
+
+Used by the summarize Lambda and by `novajudge summarize`. Writes into `out_dir`:
+`summary.json`, `details.parquet`, `report.png`, `report.html`, and returns the summary dict.
+
+summary.json keys (stable; other analyses add their own top-level keys, never change these):
+
+- `schema_version` (int, 1)
+- `stand_in` (bool): true when the run used local stand-ins, not real models/judge
+- `variant` ("rubric" | "binary"), `task_key` (the judge's results key)
+- `models`: {"A": baseline name, "B": challenger name}
+- `source`: {"path", "results_file", "details_file"}
+- `manifest_used` (bool), `orders`: {"AB": n, "BA": n} rows as sent
+- `headline` (str): verdict and the key numbers in one sentence
+- `verdict` ("A" | "B" | "inconclusive" | "none"), `verdict_text` (words)
+- `judge`: the judge's own aggregate numbers as reported (a_scores, b_scores, ties, inference_error,
+  score, winrate, lower_rate, upper_rate, rubric weighted_score_A/B, score_margin, `*_stderr`)
+- `ours`: our numbers in model terms: `counts` {total, valid, decided, a_wins, b_wins, ties,
+  bothbad_ties, inference_errors}, `error_rate`, `win_rate_b_decided`, `wilson_95` [lo, hi],
+  `win_rate_b_ties_half`, `bootstrap_95` [lo, hi], `sign_test_p`, `verdict`, `verdict_text`
+- `rubric`: null for the binary judge, else {rows_with_criteria, weighted_score_A_mean,
+  weighted_score_B_mean, margin {n, mean, median, std, min, q05, q25, q75, q95, max},
+  judge_vs_ours_max_abs_diff, judge_vs_ours_rows_differing, weights_renormalised_rows, weights_note,
+  criteria [per-criterion rows], most_frequent_criteria}
+- `methods`: how each of our numbers is computed (bootstrap seed and resamples included)
+- `notes`: list of caveats in words (swapped rows, renormalised weights, judge/ours disagreement)
+- `files`: {"summary", "details", "figure", "report"} file names in `out_dir`
+
+Numbers that cannot be computed (e.g. no valid judgements) are JSON null, never NaN.
+details.parquet: the two flattened tables of docs/design.md stacked with a `kind` column
+("prompt" | "criterion"); written with `engine="auto"` so it works with pyarrow or fastparquet alone.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from novajudge.results.figure import render_png
+from novajudge.results.parse import CRITERION_COLUMNS, PROMPT_COLUMNS, read_flattened
+from novajudge.results.report import DEFAULT_MAX_PROMPTS, render_html
+from novajudge.results.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, compute, model_scores
+
+SCHEMA_VERSION = 1
+FILES = {
+    "summary": "summary.json",
+    "details": "details.parquet",
+    "figure": "report.png",
+    "report": "report.html",
+}
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def headline(summary: Mapping[str, Any], model_a: str, model_b: str) -> str:
+    """One sentence: the verdict with model names, the counts and the decided win rate with its interval."""
+    ours = summary["ours"]
+    c = ours["counts"]
+    words = (
+        ours["verdict_text"]
+        .replace("B is preferred", f"B ({model_b}) is preferred")
+        .replace("A is preferred", f"A ({model_a}) is preferred")
+    )
+    if c["valid"] == 0:
+        return f"{words}: all {c['total']} judgements were inference errors" if c["total"] else words
+    lo, hi = ours["wilson_95"]
+    rate = (
+        f"B's win rate over decided judgements {_pct(ours['win_rate_b_decided'])} "
+        f"(95% Wilson {_pct(lo)}–{_pct(hi)}), sign test p = {ours['sign_test_p']:.3g}"
+        if c["decided"]
+        else "no decided judgements"
+    )
+    return (
+        f"{words}. B ({model_b}) won {c['b_wins']}, A ({model_a}) won {c['a_wins']}, "
+        f"{c['ties'] + c['bothbad_ties']} ties ({c['bothbad_ties']} both bad), "
+        f"{c['inference_errors']} errors of {c['total']}; {rate}."
+    )
+
+
+def details_table(prompts: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
+    """Both flattened tables stacked with `kind`; columns typed so pyarrow and fastparquet agree."""
+    columns = ["kind", *dict.fromkeys([*PROMPT_COLUMNS, *CRITERION_COLUMNS])]
+    p = prompts.assign(kind="prompt")
+    c = criteria.assign(kind="criterion")
+    out: dict[str, Any] = {}
+    for name in columns:
+        left = p[name] if name in p.columns else None
+        right = c[name] if name in c.columns else None
+        dtype = next((s.dtype for s in (left, right) if s is not None), object)
+        if name == "row":
+            out[name] = np.concatenate([left.to_numpy(np.int64), right.to_numpy(np.int64)])
+        elif dtype == np.float64:
+            out[name] = np.concatenate(
+                [
+                    left.to_numpy(np.float64) if left is not None else np.full(len(p), np.nan),
+                    right.to_numpy(np.float64) if right is not None else np.full(len(c), np.nan),
+                ]
+            )
+        else:
+            values = [*(left.tolist() if left is not None else [None] * len(p)),
+                      *(right.tolist() if right is not None else [None] * len(c))]  # fmt: skip
+            out[name] = pd.Series(values, dtype=object)
+    return pd.DataFrame(out)
+
+
+def write_details(path: Path, prompts: pd.DataFrame, criteria: pd.DataFrame, *, engine: str = "auto") -> None:
+    """Write details.parquet; `engine="auto"` picks pyarrow when present, else fastparquet (the Lambda)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pandas 3 deprecates fastparquet; the Lambda bundle has only it
+        details_table(prompts, criteria).to_parquet(path, engine=engine, index=False)
+
+
+def _notes(flat_prompts: pd.DataFrame, stats: Mapping[str, Any], variant: str) -> list[str]:
+    notes: list[str] = []
+    swapped = int((flat_prompts["order"] == "BA").sum())
+    if swapped:
+        notes.append(
+            f"{swapped} of {len(flat_prompts)} judgements were sent swapped (B as response_A); our counts "
+            "un-swap them, the judge's own aggregate numbers refer to the responses as sent"
+        )
+    rubric = stats.get("rubric")
+    if rubric:
+        if rubric["weights_renormalised_rows"]:
+            notes.append(rubric["weights_note"])
+        diff = rubric["judge_vs_ours_max_abs_diff"]
+        if diff is not None and diff > 1e-6:
+            notes.append(
+                f"the judge's weighted scores differ from those recomputed from its criteria in "
+                f"{rubric['judge_vs_ours_rows_differing']} response(s), by up to {diff:.3g}"
+            )
+    if variant == "binary":
+        notes.append("binary judge: the judge's a_scores/b_scores/ties count both passes (two per pair)")
+    return notes
+
+
+def summarize(
+    source: str | Path,
+    out_dir: str | Path,
+    model_a: str,
+    model_b: str,
+    *,
+    manifest: Sequence[Mapping[str, Any]] | None = None,
+    stand_in: bool = False,
+    seed: int = DEFAULT_SEED,
+    resamples: int = DEFAULT_RESAMPLES,
+    max_report_prompts: int = DEFAULT_MAX_PROMPTS,
+    parquet_engine: str = "auto",
+) -> dict[str, Any]:
+    """Read the judge output at `source`, write the four result files into `out_dir`, return the summary.
+
+    Raises `novajudge.errors.ResultsError` (naming the file and what was expected) when the judge
+    output or the manifest is missing or malformed; nothing is written in that case.
+    """
+    flat = read_flattened(source, manifest)
+    variant = flat.judge.variant
+    stats = compute(
+        flat.prompts, flat.criteria, flat.judge.judge_metrics, variant, seed=seed, resamples=resamples
+    )
+    summary: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "stand_in": bool(stand_in),
+        "variant": variant,
+        "task_key": flat.judge.task_key,
+        "models": {"A": model_a, "B": model_b},
+        "source": {
+            "path": str(source),
+            "results_file": flat.judge.results_file,
+            "details_file": flat.judge.details_file,
+        },
+        "manifest_used": manifest is not None,
+        "orders": {o: int((flat.prompts["order"] == o).sum()) for o in ("AB", "BA")},
+        "headline": "",
+        "verdict": stats["ours"]["verdict"],
+        "verdict_text": stats["ours"]["verdict_text"],
+        **stats,
+        "notes": _notes(flat.prompts, stats, variant),
+        "files": dict(FILES),
+    }
+    summary["headline"] = headline(summary, model_a, model_b)
+    if stand_in:
+        summary["headline"] = "[LOCAL STAND-IN] " + summary["headline"]
+
+    scores = model_scores(flat.prompts, flat.criteria) if variant == "rubric" else None
+    margins = scores["margin"].to_numpy() if scores is not None else np.array([])
+    margins = margins[np.isfinite(margins)]
+    png = render_png(summary, margins, model_a, model_b, stand_in=stand_in)
+    page = render_html(
+        summary, flat.prompts, flat.criteria, scores, png, model_a, model_b,
+        stand_in=stand_in, max_prompts=max_report_prompts,
+    )  # fmt: skip
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / FILES["summary"]).write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
+    write_details(out / FILES["details"], flat.prompts, flat.criteria, engine=parquet_engine)
+    (out / FILES["figure"]).write_bytes(png)
+    (out / FILES["report"]).write_text(page, encoding="utf-8")
+    return summary
