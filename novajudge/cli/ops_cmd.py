@@ -1,0 +1,353 @@
+"""`novajudge start|status|runs|results|logs`: run and inspect evaluations of the deployed stack.
+
+Thin adapters over `novajudge.ops`: parse options, call the domain functions, print with Rich, and
+map errors to exit codes (2 for a bad request — nothing was started —, 1 for a failure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from rich.console import Console
+from rich.table import Table
+
+from novajudge.cli.app import app
+from novajudge.errors import NovaJudgeError
+from novajudge.ops import runs as runs_mod
+from novajudge.ops.aws import UsageProblem
+from novajudge.ops.context import OpsContext
+from novajudge.ops.follow import TERMINAL, expected_generations, follow, generation_progress
+from novajudge.ops.logs import DEFAULT_LINES, diagnose
+from novajudge.ops.stack_outputs import Deployment, load_deployment
+
+# -- shared options and error handling (imported by the other operating command modules) ----------
+
+PROFILE = typer.Option(None, "--profile", help="AWS profile (default: the environment's credentials).")
+REGION = typer.Option(None, "--region", help="AWS region (default: the profile's or AWS_REGION).")
+PREFIX = typer.Option(None, "--prefix", help="Stack prefix (default: stack_prefix in cdk.json).")
+
+
+class Judge(enum.StrEnum):
+    rubric = "rubric"
+    binary = "binary"
+
+
+JUDGE = typer.Option(None, "--judge", help="Judge variant (default: judge_variant in cdk.json).")
+OUT_DIR = typer.Option(None, "--out", help="Folder to download into (default: results/<run id>).")
+
+
+def out() -> Console:
+    # Created per call so CliRunner's captured streams are used; wide so tables do not wrap in logs.
+    return Console(highlight=False, soft_wrap=True)
+
+
+def err() -> Console:
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+@contextlib.contextmanager
+def handle_errors() -> Iterator[None]:
+    """UsageProblem → exit 2 (a usage error: nothing was started); other known failures → exit 1.
+
+    `typer.BadParameter` is Typer's public usage error (Typer 0.29 vendors Click, so a plain
+    `click.UsageError` would not be recognised and would exit 1).
+    """
+    try:
+        yield
+    except UsageProblem as exc:
+        raise typer.BadParameter(str(exc)) from None
+    except NovaJudgeError as exc:
+        err().print(f"error: {exc}")
+        raise typer.Exit(1) from None
+    except ClientError as exc:
+        err().print(f"error: AWS refused the request: {exc}")
+        raise typer.Exit(1) from None
+    except BotoCoreError as exc:
+        err().print(f"error: {exc}")
+        raise typer.Exit(1) from None
+
+
+def _deployment(ctx: OpsContext) -> Deployment:
+    return load_deployment(ctx.aws.client("cloudformation"), ctx.settings)
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _print_failure(console: Console, ctx: OpsContext, run: runs_mod.Run) -> None:
+    failure = diagnose(
+        ctx.aws.client("stepfunctions"), ctx.aws.client("logs"), ctx.aws.client("sagemaker"), run, lines=0
+    )
+    step = failure.failed_step or failure.fail_state or "?"
+    console.print(f"Run {run.run_id} {run.status} in {step}: {failure.error or '-'}")
+    if failure.cause:
+        console.print(f"cause: {failure.cause}")
+    console.print(f"details: novajudge logs {run.run_id}")
+
+
+# -- start ----------------------------------------------------------------------------------------
+
+
+@app.command()
+def start(
+    questions: int | None = typer.Option(None, "--questions", "-n", help="Questions to evaluate (≥ 1)."),
+    offset: int | None = typer.Option(None, "--offset", help="Skip this many dataset rows first."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="squad | squad-sample | s3://bucket/key.jsonl (default: squad)."
+    ),
+    judge: Judge | None = JUDGE,
+    run_id: str | None = typer.Option(
+        None, "--run-id", help="Run id = execution name (default run-YYYYmmdd-HHMMSS, UTC)."
+    ),
+    poll_seconds: int | None = typer.Option(
+        None, "--poll-seconds", help="How often the state machine polls the judge job (seconds)."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Follow the run live until it ends."),
+    refresh_seconds: float = typer.Option(
+        5.0, "--refresh-seconds", min=0.0, help="How often --wait refreshes the view (seconds)."
+    ),
+    profile: str | None = PROFILE,
+    region: str | None = REGION,
+    prefix: str | None = PREFIX,
+) -> None:
+    """Start an evaluation run; everything is validated before anything is started.
+
+    Prints the run id and the Step Functions console link; with --wait, follows the run and prints
+    its headline (exit 0) or the failed state and cause (exit 1).
+    """
+    console = out()
+    with handle_errors():
+        ctx = OpsContext.create(profile, region, prefix)
+        run_id = run_id if run_id is not None else runs_mod.new_run_id()
+        execution_input = runs_mod.build_input(
+            ctx.settings,
+            run_id=run_id,
+            questions=questions,
+            offset=offset,
+            dataset=dataset,
+            judge=judge.value if judge else None,
+            poll_seconds=poll_seconds,
+        )
+        deployment = _deployment(ctx)
+        s3 = ctx.aws.client("s3")
+        sfn = ctx.aws.client("stepfunctions")
+        if dataset and dataset.startswith("s3://"):
+            runs_mod.check_dataset_readable(s3, dataset)
+        if runs_mod.run_exists(sfn, s3, deployment.state_machine_arn, deployment.bucket, run_id):
+            raise UsageProblem(f"run {run_id!r} already exists; choose another --run-id")
+        arn = runs_mod.start_run(sfn, deployment.state_machine_arn, run_id, execution_input)
+        console.print(f"Started run {run_id}")
+        console.print(f"console: {runs_mod.console_url(ctx.aws.region_name, arn)}")
+        if not wait:
+            console.print(f"follow it with: novajudge status {run_id}")
+            return
+        try:
+            run = follow(
+                sfn,
+                s3,
+                deployment.bucket,
+                deployment.state_machine_arn,
+                run_id,
+                defaults=ctx.settings.run_defaults(),
+                refresh_seconds=refresh_seconds,
+                console=console,
+            )
+        except KeyboardInterrupt:
+            console.print(f"stopped following; the run continues: novajudge status {run_id}")
+            raise typer.Exit(130) from None
+        _finish(console, ctx, deployment, run)
+
+
+def _finish(console: Console, ctx: OpsContext, deployment: Deployment, run: runs_mod.Run) -> None:
+    """Print the outcome of a finished run; exit 1 unless it succeeded with a headline."""
+    if run.status != "SUCCEEDED":
+        _print_failure(console, ctx, run)
+        raise typer.Exit(1)
+    summary = runs_mod.read_summary(ctx.aws.client("s3"), deployment.bucket, run.run_id)
+    line = runs_mod.headline(summary) or runs_mod.headline(run.output)
+    if not line:
+        err().print(
+            f"error: run {run.run_id} succeeded but s3://{deployment.bucket}/"
+            f"{runs_mod.result_key(run.run_id, 'summary.json')} has no headline"
+        )
+        raise typer.Exit(1)
+    console.print(line)
+    console.print(f"results: novajudge results {run.run_id} --out results/{run.run_id}")
+
+
+# -- status ---------------------------------------------------------------------------------------
+
+
+@app.command()
+def status(
+    run_id: str | None = typer.Argument(None, help="Run id (default: the latest run)."),
+    profile: str | None = PROFILE,
+    region: str | None = REGION,
+    prefix: str | None = PREFIX,
+) -> None:
+    """Show one run: status, timing, current state, progress, and its headline or failure."""
+    console = out()
+    with handle_errors():
+        ctx = OpsContext.create(profile, region, prefix)
+        if run_id is not None:
+            runs_mod.check_run_id(run_id)
+        deployment = _deployment(ctx)
+        sfn, s3 = ctx.aws.client("stepfunctions"), ctx.aws.client("s3")
+        if run_id is None:
+            run = runs_mod.latest_run(sfn, deployment.state_machine_arn)
+        else:
+            run = runs_mod.describe_run(sfn, deployment.state_machine_arn, run_id)
+        table = Table(show_header=False, box=None)
+        table.add_row("run", run.run_id)
+        table.add_row("status", run.status)
+        table.add_row("started", _when(run.started))
+        table.add_row("duration" if run.stopped else "elapsed", _duration(run.duration_seconds()))
+        if run.status == "RUNNING":
+            table.add_row("state", runs_mod.current_state(sfn, run.execution_arn) or "-")
+        generated = generation_progress(s3, deployment.bucket, run.run_id)
+        if generated is not None:
+            expected = expected_generations(run.input, ctx.settings.run_defaults())
+            table.add_row("generation", f"{generated}" + (f" / {expected}" if expected else ""))
+        if run.status == "SUCCEEDED":
+            summary = runs_mod.read_summary(s3, deployment.bucket, run.run_id)
+            table.add_row("headline", runs_mod.headline(summary) or runs_mod.headline(run.output) or "-")
+        table.add_row("console", runs_mod.console_url(ctx.aws.region_name, run.execution_arn))
+        console.print(table)
+        if run.status in TERMINAL and run.status != "SUCCEEDED":
+            _print_failure(console, ctx, run)
+
+
+# -- runs -----------------------------------------------------------------------------------------
+
+
+@app.command("runs")
+def runs_cmd(
+    limit: int = typer.Option(10, "--limit", min=1, max=1000, help="How many runs, newest first."),
+    profile: str | None = PROFILE,
+    region: str | None = REGION,
+    prefix: str | None = PREFIX,
+) -> None:
+    """List recent runs: id, status, start, duration, and winner and win rate when succeeded."""
+    console = out()
+    with handle_errors():
+        ctx = OpsContext.create(profile, region, prefix)
+        deployment = _deployment(ctx)
+        sfn, s3 = ctx.aws.client("stepfunctions"), ctx.aws.client("s3")
+        found = runs_mod.list_runs(sfn, deployment.state_machine_arn, limit)
+        if not found:
+            console.print("no runs yet; start one with `novajudge start`")
+            return
+        table = Table("run id", "status", "started", "duration", "winner", "win rate (B)")
+        for run in found:
+            winner, rate = None, None
+            if run.status == "SUCCEEDED":
+                summary = runs_mod.read_summary(s3, deployment.bucket, run.run_id)
+                winner, rate = runs_mod.winner_and_rate(summary)
+            table.add_row(
+                run.run_id,
+                run.status,
+                _when(run.started),
+                _duration(run.duration_seconds()),
+                winner or "-",
+                f"{rate:.1%}" if rate is not None else "-",
+            )
+        console.print(table)
+
+
+# -- results --------------------------------------------------------------------------------------
+
+
+@app.command()
+def results(
+    run_id: str = typer.Argument(..., help="Run id."),
+    out_dir: Path | None = OUT_DIR,
+    profile: str | None = PROFILE,
+    region: str | None = REGION,
+    prefix: str | None = PREFIX,
+) -> None:
+    """Download a run's summary.json, details.parquet, report.png and report.html; print the headline."""
+    console = out()
+    with handle_errors():
+        runs_mod.check_run_id(run_id)
+        ctx = OpsContext.create(profile, region, prefix)
+        deployment = _deployment(ctx)
+        sfn, s3 = ctx.aws.client("stepfunctions"), ctx.aws.client("s3")
+        run = runs_mod.describe_run(sfn, deployment.state_machine_arn, run_id)
+        target = out_dir or Path("results") / run_id
+        written, missing = runs_mod.download_results(s3, deployment.bucket, run_id, target)
+        if "summary.json" in missing:
+            failed = run.status in TERMINAL and run.status != "SUCCEEDED"
+            hint = f"the run is {run.status}" + (f"; see `novajudge logs {run_id}`" if failed else "")
+            err().print(f"error: run {run_id} has no results yet ({hint})")
+            raise typer.Exit(1)
+        for path in written:
+            console.print(f"wrote {path}")
+        for name in missing:
+            console.print(f"missing {runs_mod.result_key(run_id, name)}")
+        summary = runs_mod.read_summary(s3, deployment.bucket, run_id)
+        console.print(runs_mod.headline(summary) or "(summary.json has no headline)")
+        if missing:
+            raise typer.Exit(1)
+
+
+# -- logs -----------------------------------------------------------------------------------------
+
+
+@app.command()
+def logs(
+    run_id: str = typer.Argument(..., help="Run id."),
+    lines: int = typer.Option(DEFAULT_LINES, "--lines", min=1, max=10000, help="Log lines to show."),
+    profile: str | None = PROFILE,
+    region: str | None = REGION,
+    prefix: str | None = PREFIX,
+) -> None:
+    """Why a run failed: the failing step's error and cause, and the last lines of its logs."""
+    console = out()
+    with handle_errors():
+        runs_mod.check_run_id(run_id)
+        ctx = OpsContext.create(profile, region, prefix)
+        deployment = _deployment(ctx)
+        run = runs_mod.describe_run(ctx.aws.client("stepfunctions"), deployment.state_machine_arn, run_id)
+        if run.status in ("RUNNING", "SUCCEEDED"):
+            console.print(f"run {run_id} is {run.status}: nothing failed")
+            return
+        failure = diagnose(
+            ctx.aws.client("stepfunctions"), ctx.aws.client("logs"), ctx.aws.client("sagemaker"), run, lines
+        )
+        rows: list[tuple[str, Any]] = [
+            ("run", run_id),
+            ("status", run.status),
+            ("failed step", failure.failed_step),
+            ("fail state", failure.fail_state),
+            ("error", failure.error),
+            ("cause", failure.cause),
+        ]
+        if failure.task_error and (failure.task_error, failure.task_cause) != (failure.error, failure.cause):
+            rows += [("task error", failure.task_error), ("task cause", failure.task_cause)]
+        rows += [
+            ("lambda", failure.lambda_function),
+            ("training job", failure.training_job),
+            ("failure reason", failure.training_failure_reason),
+        ]
+        for label, value in rows:
+            if value:
+                console.print(f"{label}: {value}")
+        for note in failure.notes:
+            console.print(f"note: {note}")
+        if failure.log_lines:
+            console.print(f"--- last {len(failure.log_lines)} lines of {failure.log_source} ---")
+            for line in failure.log_lines:
+                console.print(line, markup=False)

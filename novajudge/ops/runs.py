@@ -1,0 +1,359 @@
+"""Runs as the user sees them: a run id is the Step Functions execution name.
+
+Keeping the two equal (docs/design.md: the generate Lambda defaults `run_id` to the execution name)
+means `novajudge status RUN_ID` needs no lookup table: the execution ARN is the state machine ARN
+with `:stateMachine:` → `:execution:` plus `:<run_id>`, and the run's objects live under
+`runs/<run_id>/` in the bucket.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from novajudge.config import Settings
+from novajudge.errors import InvalidRunRequest
+from novajudge.ops.aws import OpsError, UsageProblem, error_code
+from novajudge.run_request import RUN_ID_MAX_LENGTH, RUN_ID_PATTERN, S3_DATASET_URI, parse_run_request
+
+#: What `summarize` writes under `runs/<run_id>/results/` (docs/design.md), in download order.
+RESULT_FILES = ("summary.json", "details.parquet", "report.png", "report.html")
+
+#: Rows in the bundled SQuAD sample: `squad-sample` cannot serve more than this.
+BUNDLED_SAMPLE_ROWS = 20
+
+DATASET_CHOICES = ("squad", "squad-sample", "s3://<bucket>/<key>.jsonl")
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """`run-YYYYmmdd-HHMMSS` (UTC): sortable, readable, and valid as execution and job name."""
+    now = now or datetime.now(UTC)
+    return now.strftime("run-%Y%m%d-%H%M%S")
+
+
+def check_run_id(run_id: str) -> str:
+    """Refuse a run id that cannot be an S3 prefix, execution name and training-job name part."""
+    if not run_id or len(run_id) > RUN_ID_MAX_LENGTH or not RUN_ID_PATTERN.match(run_id):
+        raise UsageProblem(
+            f"run id {run_id!r} is not allowed: use 1-{RUN_ID_MAX_LENGTH} letters and digits with '-' "
+            "between them (it becomes the execution name, an S3 prefix and part of the judge job name)"
+        )
+    return run_id
+
+
+def dataset_spec(dataset: str) -> dict[str, str]:
+    """The execution input's `dataset` object for the `--dataset` option."""
+    if dataset in ("squad", "squad-sample"):
+        return {"source": dataset}
+    if dataset.startswith("s3://"):
+        if not S3_DATASET_URI.match(dataset):
+            raise UsageProblem(f"--dataset {dataset!r}: expected s3://<bucket>/<key>.jsonl")
+        return {"source": "s3", "uri": dataset}
+    raise UsageProblem(f"--dataset {dataset!r}: expected one of {', '.join(DATASET_CHOICES)}")
+
+
+def build_input(
+    settings: Settings,
+    *,
+    run_id: str,
+    questions: int | None = None,
+    offset: int | None = None,
+    dataset: str | None = None,
+    judge: str | None = None,
+    poll_seconds: int | None = None,
+    both_orders: bool | None = None,
+) -> dict[str, Any]:
+    """The execution input, validated exactly as the generate Lambda will validate it.
+
+    Using `parse_run_request` with the deployment's defaults means a value the Lambda would refuse
+    is refused here, before an execution (and its endpoint time) exists.
+    """
+    check_run_id(run_id)
+    raw: dict[str, Any] = {"run_id": run_id}
+    if questions is not None:
+        raw["questions"] = questions
+    if offset is not None:
+        raw["offset"] = offset
+    if dataset is not None:
+        raw["dataset"] = dataset_spec(dataset)
+    if judge is not None:
+        raw["judge"] = {"variant": judge}
+    if poll_seconds is not None:
+        raw["poll_seconds"] = poll_seconds
+    if both_orders is not None:
+        raw["both_orders"] = both_orders
+    try:
+        request = parse_run_request(raw, defaults=settings.run_defaults())
+    except InvalidRunRequest as exc:
+        raise UsageProblem(str(exc)) from None
+    if request.dataset.source == "squad-sample" and request.offset + request.questions > BUNDLED_SAMPLE_ROWS:
+        raise UsageProblem(
+            f"the bundled sample has {BUNDLED_SAMPLE_ROWS} rows; offset {request.offset} + "
+            f"{request.questions} questions goes past it (use --dataset squad or fewer questions)"
+        )
+    return raw
+
+
+def check_dataset_readable(s3: Any, uri: str) -> None:
+    """HeadObject the user's dataset so a typo fails now, not inside the generate Lambda."""
+    match = S3_DATASET_URI.match(uri)
+    if not match:
+        raise UsageProblem(f"--dataset {uri!r}: expected s3://<bucket>/<key>.jsonl")
+    try:
+        head = s3.head_object(Bucket=match["bucket"], Key=match["key"])
+    except ClientError as exc:
+        code = error_code(exc)
+        why = {
+            "404": "no such object",
+            "NoSuchKey": "no such object",
+            "NoSuchBucket": "no such bucket",
+            "403": "access denied",
+        }.get(code, code or str(exc))
+        raise UsageProblem(f"--dataset {uri}: cannot read it ({why})") from None
+    if head.get("ContentLength", 1) == 0:
+        raise UsageProblem(f"--dataset {uri}: the object is empty")
+
+
+def execution_arn(state_machine_arn: str, run_id: str) -> str:
+    """The ARN of the execution named `run_id` (no API call)."""
+    if ":stateMachine:" not in state_machine_arn:
+        raise OpsError(f"not a state machine ARN: {state_machine_arn!r}")
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{run_id}"
+
+
+def console_url(region: str, exec_arn: str) -> str:
+    return (
+        f"https://{region}.console.aws.amazon.com/states/home?region={region}"
+        f"#/v2/executions/details/{exec_arn}"
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution, in the CLI's words."""
+
+    run_id: str
+    execution_arn: str
+    status: str
+    started: datetime
+    stopped: datetime | None = None
+    input: dict[str, Any] | None = None
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    cause: str | None = None
+
+    def duration_seconds(self, now: datetime | None = None) -> float:
+        end = self.stopped or now or datetime.now(UTC)
+        return max(0.0, (end - self.started).total_seconds())
+
+
+def _loads(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def describe_run(sfn: Any, state_machine_arn: str, run_id: str) -> Run:
+    """The run `run_id`; `UsageProblem` when no execution has that name."""
+    check_run_id(run_id)
+    arn = execution_arn(state_machine_arn, run_id)
+    try:
+        ex = sfn.describe_execution(executionArn=arn)
+    except ClientError as exc:
+        if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
+            raise UsageProblem(
+                f"no run {run_id!r} (no execution of that name); see `novajudge runs`"
+            ) from None
+        raise OpsError(f"cannot describe run {run_id!r}: {exc}") from None
+    return Run(
+        run_id=ex["name"],
+        execution_arn=ex["executionArn"],
+        status=ex["status"],
+        started=ex["startDate"],
+        stopped=ex.get("stopDate"),
+        input=_loads(ex.get("input")),
+        output=_loads(ex.get("output")),
+        error=ex.get("error"),
+        cause=ex.get("cause"),
+    )
+
+
+def run_exists(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: str) -> bool:
+    """True when an execution of that name or the run's `request.json` marker already exists."""
+    try:
+        describe_run(sfn, state_machine_arn, run_id)
+        return True
+    except UsageProblem:
+        pass
+    try:
+        s3.head_object(Bucket=bucket, Key=f"runs/{run_id}/request.json")
+        return True
+    except ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchKey"):
+            return False
+        raise OpsError(f"cannot check s3://{bucket}/runs/{run_id}/: {exc}") from None
+
+
+def start_run(sfn: Any, state_machine_arn: str, run_id: str, execution_input: Mapping[str, Any]) -> str:
+    """Start the execution named `run_id`; returns its ARN."""
+    try:
+        return str(
+            sfn.start_execution(
+                stateMachineArn=state_machine_arn, name=run_id, input=json.dumps(execution_input)
+            )["executionArn"]
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ExecutionAlreadyExists":
+            raise UsageProblem(f"run {run_id!r} already exists; choose another --run-id") from None
+        raise OpsError(f"cannot start run {run_id!r}: {exc}") from None
+
+
+def list_runs(sfn: Any, state_machine_arn: str, limit: int = 20) -> list[Run]:
+    """The newest `limit` runs, newest first (paginating as needed)."""
+    runs: list[Run] = []
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": min(max(limit, 1), 1000)}
+    while len(runs) < limit:
+        try:
+            page = sfn.list_executions(**kwargs)
+        except ClientError as exc:
+            raise OpsError(f"cannot list runs: {exc}") from None
+        for ex in page.get("executions", []):
+            runs.append(
+                Run(
+                    run_id=ex["name"],
+                    execution_arn=ex["executionArn"],
+                    status=ex["status"],
+                    started=ex["startDate"],
+                    stopped=ex.get("stopDate"),
+                )
+            )
+        token = page.get("nextToken")
+        if not token:
+            break
+        kwargs["nextToken"] = token
+    runs.sort(key=lambda r: r.started, reverse=True)
+    return runs[:limit]
+
+
+def latest_run(sfn: Any, state_machine_arn: str) -> Run:
+    runs = list_runs(sfn, state_machine_arn, limit=1)
+    if not runs:
+        raise UsageProblem("no runs yet; start one with `novajudge start`")
+    return describe_run(sfn, state_machine_arn, runs[0].run_id)
+
+
+# -- the run's objects ---------------------------------------------------------------------------
+
+
+def result_key(run_id: str, name: str) -> str:
+    return f"runs/{run_id}/results/{name}"
+
+
+def read_json_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    """A JSON object from S3, or None when it is not there (yet)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if error_code(exc) in ("NoSuchKey", "404", "AccessDenied"):
+            return None
+        raise OpsError(f"cannot read s3://{bucket}/{key}: {exc}") from None
+    try:
+        value = json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise OpsError(f"s3://{bucket}/{key} is not valid JSON: {exc}") from None
+    return value if isinstance(value, dict) else None
+
+
+def read_summary(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
+    return read_json_object(s3, bucket, result_key(run_id, "summary.json"))
+
+
+def headline(summary: Mapping[str, Any] | None) -> str | None:
+    if not summary:
+        return None
+    value = summary.get("headline")
+    return str(value) if value else None
+
+
+def winner_and_rate(summary: Mapping[str, Any] | None) -> tuple[str | None, float | None]:
+    """The winner and B's win rate from summary.json, tolerant of where summarize puts them.
+
+    The summary's exact nesting belongs to `novajudge.results`; the table only needs two values,
+    so look for the documented judge field names (`winrate`) at the top level and one level down.
+    """
+    if not summary:
+        return None, None
+    places: list[Mapping[str, Any]] = [summary]
+    places += [v for v in summary.values() if isinstance(v, Mapping)]
+    winner: str | None = None
+    rate: float | None = None
+    for place in places:
+        if winner is None and isinstance(place.get("winner"), str):
+            winner = place["winner"]
+        for key in ("win_rate_b", "winrate", "win_rate"):
+            value = place.get(key)
+            if rate is None and isinstance(value, int | float) and not isinstance(value, bool):
+                rate = float(value)
+    return winner, rate
+
+
+def download_results(
+    s3: Any, bucket: str, run_id: str, out_dir: Path, names: tuple[str, ...] = RESULT_FILES
+) -> tuple[list[Path], list[str]]:
+    """Download the run's result files into `out_dir`; returns (written files, missing names)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    missing: list[str] = []
+    for name in names:
+        target = out_dir / name
+        try:
+            s3.download_file(bucket, result_key(run_id, name), str(target))
+        except ClientError as exc:
+            if error_code(exc) in ("404", "NoSuchKey"):
+                missing.append(name)
+                continue
+            raise OpsError(f"cannot download s3://{bucket}/{result_key(run_id, name)}: {exc}") from None
+        written.append(target)
+    return written, missing
+
+
+# -- execution history ---------------------------------------------------------------------------
+
+
+def history(sfn: Any, exec_arn: str, *, newest_first: bool = False, limit: int | None = None) -> list[dict]:
+    """Execution history events (all pages unless `limit`)."""
+    events: list[dict] = []
+    kwargs: dict[str, Any] = {"executionArn": exec_arn, "reverseOrder": newest_first}
+    if limit:
+        kwargs["maxResults"] = limit
+    while True:
+        try:
+            page = sfn.get_execution_history(**kwargs)
+        except ClientError as exc:
+            raise OpsError(f"cannot read the history of {exec_arn}: {exc}") from None
+        events.extend(page.get("events", []))
+        token = page.get("nextToken")
+        if not token or (limit and len(events) >= limit):
+            break
+        kwargs["nextToken"] = token
+    events.sort(key=lambda e: e["id"], reverse=newest_first)
+    return events[:limit] if limit else events
+
+
+def current_state(sfn: Any, exec_arn: str) -> str | None:
+    """The state the execution entered last (what it is doing now)."""
+    for event in history(sfn, exec_arn, newest_first=True, limit=25):
+        details = event.get("stateEnteredEventDetails")
+        if details:
+            return str(details.get("name"))
+    return None

@@ -1,0 +1,232 @@
+"""A deployed Nova Judge stack in moto (in-process), as the operating commands see it.
+
+The three stacks' Outputs are registered with `register_stack_outputs`; the bucket and a small
+state machine with the pipeline's state names are created directly. The state machine really
+executes (moto's Step Functions interpreter), so `start --wait` follows a real execution.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+# Importable without `pip install -e .` (a bare `.venv/bin/pytest tests/ops`).
+_ROOT = str(Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from novajudge.config import Settings  # noqa: E402
+from novajudge.ops.stack_outputs import register_stack_outputs  # noqa: E402
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+REPO = Path(__file__).resolve().parents[2]
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/states"
+GENERATE_FN = "NovaJudge-generate"
+ENDPOINT_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint"
+
+MOTO_CONFIG: Any = {
+    "stepfunctions": {"execute_state_machine": True},
+    "lambda": {"use_docker": False},
+}
+
+
+def definition(kind: str = "success", wait_seconds: int = 1) -> dict[str, Any]:
+    """Tiny stand-ins of the pipeline: same state names, no real work.
+
+    success: passes through the states (with a short Wait so a follower sees it running).
+    lambda_failure: GenerateData invokes a Lambda that fails → GenerationFailed.
+    judge_failure: DescribeJudgeJob asks SageMaker about a job the test marks Failed → JudgeJobFailed.
+    """
+    fail = {"Type": "Fail", "ErrorPath": "$.Error", "CausePath": "$.Cause"}
+    catch = [{"ErrorEquals": ["States.ALL"], "ResultPath": "$", "Next": "{}"}]
+    if kind == "success":
+        return {
+            "StartAt": "GenerateData",
+            "States": {
+                "GenerateData": {"Type": "Pass", "Next": "WaitForJudge"},
+                "WaitForJudge": {"Type": "Wait", "Seconds": wait_seconds, "Next": "SummarizeResults"},
+                "SummarizeResults": {"Type": "Pass", "Next": "Done"},
+                "Done": {"Type": "Pass", "Result": {"headline": "from the execution output"}, "End": True},
+            },
+        }
+    if kind == "lambda_failure":
+        return {
+            "StartAt": "GenerateData",
+            "States": {
+                "GenerateData": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::lambda:invoke",
+                    "Parameters": {
+                        "FunctionName": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{GENERATE_FN}",
+                        "Payload": {"input.$": "$", "execution_name.$": "$$.Execution.Name"},
+                    },
+                    "Catch": [{**catch[0], "Next": "GenerationFailed"}],
+                    "End": True,
+                },
+                "GenerationFailed": {**fail, "Error": "GenerationFailed", "ErrorPath": None},
+            },
+        }
+    if kind == "judge_failure":
+        return {
+            "StartAt": "GenerateData",
+            "States": {
+                "GenerateData": {"Type": "Pass", "Next": "StartJudgeJob"},
+                "StartJudgeJob": {
+                    "Type": "Pass",
+                    "Result": {"training_job_name.$": "States.Format('{}-judge', $$.Execution.Name)"},
+                    "ResultPath": "$.judge",
+                    "Next": "DescribeJudgeJob",
+                },
+                "DescribeJudgeJob": {
+                    "Type": "Task",
+                    "Resource": "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob",
+                    "Parameters": {"TrainingJobName.$": "$.judge.training_job_name"},
+                    "ResultPath": "$.judge_status",
+                    "Next": "JudgeFinished?",
+                },
+                "JudgeFinished?": {
+                    "Type": "Choice",
+                    "Choices": [
+                        {
+                            "Variable": "$.judge_status.TrainingJobStatus",
+                            "StringEquals": "Completed",
+                            "Next": "Done",
+                        }
+                    ],
+                    "Default": "JudgeJobFailed",
+                },
+                "JudgeJobFailed": {
+                    "Type": "Fail",
+                    "Error": "JudgeJobFailed",
+                    "CausePath": "$.judge_status.FailureReason",
+                },
+                "Done": {"Type": "Succeed"},
+            },
+        }
+    raise ValueError(kind)
+
+
+def _clean(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: (_clean(v) if isinstance(v, dict) else v) for k, v in d.items() if v is not None}
+
+
+@dataclass
+class Deployed:
+    """Handles on the fake deployment for assertions."""
+
+    settings: Settings
+    bucket: str
+    state_machine_arn: str
+    clients: dict[str, Any] = field(default_factory=dict)
+
+    def client(self, name: str) -> Any:
+        if name not in self.clients:
+            self.clients[name] = boto3.client(name, region_name=REGION)
+        return self.clients[name]
+
+    def executions(self) -> list[dict[str, Any]]:
+        return self.client("stepfunctions").list_executions(stateMachineArn=self.state_machine_arn)[
+            "executions"
+        ]
+
+    def use_definition(self, kind: str, **kwargs: Any) -> None:
+        self.client("stepfunctions").update_state_machine(
+            stateMachineArn=self.state_machine_arn, definition=json.dumps(_clean(definition(kind, **kwargs)))
+        )
+
+    def put_results(self, run_id: str, summary: dict[str, Any], files: tuple[str, ...] = ()) -> None:
+        s3 = self.client("s3")
+        s3.put_object(
+            Bucket=self.bucket, Key=f"runs/{run_id}/results/summary.json", Body=json.dumps(summary).encode()
+        )
+        for name in files:
+            s3.put_object(Bucket=self.bucket, Key=f"runs/{run_id}/results/{name}", Body=f"<{name}>".encode())
+
+    def wait_finished(self, run_id: str, timeout: float = 20.0) -> str:
+        arn = self.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{run_id}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.client("stepfunctions").describe_execution(executionArn=arn)["status"]
+            if status != "RUNNING":
+                return str(status)
+            time.sleep(0.05)
+        raise AssertionError(f"execution {run_id} still running after {timeout}s")
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, a region, no custom endpoint, and the repository's cdk.json."""
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("NOVAJUDGE_CDK_JSON", str(REPO / "cdk.json"))
+    monkeypatch.setenv("COLUMNS", "200")
+
+
+@pytest.fixture
+def deployed(aws_env: None) -> Iterator[Deployed]:
+    settings = Settings.from_cdk_json(REPO / "cdk.json")
+    names = settings.stack_names()
+    with mock_aws(config=MOTO_CONFIG):
+        bucket = "novajudge-storage-bucket"
+        boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        arn = sfn.create_state_machine(
+            name=f"{settings.stack_prefix}-Pipeline-StateMachine",
+            definition=json.dumps(_clean(definition("success"))),
+            roleArn=ROLE,
+        )["stateMachineArn"]
+        cfn = boto3.client("cloudformation", region_name=REGION)
+        register_stack_outputs(
+            cfn,
+            names["storage"],
+            {"BucketName": bucket, "JudgeRoleArn": f"arn:aws:iam::{ACCOUNT}:role/judge"},
+        )
+        register_stack_outputs(
+            cfn,
+            names["endpoints"],
+            {
+                "EndpointAName": settings.endpoint_name("A"),
+                "EndpointBName": settings.endpoint_name("B"),
+                "EndpointAArn": f"{ENDPOINT_ARN}/{settings.endpoint_name('A')}",
+                "EndpointBArn": f"{ENDPOINT_ARN}/{settings.endpoint_name('B')}",
+            },
+        )
+        register_stack_outputs(cfn, names["pipeline"], {"StateMachineArn": arn})
+        yield Deployed(settings=settings, bucket=bucket, state_machine_arn=arn)
+
+
+@pytest.fixture
+def failing_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto's docker-less Lambda fail like a handler raising `GenerationFailed`.
+
+    moto's simple Lambda always succeeds; the real service marks a handler exception with the
+    `X-Amz-Function-Error: Unhandled` header and an `errorType`/`errorMessage` body, which is what
+    Step Functions turns into a TaskFailed with that error name.
+    """
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+
+    def invoke(self: Any, function_name: str, qualifier: Any, body: Any, headers: Any, response_headers: Any):
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return json.dumps(
+            {
+                "errorType": "GenerationFailed",
+                "errorMessage": "too many generations failed: 9 of 10 (limit 0.2)",
+            }
+        ).encode()
+
+    monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)

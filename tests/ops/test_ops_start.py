@@ -1,0 +1,131 @@
+"""`novajudge start`: validation before anything starts, and --wait through to the headline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from conftest import Deployed
+from typer.testing import CliRunner
+
+from novajudge.cli.app import _register, app
+
+_register()
+runner = CliRunner()
+
+SUMMARY = {
+    "headline": "Model B wins 12 of 20 (win rate 0.60, 95% CI 0.39-0.78)",
+    "winner": "B",
+    "winrate": 0.6,
+}
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_start_wait_follows_to_headline(deployed: Deployed) -> None:
+    deployed.put_results("r1", SUMMARY, ("details.parquet", "report.png", "report.html"))
+    result = invoke("start", "--questions", "3", "--run-id", "r1", "--wait", "--refresh-seconds", "0.05")
+    assert result.exit_code == 0, result.output
+    assert "Started run r1" in result.output
+    assert (
+        "https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/"
+        f"{deployed.state_machine_arn.replace(':stateMachine:', ':execution:')}:r1" in result.output
+    )
+    assert "WaitForJudge" in result.output  # the follower saw the run in flight
+    assert SUMMARY["headline"] in result.output
+    (ex,) = deployed.executions()
+    assert ex["name"] == "r1" and ex["status"] == "SUCCEEDED"
+    sent = json.loads(
+        deployed.client("stepfunctions").describe_execution(executionArn=ex["executionArn"])["input"]
+    )
+    assert sent == {"run_id": "r1", "questions": 3}
+
+
+def test_start_without_wait_prints_id_and_link(deployed: Deployed) -> None:
+    result = invoke("start", "--judge", "binary", "--dataset", "squad-sample", "--offset", "2", "-n", "5")
+    assert result.exit_code == 0, result.output
+    (ex,) = deployed.executions()
+    assert ex["name"].startswith("run-2")
+    assert f"Started run {ex['name']}" in result.output
+    assert "#/v2/executions/details/arn:aws:states:us-east-1:" in result.output
+    sent = json.loads(
+        deployed.client("stepfunctions").describe_execution(executionArn=ex["executionArn"])["input"]
+    )
+    assert sent["judge"] == {"variant": "binary"}
+    assert sent["dataset"] == {"source": "squad-sample"}
+    assert (sent["offset"], sent["questions"]) == (2, 5)
+
+
+def test_start_with_readable_s3_dataset(deployed: Deployed) -> None:
+    deployed.client("s3").put_object(
+        Bucket=deployed.bucket, Key="in/prompts.jsonl", Body=b'{"prompt": "x"}\n'
+    )
+    uri = f"s3://{deployed.bucket}/in/prompts.jsonl"
+    result = invoke("start", "--dataset", uri, "--run-id", "withdata")
+    assert result.exit_code == 0, result.output
+    (ex,) = deployed.executions()
+    sent = json.loads(
+        deployed.client("stepfunctions").describe_execution(executionArn=ex["executionArn"])["input"]
+    )
+    assert sent["dataset"] == {"source": "s3", "uri": uri}
+
+
+def test_start_wait_reports_failure_with_exit_1(deployed: Deployed, failing_lambda: None) -> None:
+    deployed.use_definition("lambda_failure")
+    result = invoke("start", "--run-id", "bad1", "--wait", "--refresh-seconds", "0.05")
+    assert result.exit_code == 1, result.output
+    assert "Run bad1 FAILED in GenerateData: GenerationFailed" in result.output
+    assert "too many generations failed" in result.output
+    assert "novajudge logs bad1" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--questions", "0"), "questions"),
+        (("--questions", "-3"), "questions"),
+        (("--judge", "pairwise"), "'pairwise' is not one of"),
+        (("--run-id", "bad_id!"), "run id 'bad_id!' is not allowed"),
+        (("--run-id", "-leading"), "is not allowed"),
+        (("--run-id", "x" * 65), "is not allowed"),
+        (("--dataset", "hf://squad"), "expected one of squad, squad-sample"),
+        (("--dataset", "s3://novajudge-storage-bucket/missing.jsonl"), "cannot read it (no such object)"),
+        (("--dataset", "s3://no-such-bucket-here/x.jsonl"), "cannot read it"),
+        (("--dataset", "s3://bucket/not-jsonl.csv"), "expected s3://<bucket>/<key>.jsonl"),
+        (("--dataset", "squad-sample", "--offset", "15", "-n", "10"), "the bundled sample has 20 rows"),
+        (("--offset", "-1"), "offset"),
+        (("--poll-seconds", "99999"), "poll_seconds"),
+        (("--prefix", "bad-prefix!"), "--prefix"),
+    ],
+)
+def test_start_bad_input_exits_2_and_starts_nothing(
+    deployed: Deployed, args: tuple[str, ...], message: str
+) -> None:
+    result = invoke("start", *args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert deployed.executions() == []
+
+
+def test_start_refuses_existing_run(deployed: Deployed) -> None:
+    assert invoke("start", "--run-id", "dup").exit_code == 0
+    deployed.wait_finished("dup")
+    result = invoke("start", "--run-id", "dup")
+    assert result.exit_code == 2
+    assert "run 'dup' already exists" in result.output
+    assert len(deployed.executions()) == 1
+
+
+def test_start_refuses_run_whose_objects_exist(deployed: Deployed) -> None:
+    deployed.client("s3").put_object(Bucket=deployed.bucket, Key="runs/old/request.json", Body=b"{}")
+    result = invoke("start", "--run-id", "old")
+    assert result.exit_code == 2 and "already exists" in result.output
+    assert deployed.executions() == []
+
+
+def test_start_without_deployment_fails_clearly(deployed: Deployed) -> None:
+    result = invoke("start", "--prefix", "Elsewhere")
+    assert result.exit_code == 1
+    assert "stack 'Elsewhere-Storage' is not deployed" in result.output
