@@ -1,0 +1,232 @@
+"""The evaluation state machine, state by state as docs/design.md describes it (JSONPath).
+
+GenerateData -> StartJudgeJob -> WaitForJudge -> DescribeJudgeJob -> JudgeFinished? -> (loop |
+SummarizeResults -> Done). Written only with what the moto Step Functions interpreter (the local
+emulator) also runs: Lambda invocations, an `aws-sdk:sagemaker:describeTrainingJob` poll loop
+instead of the `.sync` SageMaker integration, Retry/Catch, `ErrorPath`/`CausePath`, `States.Format`.
+No JSONata.
+
+The Lambda tasks invoke the function ARN directly (the request-response Lambda invocation, CDK's
+`payload_response_only`): its result is the handler's return value itself. With the
+`arn:aws:states:::lambda:invoke` resource the value sits under `Payload` and, in JSONPath, could
+only reach `$.judge` / `$.results` through a ResultSelector that enumerates fields, silently
+dropping anything a handler adds later (start_judge already returns `judge_model`, summarize
+`archive_uri`). Retry error names (`Lambda.ServiceException`, ...) are the same for both forms.
+
+Data flow (what each Lambda returns is a contract with the handlers, docs/design.md):
+- GenerateData: the result replaces the state: `{"run": {...}, "generation": {...}}`.
+- StartJudgeJob: result -> `$.judge` (`training_job_name`, `output_path`, ...).
+- DescribeJudgeJob: `$.judge_status` = the DescribeTrainingJob response.
+- SummarizeResults: result -> `$.results` (`summary_uri`, ..., `headline`).
+- Done: `{run_id, results, headline}`.
+
+Failures keep both halves of the story: the Fail state's name says which step failed
+(GenerationFailed, JudgeStartFailed, JudgeJobFailed, SummarizeFailed), its Error is the handler's
+typed exception name (`novajudge.errors`, e.g. `InvalidRunRequest`) and its Cause the caught
+error's cause. A judge job that ends Failed/Stopped is first explained into `$.error` by a Pass
+(`ExplainJudgeFailure`, or `ExplainJudgeStop` when SageMaker gives no FailureReason), so
+JudgeJobFailed reads the same shape as a caught error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+#: Transient Lambda service errors (not the handler's own errors): retried with backoff.
+LAMBDA_TRANSIENT_ERRORS = (
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+)
+#: SageMaker throttling as the aws-sdk integration names it (`<Service>.<Error>Exception`); the
+#: SDK's generic `SageMaker.SageMakerException` is what an unmodelled throttling code surfaces as.
+SAGEMAKER_TRANSIENT_ERRORS = ("SageMaker.ThrottlingException", "SageMaker.SageMakerException")
+
+#: Where a caught error goes in the state, read by the Fail states.
+ERROR_PATH = "$.error"
+
+
+class EvaluationStateMachine(Construct):
+    """The Standard state machine with ALL-level logging (destroyed with the stack) and X-Ray.
+
+    The caller hands in the three functions and the training-job ARN pattern the describe call
+    may read; the Lambda invoke permissions follow from the tasks (CDK grants each task's function).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        generate: lambda_.IFunction,
+        start_judge: lambda_.IFunction,
+        summarize: lambda_.IFunction,
+        training_job_arns: Sequence[str],
+        timeout: cdk.Duration,
+        log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
+    ) -> None:
+        super().__init__(scope, construct_id)
+
+        generation_failed = self._failed_step("GenerationFailed")
+        judge_start_failed = self._failed_step("JudgeStartFailed")
+        judge_job_failed = self._failed_step("JudgeJobFailed")
+        summarize_failed = self._failed_step("SummarizeFailed")
+        # A job that ended badly is explained into $.error like a caught error, so JudgeJobFailed
+        # reads one shape whether the job failed or the describe call itself kept failing.
+        explain_failure = self._explain_judge_end(
+            "ExplainJudgeFailure",
+            "Judge job {} ended {} ({}): {}",
+            "$.judge_status.FailureReason",
+        ).next(judge_job_failed)
+        # SageMaker gives no FailureReason when a job is stopped (by a user or MaxRuntimeInSeconds).
+        explain_stop = self._explain_judge_end(
+            "ExplainJudgeStop",
+            "Judge job {} ended {} ({}) without a failure reason: stopped by a user, or it "
+            "reached its MaxRuntimeInSeconds (judge_max_runtime_seconds)",
+        ).next(judge_job_failed)
+
+        generate_data = tasks.LambdaInvoke(
+            self,
+            "GenerateData",
+            lambda_function=generate,
+            payload=sfn.TaskInput.from_object(
+                {"input": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name}
+            ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+        )
+        start_judge_job = tasks.LambdaInvoke(
+            self,
+            "StartJudgeJob",
+            lambda_function=start_judge,
+            payload=sfn.TaskInput.from_json_path_at("$"),
+            payload_response_only=True,
+            result_path="$.judge",
+            retry_on_service_exceptions=False,
+        )
+        wait_for_judge = sfn.Wait(self, "WaitForJudge", time=sfn.WaitTime.seconds_path("$.run.poll_seconds"))
+        describe_judge_job = tasks.CallAwsService(
+            self,
+            "DescribeJudgeJob",
+            service="sagemaker",
+            action="describeTrainingJob",
+            iam_action="sagemaker:DescribeTrainingJob",
+            iam_resources=list(training_job_arns),
+            parameters={"TrainingJobName": sfn.JsonPath.string_at("$.judge.training_job_name")},
+            result_path="$.judge_status",
+        )
+        summarize_results = tasks.LambdaInvoke(
+            self,
+            "SummarizeResults",
+            lambda_function=summarize,
+            payload=sfn.TaskInput.from_json_path_at("$"),
+            payload_response_only=True,
+            result_path="$.results",
+            retry_on_service_exceptions=False,
+        )
+        done = sfn.Pass(
+            self,
+            "Done",
+            parameters={
+                "run_id": sfn.JsonPath.string_at("$.run.run_id"),
+                "results": sfn.JsonPath.object_at("$.results"),
+                "headline": sfn.JsonPath.string_at("$.results.headline"),
+            },
+        )
+
+        for task, failed in (
+            (generate_data, generation_failed),
+            (start_judge_job, judge_start_failed),
+            (summarize_results, summarize_failed),
+        ):
+            task.add_retry(
+                errors=list(LAMBDA_TRANSIENT_ERRORS),
+                interval=cdk.Duration.seconds(2),
+                max_attempts=6,
+                backoff_rate=2,
+                jitter_strategy=sfn.JitterType.FULL,
+            )
+            task.add_catch(failed, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
+        describe_judge_job.add_retry(
+            errors=list(SAGEMAKER_TRANSIENT_ERRORS),
+            interval=cdk.Duration.seconds(5),
+            max_attempts=8,
+            backoff_rate=2,
+            max_delay=cdk.Duration.minutes(2),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        describe_judge_job.add_catch(judge_job_failed, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
+
+        status = "$.judge_status.TrainingJobStatus"
+        ended_badly = sfn.Condition.or_(
+            sfn.Condition.string_equals(status, "Failed"), sfn.Condition.string_equals(status, "Stopped")
+        )
+        judge_finished = (
+            sfn.Choice(self, "JudgeFinished?")
+            .when(sfn.Condition.string_equals(status, "Completed"), summarize_results.next(done))
+            .when(
+                sfn.Condition.and_(ended_badly, sfn.Condition.is_present("$.judge_status.FailureReason")),
+                explain_failure,
+            )
+            .when(ended_badly, explain_stop)
+            .otherwise(wait_for_judge)
+        )
+        definition = (
+            generate_data.next(start_judge_job)
+            .next(wait_for_judge)
+            .next(describe_judge_job)
+            .next(judge_finished)
+        )
+
+        # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's CloudWatch Logs
+        # resource policy (5 KB, shared by every log group) on each deployment.
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{cdk.Stack.of(self).stack_name}-{construct_id}",
+            retention=log_retention,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.state_machine = sfn.StateMachine(
+            self,
+            "Resource",
+            comment="Nova Judge: answers from models A and B, judged by Amazon Nova, summarized",
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            timeout=timeout,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+        )
+
+    def _failed_step(self, name: str) -> sfn.Fail:
+        """A Fail state named after the failed step, carrying the caught Error and Cause."""
+        return sfn.Fail(self, name, error_path=f"{ERROR_PATH}.Error", cause_path=f"{ERROR_PATH}.Cause")
+
+    def _explain_judge_end(self, name: str, template: str, *extra_paths: str) -> sfn.Pass:
+        """A Pass writing `{"Error": "JudgeJobFailed", "Cause": <formatted>}` to `$.error`."""
+        paths = (
+            "$.judge.training_job_name",
+            "$.judge_status.TrainingJobStatus",
+            "$.judge_status.SecondaryStatus",
+            *extra_paths,
+        )
+        return sfn.Pass(
+            self,
+            name,
+            parameters={
+                "Error": "JudgeJobFailed",
+                "Cause": sfn.JsonPath.format(template, *(sfn.JsonPath.string_at(p) for p in paths)),
+            },
+            result_path=ERROR_PATH,
+        )

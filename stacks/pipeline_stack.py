@@ -1,0 +1,325 @@
+"""The evaluation pipeline: three Lambda functions and the state machine that runs them.
+
+Reads like the architecture diagram: `generate` (asks models A and B), `start_judge` (starts the
+Nova judge training job), `summarize` (turns the judge's archive into a report) and the state
+machine between them. Every permission is granted in `_wire_permissions`, one statement per thing a
+function touches, so a reviewer sees the whole access story in one method.
+
+The stack never imports from the endpoints stack (docs/design.md): endpoint names come from the
+configuration and their ARNs are built here, so the endpoints can be destroyed on their own.
+
+Datasets: an execution may read a user's JSONL from S3 (`{"source": "s3", "uri": ...}`). The
+generate function may only read objects under `datasets/` of the evaluation bucket (the stack's
+`BucketName` output): users upload their file to `s3://<BucketName>/datasets/<name>.jsonl`. A grant
+on any bucket would let an execution input read whatever the function's role can reach.
+"""
+
+from __future__ import annotations
+
+import json
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from novajudge.config import Settings
+from stacks.constructs import nag
+from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.state_machine import EvaluationStateMachine
+
+#: Newest Python runtime known to aws-cdk-lib (cdk-nag L1); every pinned package has cp314 wheels
+#: for manylinux x86_64 (checked by tests/infra/test_bundle_size.py).
+RUNTIME = lambda_.Runtime.PYTHON_3_14
+RUNS_PREFIX = "runs/"
+DATASETS_PREFIX = "datasets/"
+
+GENERATE_TIMEOUT = cdk.Duration.minutes(15)  # Lambda's maximum: the whole batch runs in one call
+START_JUDGE_TIMEOUT = cdk.Duration.minutes(2)
+SUMMARIZE_TIMEOUT = cdk.Duration.minutes(10)
+#: Above the judge's own MaxRuntimeInSeconds: instance provisioning and image download are not
+#: counted in it, and a poll interval may overshoot the end of the job.
+JUDGE_PROVISIONING_MARGIN = cdk.Duration.hours(2)
+
+
+class PipelineStack(cdk.Stack):
+    """Functions `generate`, `start_judge`, `summarize` and `state_machine`; output `StateMachineArn`."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: Settings,
+        bucket: s3.IBucket,
+        judge_role: iam.IRole,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description="Nova Judge Stack: generate, judge and summarize functions and the state machine",
+            **kwargs,  # type: ignore[arg-type]
+        )
+        self.settings = settings
+        self.bucket = bucket
+        self.judge_role = judge_role
+
+        models = {
+            "ENDPOINT_A_NAME": settings.endpoint_name("A"),
+            "ENDPOINT_B_NAME": settings.endpoint_name("B"),
+            "MODEL_A_ID": settings.model_id("A"),
+            "MODEL_B_ID": settings.model_id("B"),
+        }
+        self.generate = self._function(
+            "Generate",
+            "generate",
+            "Asks models A and B every question and writes the Nova judge input",
+            memory_size=1024,
+            timeout=GENERATE_TIMEOUT,
+            environment={**models, "RUN_DEFAULTS": json.dumps(settings.run_defaults(), sort_keys=True)},
+        )
+        self.start_judge = self._function(
+            "StartJudge",
+            "start_judge",
+            "Renders the judge recipe and starts the Nova LLM-as-a-judge training job",
+            memory_size=512,
+            timeout=START_JUDGE_TIMEOUT,
+            environment={
+                "JUDGE_ROLE_ARN": judge_role.role_arn,
+                "JUDGE_INSTANCE_TYPE_RUBRIC": settings.resolved_judge_instance_type("rubric"),
+                "JUDGE_INSTANCE_TYPE_BINARY": settings.resolved_judge_instance_type("binary"),
+                "BINARY_JUDGE_MODEL": settings.binary_judge_model,
+                "JUDGE_MAX_RUNTIME_SECONDS": str(settings.judge_max_runtime_seconds),
+            },
+        )
+        self.summarize = self._function(
+            "Summarize",
+            "summarize",
+            "Reads the judge's archive and writes summary, details, figure and report",
+            memory_size=2048,
+            timeout=SUMMARIZE_TIMEOUT,
+            ephemeral_storage_size=cdk.Size.gibibytes(2),
+            environment={
+                **models,
+                # Lambda's home is read-only: matplotlib needs a writable cache, and no display.
+                "MPLCONFIGDIR": "/tmp/matplotlib",
+                "MPLBACKEND": "Agg",
+            },
+        )
+
+        self.state_machine = EvaluationStateMachine(
+            self,
+            "Evaluation",
+            generate=self.generate.function,
+            start_judge=self.start_judge.function,
+            summarize=self.summarize.function,
+            training_job_arns=[self.training_job_arns()],
+            timeout=self.state_machine_timeout(settings),
+        )
+        self._wire_permissions()
+        self._acknowledge_findings()
+
+        cdk.CfnOutput(
+            self,
+            "StateMachineArn",
+            value=self.state_machine.state_machine.state_machine_arn,
+            description="Evaluation state machine (start an execution with `novajudge run`)",
+        )
+
+    # -- construction helpers -----------------------------------------------------------------------
+
+    def _function(
+        self,
+        construct_id: str,
+        name: str,
+        description: str,
+        *,
+        environment: dict[str, str],
+        **sizing: object,
+    ) -> PythonFunction:
+        """A pipeline function: common environment (bucket, Powertools) plus its own."""
+        common = {
+            "BUCKET_NAME": self.bucket.bucket_name,
+            "POWERTOOLS_SERVICE_NAME": f"novajudge-{name.replace('_', '-')}",
+            "POWERTOOLS_LOG_LEVEL": "INFO",
+        }
+        return PythonFunction(
+            self,
+            construct_id,
+            name=name,
+            description=description,
+            runtime=RUNTIME,
+            environment={**common, **environment},
+            **sizing,  # type: ignore[arg-type]
+        )
+
+    @staticmethod
+    def state_machine_timeout(settings: Settings) -> cdk.Duration:
+        """Generation + start + the judge's own limit + provisioning margin + summary."""
+        seconds = (
+            GENERATE_TIMEOUT.to_seconds()
+            + START_JUDGE_TIMEOUT.to_seconds()
+            + settings.judge_max_runtime_seconds
+            + JUDGE_PROVISIONING_MARGIN.to_seconds()
+            + SUMMARIZE_TIMEOUT.to_seconds()
+        )
+        return cdk.Duration.seconds(seconds)
+
+    # -- ARNs ----------------------------------------------------------------------------------------
+
+    def endpoint_arns(self) -> list[str]:
+        """The two candidate endpoints, from the configured (already lower-case) names."""
+        return [
+            self.format_arn(
+                service="sagemaker", resource="endpoint", resource_name=self.settings.endpoint_name(w)
+            )
+            for w in ("A", "B")
+        ]
+
+    def training_job_arns(self) -> str:
+        """Training jobs of this account and region: job names are chosen per run."""
+        return self.format_arn(service="sagemaker", resource="training-job", resource_name="*")
+
+    # -- permissions ---------------------------------------------------------------------------------
+
+    def _wire_permissions(self) -> None:
+        """Every grant of the pipeline, by function. The state machine's Lambda invoke and
+        DescribeTrainingJob grants come from its tasks (`EvaluationStateMachine`)."""
+        runs_objects = self.bucket.arn_for_objects(f"{RUNS_PREFIX}*")
+        datasets_objects = self.bucket.arn_for_objects(f"{DATASETS_PREFIX}*")
+
+        def list_prefixes(*prefixes: str) -> iam.PolicyStatement:
+            # ListBucket makes a missing key a 404 instead of a 403 (a clear "not found").
+            return iam.PolicyStatement(
+                sid="ListOwnPrefixes",
+                actions=["s3:ListBucket"],
+                resources=[self.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{p}*" for p in prefixes]}},
+            )
+
+        def read_write_runs() -> iam.PolicyStatement:
+            return iam.PolicyStatement(
+                sid="ReadWriteRuns", actions=["s3:GetObject", "s3:PutObject"], resources=[runs_objects]
+            )
+
+        generate = self.generate.role
+        generate.add_to_policy(
+            iam.PolicyStatement(
+                sid="InvokeCandidateEndpoints",
+                actions=["sagemaker:InvokeEndpoint"],
+                resources=self.endpoint_arns(),
+            )
+        )
+        generate.add_to_policy(read_write_runs())
+        generate.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadUserDatasets", actions=["s3:GetObject"], resources=[datasets_objects]
+            )
+        )
+        generate.add_to_policy(list_prefixes(RUNS_PREFIX, DATASETS_PREFIX))
+
+        start_judge = self.start_judge.role
+        start_judge.add_to_policy(
+            iam.PolicyStatement(
+                sid="StartJudgeTrainingJob",
+                # Describe: a retried start finds its own job already created (novajudge.judge.job).
+                # No AddTags: the CreateTrainingJob request carries no Tags.
+                actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob"],
+                resources=[self.training_job_arns()],
+            )
+        )
+        start_judge.add_to_policy(
+            iam.PolicyStatement(
+                sid="PassJudgeRoleToSageMaker",
+                actions=["iam:PassRole"],
+                resources=[self.judge_role.role_arn],
+                conditions={"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}},
+            )
+        )
+        start_judge.add_to_policy(read_write_runs())
+        start_judge.add_to_policy(list_prefixes(RUNS_PREFIX))
+
+        summarize = self.summarize.role
+        summarize.add_to_policy(read_write_runs())
+        summarize.add_to_policy(list_prefixes(RUNS_PREFIX))
+
+    # -- cdk-nag -------------------------------------------------------------------------------------
+
+    def _acknowledge_findings(self) -> None:
+        """Each wildcard that remains is one AWS cannot narrow further; each says why."""
+        bucket_arn = self._nag_name(self.bucket.bucket_arn)
+        runs = f"Resource::{bucket_arn}/{RUNS_PREFIX}*"
+        datasets = f"Resource::{bucket_arn}/{DATASETS_PREFIX}*"
+        training_jobs = (
+            "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*"
+        )
+        xray = (
+            "X-Ray tracing (Lambda active tracing, state machine tracing): xray:PutTraceSegments and "
+            "xray:PutTelemetryRecords have no resource-level permissions, AWS requires Resource *."
+        )
+        run_objects = (
+            "Each execution writes and reads only under runs/<run_id>/, and run ids are chosen per "
+            "execution, so the grant is the runs/ prefix of the evaluation bucket, not one key."
+        )
+        for fn in (self.generate, self.start_judge, self.summarize):
+            nag.acknowledge(fn.role, "IAM5", xray, findings=["Resource::*"])
+            nag.acknowledge(fn.role, "IAM5", run_objects, findings=[runs])
+        nag.acknowledge(
+            self.generate.role,
+            "IAM5",
+            "Users upload their own JSONL datasets to s3://<BucketName>/datasets/ and name one per "
+            "execution; reads are limited to that prefix of the stack's own bucket.",
+            findings=[datasets],
+        )
+        nag.acknowledge(
+            self.start_judge.role,
+            "IAM5",
+            "The judge training job's name is chosen per run (it embeds the run id), so it cannot be "
+            "known at deploy time; the grant is limited to training jobs of this account and region.",
+            findings=[training_jobs],
+        )
+        machine = self.state_machine.state_machine
+        nag.acknowledge(
+            machine.role,
+            "IAM5",
+            "CloudWatch Logs delivery actions (logs:CreateLogDelivery, logs:PutResourcePolicy, ...) "
+            "and X-Ray actions that Step Functions logging/tracing need have no resource-level "
+            "permissions; AWS requires Resource *.",
+            findings=["Resource::*"],
+        )
+        nag.acknowledge(
+            machine.role,
+            "IAM5",
+            "The DescribeJudgeJob poll reads the per-run judge training job, whose name is only "
+            "known at run time; limited to training jobs of this account and region.",
+            findings=[training_jobs],
+        )
+        nag.acknowledge(
+            machine.role,
+            "IAM5",
+            "CDK's lambda:invoke task grants the function ARN and its qualified ARNs (<arn>:*, "
+            "versions and aliases) of exactly the three pipeline functions.",
+            findings=[
+                f"Resource::<{self.get_logical_id(fn.function.node.default_child)}.Arn>:*"  # type: ignore[arg-type]
+                for fn in (self.generate, self.start_judge, self.summarize)
+            ],
+        )
+
+    def _nag_name(self, value: str) -> str:
+        """How cdk-nag prints a token in a finding: an import by its export name, else `<Id.Attr>`."""
+        producer = cdk.Stack.of(self.bucket)
+        if producer is not self:
+            # The import token CDK itself would use for this reference (export_value is idempotent
+            # and creates the same export the cross-stack reference creates).
+            value = producer.export_value(value)
+        resolved = self.resolve(value)
+        if isinstance(resolved, dict) and "Fn::ImportValue" in resolved:
+            return str(resolved["Fn::ImportValue"])
+        if isinstance(resolved, dict) and "Fn::GetAtt" in resolved:
+            logical_id, attribute = resolved["Fn::GetAtt"]
+            return f"<{logical_id}.{attribute}>"
+        if isinstance(resolved, str):
+            return resolved
+        raise ValueError(f"cannot name {resolved!r} as cdk-nag prints it")
