@@ -139,8 +139,8 @@ def _read_sources(source: str | Path) -> tuple[str, str, str, bytes]:
             return rname, rfile.read().decode("utf-8", "replace"), dname, dfile.read()
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise ResultsError(
-            f"{path}: not a readable tar.gz archive ({exc}); expected the judge's output.tar.gz "
-            "or its extracted folder"
+            f"{path}: not a readable tar.gz archive ({type(exc).__name__}); "
+            "expected the judge's output.tar.gz or its extracted folder"
         ) from exc
 
 
