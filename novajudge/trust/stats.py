@@ -1,9 +1,9 @@
-"""Small statistics the trust analyses need: a Wilson interval and Cohen's kappa.
+"""Small statistics the trust analyses need: proportions with a Wilson interval, and Cohen's kappa.
 
-The Wilson interval is used (not the normal approximation) because trust figures are often
-proportions over a few dozen prompts, some at 0 or 1 exactly, where the normal interval collapses
-to a point or leaves [0, 1]. When `novajudge.results.stats` offers the same interval, that copy is
-preferred so the report shows one method everywhere (see `wilson`).
+The Wilson interval (not the normal approximation) because trust figures are often proportions over
+a few dozen prompts, some at exactly 0 or 1, where the normal interval collapses to a point or leaves
+[0, 1]. The interval itself comes from `novajudge.results.stats` so the whole report uses one
+implementation; this module only adds what the trust block needs on top (denominators, kappa).
 """
 
 from __future__ import annotations
@@ -11,26 +11,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-#: z for a two-sided 95 % interval.
-Z95 = 1.959963984540054
-
-
-def _local_wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for `successes` out of `n` trials."""
-    if n <= 0:
-        raise ValueError("a Wilson interval needs at least one trial")
-    if not 0 <= successes <= n:
-        raise ValueError(f"successes must lie in [0, {n}], got {successes}")
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return max(0.0, centre - half), min(1.0, centre + half)
+from novajudge.results.stats import wilson_interval
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:
-    """95 % Wilson interval for a proportion (callers handle n == 0 themselves)."""
-    return _local_wilson(successes, n)
+    """95 % Wilson interval, delegated to `novajudge.results.stats` so the report uses one method."""
+    return wilson_interval(successes, n)
 
 
 def proportion(successes: int, n: int) -> dict[str, object]:
