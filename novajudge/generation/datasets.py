@@ -1,0 +1,231 @@
+"""Prompt sources: SQuAD (fetched, with a bundled offline fallback) and the user's JSONL in S3.
+
+Every source yields `PromptItem`s with a stable `prompt_id`, so a judge-input line can always be
+traced back to its question, and keeps the reference answer when there is one: the judge never sees
+it, but calibration and spot checks later compare the judge's verdicts with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from novajudge.errors import DatasetError
+from novajudge.run_request import DatasetSpec
+
+BUNDLED_SQUAD = Path(__file__).resolve().parents[1] / "data" / "squad_v1.1_train_first20.jsonl"
+SQUAD_ROWS_URL = "https://datasets-server.huggingface.co/rows"
+SQUAD_DATASET = "rajpurkar/squad"
+SQUAD_PAGE_SIZE = 100  # the rows API returns at most 100 rows per request
+SOURCE_SQUAD_ONLINE = "SQuAD v1.1 train (Hugging Face datasets-server, rajpurkar/squad)"
+SOURCE_SQUAD_BUNDLED = "bundled sample"
+SOURCE_SQUAD_FALLBACK = "bundled sample (offline fallback)"
+MAX_REPORTED_ERRORS = 5
+
+FetchJson = Callable[[str, float], Any]
+
+
+@dataclass(frozen=True)
+class PromptItem:
+    """One prompt for both models. `reference` is never sent to the models or the judge."""
+
+    prompt_id: str
+    prompt: str
+    reference: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadedDataset:
+    """The items of one run and where they really came from (recorded in the generation summary)."""
+
+    items: list[PromptItem]
+    source: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def squad_prompt(question: str, context: str) -> str:
+    """A SQuAD question with its passage.
+
+    SQuAD questions are written against one Wikipedia passage ("What is in front of the Notre Dame
+    Main Building?") and are ambiguous or unanswerable without it; sending the passage makes the
+    task reading comprehension for both models and lets the judge check faithfulness to the text.
+    """
+    return (
+        "Answer the question using the passage below.\n\n"
+        f"Passage:\n{context.strip()}\n\n"
+        f"Question: {question.strip()}"
+    )
+
+
+def squad_item(row: dict[str, Any], where: str) -> PromptItem:
+    """A `PromptItem` from one SQuAD row (`id`, `title`, `context`, `question`, `answers`)."""
+    for name in ("id", "context", "question"):
+        if not isinstance(row.get(name), str) or not row[name].strip():
+            raise DatasetError(f"{where}: field {name!r} is missing or empty")
+    answers = row.get("answers") or {}
+    texts = answers.get("text") if isinstance(answers, dict) else None
+    reference = texts[0] if isinstance(texts, list) and texts else None
+    return PromptItem(
+        prompt_id=row["id"],
+        prompt=squad_prompt(row["question"], row["context"]),
+        reference=reference,
+        meta={"title": row.get("title"), "question": row["question"], "answers": texts or []},
+    )
+
+
+def load_bundled_squad(offset: int, count: int) -> list[PromptItem]:
+    """Rows `offset`..`offset+count` of the bundled 20-row sample (fewer if it runs out)."""
+    items = []
+    with BUNDLED_SQUAD.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, start=1):
+            index = number - 1
+            if index < offset or not line.strip():
+                continue
+            if len(items) >= count:
+                break
+            items.append(squad_item(json.loads(line), f"{BUNDLED_SQUAD.name} line {number}"))
+    if not items:
+        raise DatasetError(
+            f"offset {offset} is past the end of the bundled SQuAD sample ({BUNDLED_SQUAD.name}, 20 rows)"
+        )
+    return items
+
+
+def _http_get_json(url: str, timeout: float) -> Any:
+    request = urllib.request.Request(url, headers={"User-Agent": "nova-judge-stack"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read().decode("utf-8"))
+
+
+def fetch_squad(
+    offset: int, count: int, *, fetch: FetchJson | None = None, timeout: float = 10.0
+) -> list[PromptItem]:
+    """Rows of SQuAD v1.1 train from the datasets-server rows API, paged by 100."""
+    fetch = fetch or _http_get_json
+    base = os.environ.get("NOVAJUDGE_SQUAD_ROWS_URL", SQUAD_ROWS_URL)
+    items: list[PromptItem] = []
+    position = offset
+    while len(items) < count:
+        length = min(SQUAD_PAGE_SIZE, count - len(items))
+        query = urllib.parse.urlencode(
+            {
+                "dataset": SQUAD_DATASET,
+                "config": "plain_text",
+                "split": "train",
+                "offset": position,
+                "length": length,
+            }
+        )
+        page = fetch(f"{base}?{query}", timeout)
+        rows = page.get("rows") if isinstance(page, dict) else None
+        if not isinstance(rows, list):
+            raise DatasetError(f"unexpected answer from {base}: no 'rows' list")
+        for entry in rows:
+            items.append(
+                squad_item(entry.get("row", {}), f"SQuAD train row {entry.get('row_idx', position)}")
+            )
+        if len(rows) < length:
+            break  # end of the split
+        position += len(rows)
+    if not items:
+        raise DatasetError(f"offset {offset} is past the end of SQuAD v1.1 train")
+    return items[:count]
+
+
+def parse_user_jsonl(lines: Iterable[str], where: str) -> list[PromptItem]:
+    """Validate every line of a user JSONL file; all problems are reported, none skipped silently.
+
+    Each line is an object with `prompt` (required, non-empty string), optional `id` (string or
+    integer; default `line-<n>`) and optional `reference` (string). Blank lines are ignored.
+    """
+    items: list[PromptItem] = []
+    errors: list[str] = []
+    seen: dict[str, int] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        problem, item = _parse_user_line(line, number)
+        if problem is None and item is not None and item.prompt_id in seen:
+            problem = f"field 'id': duplicate id {item.prompt_id!r} (first on line {seen[item.prompt_id]})"
+        if problem:
+            errors.append(f"{where} line {number}: {problem}")
+            continue
+        assert item is not None
+        seen[item.prompt_id] = number
+        items.append(item)
+    if errors:
+        shown = "; ".join(errors[:MAX_REPORTED_ERRORS])
+        more = f" (and {len(errors) - MAX_REPORTED_ERRORS} more)" if len(errors) > MAX_REPORTED_ERRORS else ""
+        raise DatasetError(f"{len(errors)} malformed line(s): {shown}{more}")
+    if not items:
+        raise DatasetError(f"{where}: no prompts (the file is empty)")
+    return items
+
+
+def _parse_user_line(line: str, number: int) -> tuple[str | None, PromptItem | None]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg} at column {exc.colno})", None
+    if not isinstance(obj, dict):
+        return f"expected a JSON object, got {type(obj).__name__}", None
+    prompt = obj.get("prompt")
+    if "prompt" not in obj:
+        return "field 'prompt' is missing", None
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "field 'prompt' must be a non-empty string", None
+    raw_id = obj.get("id", f"line-{number}")
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int) or not str(raw_id).strip():
+        return "field 'id' must be a non-empty string or an integer", None
+    reference = obj.get("reference")
+    if reference is not None and not isinstance(reference, str):
+        return "field 'reference' must be a string", None
+    return None, PromptItem(prompt_id=str(raw_id), prompt=prompt, reference=reference)
+
+
+def load_dataset(
+    spec: DatasetSpec,
+    *,
+    offset: int,
+    count: int,
+    s3: Any = None,
+    fetch: FetchJson | None = None,
+) -> LoadedDataset:
+    """The `count` items from `offset` of the run's dataset."""
+    if spec.source == "squad-sample":
+        items = load_bundled_squad(offset, count)
+        return LoadedDataset(items, SOURCE_SQUAD_BUNDLED, {"file": BUNDLED_SQUAD.name})
+    if spec.source == "squad":
+        try:
+            items = fetch_squad(offset, count, fetch=fetch)
+            return LoadedDataset(items, SOURCE_SQUAD_ONLINE, {"dataset": SQUAD_DATASET, "split": "train"})
+        except (OSError, ValueError, DatasetError) as exc:
+            # No internet from the Lambda (VPC without NAT, outage): the run still works on the sample,
+            # and says so in the summary instead of pretending it used the full dataset.
+            items = load_bundled_squad(offset, count)
+            return LoadedDataset(
+                items, SOURCE_SQUAD_FALLBACK, {"file": BUNDLED_SQUAD.name, "fetch_error": str(exc)[:300]}
+            )
+    bucket, key = spec.bucket_and_key()
+    where = spec.uri or f"s3://{bucket}/{key}"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except Exception as exc:  # botocore ClientError and friends: name the object and the reason
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        raise DatasetError(f"cannot read {where}: {code}") from None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{where}: not UTF-8 text (byte {exc.start})") from None
+    all_items = parse_user_jsonl(text.splitlines(), where)
+    if offset >= len(all_items):
+        raise DatasetError(f"offset {offset} is past the end of {where} ({len(all_items)} prompts)")
+    items = all_items[offset : offset + count]
+    return LoadedDataset(items, "s3", {"uri": where, "prompts_in_file": len(all_items)})

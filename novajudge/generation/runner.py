@@ -1,0 +1,265 @@
+"""One generation run: read the prompts, ask both endpoints, write the judge input and the manifest.
+
+Order of effects, chosen so a mistake costs as little as possible and loses nothing:
+1. refuse a reused run id (nothing read, nothing written);
+2. read and validate the dataset (a malformed file fails before the run id is claimed, so the user
+   fixes the file and reruns under the same id);
+3. claim the run (`request.json`, conditional write), invoke both endpoints concurrently;
+4. always write the manifest and the generation summary, then either the judge input or, when too
+   many generations failed, `GenerationFailed` with counts and the top error kinds.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+from novajudge.errors import GenerationFailed
+from novajudge.generation.datasets import FetchJson, LoadedDataset, PromptItem, load_dataset
+from novajudge.generation.endpoints import EndpointInvoker, Generation, RetryPolicy
+from novajudge.generation.layout import RunLayout, claim_run, ensure_new_run, put_json, put_jsonl
+from novajudge.generation.manifest import (
+    CHARS_PER_TOKEN,
+    ItemOutcome,
+    JudgeInputs,
+    build_judge_inputs,
+    context_limit_from_env,
+)
+from novajudge.run_request import RunState
+
+#: How many ids the state-machine payload carries (Step Functions caps state at 256 KB);
+#: the full lists are in the generation summary in S3.
+MAX_IDS_IN_STATE = 50
+
+
+def stand_in_from_env() -> bool:
+    """True when the local emulator runs stand-in endpoints; every output then says so."""
+    return os.environ.get("NOVAJUDGE_STAND_IN", "").strip().lower() in {"1", "true", "yes"}
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def run_generation(
+    run: RunState,
+    *,
+    s3: Any,
+    runtime: Any,
+    retry: RetryPolicy | None = None,
+    fetch: FetchJson | None = None,
+    context_limit_tokens: int | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> dict[str, Any]:
+    """Run the generation of `run`; return the `generation` object of the state machine."""
+    layout = RunLayout(run.bucket, run.run_id)
+    ensure_new_run(s3, layout, run.execution_name)
+    dataset = load_dataset(run.dataset, offset=run.offset, count=run.questions, s3=s3, fetch=fetch)
+    claim_run(s3, layout, run.model_dump(mode="json"))
+
+    retry = retry or RetryPolicy.from_env()
+    limit = context_limit_tokens or context_limit_from_env()
+    started = now_iso()
+    outcomes = generate_all(run, dataset.items, runtime=runtime, retry=retry, sleep=sleep)
+    models = {
+        "A": {"model": run.model_a, "endpoint": run.endpoint_a},
+        "B": {"model": run.model_b, "endpoint": run.endpoint_b},
+    }
+    inputs = build_judge_inputs(
+        outcomes,
+        both_orders=run.both_orders,
+        context_limit_tokens=limit,
+        stand_in=run.stand_in,
+        models=models,
+    )
+    summary = _summary(run, layout, dataset, outcomes, inputs, limit, started)
+    failed = _failure_cause(run, layout, outcomes, inputs)
+    summary["status"] = "failed" if failed else "ok"
+    if failed:
+        summary["error"] = failed
+        summary["uris"]["judge_input"] = None  # not written: the judge must not start on it
+    else:
+        put_jsonl(s3, layout.bucket, layout.judge_input_key, inputs.judge_lines)
+    put_jsonl(s3, layout.bucket, layout.manifest_key, inputs.manifest)
+    put_json(s3, layout.bucket, layout.generation_summary_key, summary)
+    if failed:
+        raise GenerationFailed(failed)
+    return _state_view(summary)
+
+
+def generate_all(
+    run: RunState,
+    items: list[PromptItem],
+    *,
+    runtime: Any,
+    retry: RetryPolicy,
+    sleep: Callable[[float], None] | None = None,
+) -> list[ItemOutcome]:
+    """Both endpoints at once, each with at most `generation.concurrency` requests in flight.
+
+    One pool per endpoint, so a slow 7B model does not starve the 1.5B one of workers and each
+    endpoint sees the same bounded load it was sized for.
+    """
+    options = run.generation
+    extra = {"sleep": sleep} if sleep else {}
+    invokers = {
+        which: EndpointInvoker(
+            runtime,
+            endpoint,
+            max_new_tokens=options.max_new_tokens,
+            temperature=options.temperature,
+            retry=retry,
+            **extra,
+        )
+        for which, endpoint in (("A", run.endpoint_a), ("B", run.endpoint_b))
+    }
+    futures: dict[str, list[Future[Generation]]] = {}
+    with (
+        ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="model-a") as pool_a,
+        ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="model-b") as pool_b,
+    ):
+        for which, pool in (("A", pool_a), ("B", pool_b)):
+            invoker = invokers[which]
+            futures[which] = [pool.submit(invoker.generate, item.prompt_id, item.prompt) for item in items]
+        return [
+            ItemOutcome(item=item, a=fa.result(), b=fb.result())
+            for item, fa, fb in zip(items, futures["A"], futures["B"], strict=True)
+        ]
+
+
+def _failure_counts(outcomes: list[ItemOutcome]) -> dict[str, dict[str, int]]:
+    """`{error kind: {"A": n, "B": m}}`, most frequent first."""
+    counts: Counter[tuple[str, str]] = Counter()
+    for outcome in outcomes:
+        for which, generation in (("A", outcome.a), ("B", outcome.b)):
+            if generation.status != "ok":
+                counts[(generation.error_kind or "unknown", which)] += 1
+    totals: Counter[str] = Counter()
+    for (kind, _), n in counts.items():
+        totals[kind] += n
+    return {
+        kind: {w: counts[(kind, w)] for w in ("A", "B") if counts[(kind, w)]}
+        for kind, _ in totals.most_common()
+    }
+
+
+def _failure_cause(
+    run: RunState, layout: RunLayout, outcomes: list[ItemOutcome], inputs: JudgeInputs
+) -> str | None:
+    """The message of `GenerationFailed`, or None when the run may go on to the judge."""
+    total = len(outcomes)
+    failed = len(inputs.failed_ids)
+    rate = failed / total if total else 1.0
+    limit = run.generation.max_failure_rate
+    kinds = _failure_counts(outcomes)
+    top = ", ".join(
+        f"{kind} ×{sum(by.values())} ({', '.join(f'{w} {n}' for w, n in by.items())})"
+        for kind, by in list(kinds.items())[:3]
+    )
+    where = f"see {layout.uri(layout.manifest_key)}"
+    if rate > limit:
+        return f"{failed} of {total} items failed ({rate:.0%} > max_failure_rate {limit:.0%}): {top}; {where}"
+    if not inputs.judge_lines:
+        reason = f"{failed} failed ({top})" if failed else "none failed"
+        return (
+            f"no usable pair for the judge: {len(inputs.over_context_ids)} of {total} over the context "
+            f"limit, {reason}; {where}"
+        )
+    return None
+
+
+def _summary(
+    run: RunState,
+    layout: RunLayout,
+    dataset: LoadedDataset,
+    outcomes: list[ItemOutcome],
+    inputs: JudgeInputs,
+    limit: int,
+    started: str,
+) -> dict[str, Any]:
+    total = len(outcomes)
+    failed = len(inputs.failed_ids)
+    return {
+        "run_id": run.run_id,
+        "stand_in": run.stand_in,
+        "dataset_source": dataset.source,
+        "dataset": {**run.dataset.model_dump(), **dataset.detail},
+        "questions_requested": run.questions,
+        "offset": run.offset,
+        "items": total,
+        "pairs_ok": total - failed,
+        "failed": failed,
+        "failure_rate": round(failed / total, 4) if total else 1.0,
+        "max_failure_rate": run.generation.max_failure_rate,
+        "failures_by_kind": _failure_counts(outcomes),
+        "failed_ids": inputs.failed_ids,
+        "excluded_over_context": {
+            "count": len(inputs.over_context_ids),
+            "ids": inputs.over_context_ids,
+            "limit_tokens": limit,
+            "estimate": f"characters / {CHARS_PER_TOKEN} of prompt + both responses",
+        },
+        "pairs_to_judge": inputs.pairs,
+        "judge_input_lines": len(inputs.judge_lines),
+        "both_orders": run.both_orders,
+        "models": {w: _model_stats(outcomes, w, run) for w in ("A", "B")},
+        "generation": run.generation.model_dump(),
+        "uris": {
+            "request": layout.uri(layout.request_key),
+            "judge_input": layout.uri(layout.judge_input_key),
+            "manifest": layout.uri(layout.manifest_key),
+            "summary": layout.uri(layout.generation_summary_key),
+        },
+        "started_at": started,
+        "finished_at": now_iso(),
+    }
+
+
+def _model_stats(outcomes: list[ItemOutcome], which: str, run: RunState) -> dict[str, Any]:
+    generations = [o.a if which == "A" else o.b for o in outcomes]
+    ok = [g for g in generations if g.status == "ok"]
+    latencies = sorted(g.latency_ms for g in ok)
+    return {
+        "model": run.model_a if which == "A" else run.model_b,
+        "endpoint": run.endpoint_a if which == "A" else run.endpoint_b,
+        "ok": len(ok),
+        "failed": len(generations) - len(ok),
+        "retried_items": sum(1 for g in generations if g.attempts > 1),
+        "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
+        "completion_tokens": sum(g.completion_tokens or 0 for g in ok),
+        "prompt_tokens": sum(g.prompt_tokens or 0 for g in ok),
+        "truncated": sum(1 for g in ok if g.finish_reason == "length"),
+    }
+
+
+def _state_view(summary: dict[str, Any]) -> dict[str, Any]:
+    """The compact `generation` object carried in the state (ids capped, full lists in S3)."""
+    over = summary["excluded_over_context"]
+    return {
+        "status": summary["status"],
+        "stand_in": summary["stand_in"],
+        "dataset_source": summary["dataset_source"],
+        "items": summary["items"],
+        "pairs_ok": summary["pairs_ok"],
+        "failed": summary["failed"],
+        "failure_rate": summary["failure_rate"],
+        "pairs_to_judge": summary["pairs_to_judge"],
+        "judge_input_lines": summary["judge_input_lines"],
+        "both_orders": summary["both_orders"],
+        "excluded": {
+            "generation_failed": {
+                "count": summary["failed"],
+                "ids": summary["failed_ids"][:MAX_IDS_IN_STATE],
+            },
+            "over_context": {
+                "count": over["count"],
+                "ids": over["ids"][:MAX_IDS_IN_STATE],
+                "limit_tokens": over["limit_tokens"],
+            },
+        },
+        "uris": summary["uris"],
+    }

@@ -1,0 +1,245 @@
+"""The execution input of one evaluation run, validated once, before anything is spent.
+
+The state machine hands the raw execution input to the generate Lambda; every later state reads the
+validated copy (`run` in the state). Validating here, with defaults taken from the deployment's
+configuration (`RUN_DEFAULTS`, built by `Settings.run_defaults()`), means a typo in a field fails in
+the first second with a message naming the field, instead of after an hour of endpoint and judge
+time. See docs/design.md, "Execution input".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from novajudge.errors import InvalidRunRequest, JudgeConfigError
+from novajudge.judge import catalog
+
+#: A run id lands in S3 keys and in the judge's training-job name, whose alphabet is the narrowest:
+#: `[a-zA-Z0-9](-*[a-zA-Z0-9])*`. Step Functions' default execution names (UUIDs) fit it.
+RUN_ID_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+RUN_ID_MAX_LENGTH = 64
+S3_DATASET_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+\.jsonl)$")
+
+
+class DatasetSpec(BaseModel):
+    """Where the prompts come from.
+
+    `squad`: SQuAD v1.1 train fetched at run time, with the bundled sample as offline fallback;
+    `squad-sample`: only the bundled 20 rows (tests, local demo); `s3`: the user's JSONL file.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: Literal["squad", "squad-sample", "s3"] = "squad"
+    uri: str | None = None
+
+    @model_validator(mode="after")
+    def _uri_matches_source(self) -> DatasetSpec:
+        if self.source == "s3":
+            if not self.uri or not S3_DATASET_URI.match(self.uri):
+                raise ValueError(
+                    f"dataset.uri={self.uri!r}: expected s3://<bucket>/<key>.jsonl for dataset.source 's3'"
+                )
+        elif self.uri is not None:
+            raise ValueError(f"dataset.uri is only used with dataset.source 's3', not {self.source!r}")
+        return self
+
+    def bucket_and_key(self) -> tuple[str, str]:
+        match = S3_DATASET_URI.match(self.uri or "")
+        if not match:  # pragma: no cover - guarded by the validator
+            raise InvalidRunRequest(f"dataset.uri={self.uri!r} is not an s3:// JSONL URI")
+        return match["bucket"], match["key"]
+
+
+class GenerationOptions(BaseModel):
+    """How the two candidate models are asked (same settings for both, so the comparison is fair)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_new_tokens: int = Field(500, ge=1, le=8192)
+    temperature: float = Field(0.9, ge=0.0, le=2.0)
+    concurrency: int = Field(4, ge=1, le=32)
+    max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
+
+
+class JudgeOptions(BaseModel):
+    """Which judge runs, where, and which recipe keys the user changes."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    variant: Literal["rubric", "binary"] = "rubric"
+    instance_type: str | None = None
+    recipe_overrides: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _instance_type_possible(self) -> JudgeOptions:
+        # The exact check (binary: depends on the deployed judge model) happens in start_judge; this
+        # one already refuses a type no model of the variant can use, before generation is paid for.
+        if self.instance_type is not None:
+            allowed = sorted(
+                {t for m in catalog.variant(self.variant).models.values() for t in m.instance_types}
+            )
+            if self.instance_type not in allowed:
+                raise ValueError(
+                    f"judge.instance_type={self.instance_type!r} is not supported by the {self.variant} "
+                    f"judge; allowed: {', '.join(allowed)}"
+                )
+        return self
+
+
+class RunRequest(BaseModel):
+    """The validated execution input (all fields have defaults except where the run id comes from)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    run_id: str = Field(min_length=1, max_length=RUN_ID_MAX_LENGTH)
+    questions: int = Field(20, ge=1, le=10000)
+    offset: int = Field(0, ge=0)
+    dataset: DatasetSpec = Field(default_factory=DatasetSpec)
+    generation: GenerationOptions = Field(default_factory=GenerationOptions)
+    judge: JudgeOptions = Field(default_factory=JudgeOptions)
+    both_orders: bool = True
+    poll_seconds: int = Field(60, ge=0, le=3600)
+
+    @field_validator("run_id")
+    @classmethod
+    def _run_id_safe(cls, value: str) -> str:
+        if not RUN_ID_PATTERN.match(value):
+            raise ValueError(
+                f"run_id={value!r}: use letters, digits and single or repeated '-' between them "
+                "(it becomes an S3 prefix and part of the judge's training-job name)"
+            )
+        return value
+
+
+class RunState(RunRequest):
+    """The `run` object of the state machine: the request plus what the deployment fixed.
+
+    Later states (start_judge, summarize) read this instead of environment guesses, so a run's
+    bucket, models and endpoints are recorded with it in `request.json`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bucket: str
+    execution_name: str | None = None
+    created_at: str
+    model_a: str
+    model_b: str
+    endpoint_a: str
+    endpoint_b: str
+    stand_in: bool = False
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Nested dicts merge key by key so `{"generation": {"temperature": 0}}` keeps the other defaults.
+
+    `recipe_overrides` is a leaf: the user's mapping replaces the default one as a whole.
+    """
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if key != "recipe_overrides" and isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def defaults_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The deployment's defaults (`RUN_DEFAULTS`), or the model's own defaults when unset."""
+    environ = os.environ if environ is None else environ
+    raw = environ.get("RUN_DEFAULTS")
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise InvalidRunRequest(f"environment variable RUN_DEFAULTS is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InvalidRunRequest("environment variable RUN_DEFAULTS must be a JSON object")
+    return value
+
+
+def parse_run_request(
+    raw: Any,
+    *,
+    execution_name: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> RunRequest:
+    """Validate the execution input; any problem raises `InvalidRunRequest` naming the field.
+
+    `run_id` defaults to the Step Functions execution name, so re-running an execution name is
+    refused later (`RunExistsError`) instead of overwriting results.
+    """
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise InvalidRunRequest(f"the execution input must be a JSON object, got {type(raw).__name__}")
+    values = deep_merge(defaults_from_env() if defaults is None else defaults, raw)
+    if not values.get("run_id"):
+        if not execution_name:
+            raise InvalidRunRequest("run_id is required when there is no execution name to default to")
+        values["run_id"] = execution_name
+    try:
+        request = RunRequest.model_validate(values)
+    except ValidationError as exc:
+        raise InvalidRunRequest(_describe(exc, values)) from None
+    _check_recipe_overrides(request)
+    return request
+
+
+def _check_recipe_overrides(request: RunRequest) -> None:
+    """Refuse unknown recipe keys now rather than after generation (the recipe is rendered later)."""
+    if not request.judge.recipe_overrides:
+        return
+    from novajudge.judge import recipe  # local import: recipe reads files, keep import light
+
+    try:
+        recipe.validate_overrides(request.judge.variant, request.judge.recipe_overrides)
+    except JudgeConfigError as exc:
+        raise InvalidRunRequest(f"judge.recipe_overrides: {exc}") from None
+
+
+def _describe(exc: ValidationError, values: Mapping[str, Any]) -> str:
+    """One line per problem: `invalid run request: generation.temperature=5: <what is allowed>`."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err.get("loc", ()))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown field")
+            continue
+        if err["type"] == "value_error" and loc and msg.startswith(loc):
+            # Our validators already name their field (and value) in the message.
+            lines.append(msg)
+            continue
+        shown = _lookup(values, err.get("loc", ()))
+        lines.append(f"{loc}={shown!r}: {msg}" if loc else msg)
+    return "invalid run request: " + "; ".join(lines)
+
+
+def _lookup(values: Any, loc: tuple[Any, ...]) -> Any:
+    for part in loc:
+        if isinstance(values, Mapping) and part in values:
+            values = values[part]
+        else:
+            return None
+    return values
+
+
+def parse_run_state(state: Any) -> RunState:
+    """The `run` object of a state-machine state, re-validated (later handlers trust nothing)."""
+    if not isinstance(state, Mapping) or not isinstance(state.get("run"), Mapping):
+        raise InvalidRunRequest("the state has no 'run' object: was the generate step skipped?")
+    try:
+        return RunState.model_validate(state["run"])
+    except ValidationError as exc:
+        raise InvalidRunRequest(
+            _describe(exc, state["run"]).replace("invalid run request", "invalid run state")
+        ) from None

@@ -1,0 +1,182 @@
+"""Test doubles of the pipeline tests: a scripted TGI endpoint behind real botocore parsing.
+
+Responses are built as raw HTTP (status, `x-amzn-ErrorType` header, JSON body) and handed to botocore
+through its `before-send` event, so error classification is tested against botocore's own parsing
+of SageMaker runtime errors, not against hand-made exception objects.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
+
+from novajudge.generation.datasets import load_bundled_squad
+
+REPO = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+BUCKET = "novajudge-storage-evalbucket-1x2y3z4w5v6u"
+ENDPOINT_A = "novajudge-model-a"
+ENDPOINT_B = "novajudge-model-b"
+MODEL_A = "Qwen/Qwen2.5-1.5B-Instruct"
+MODEL_B = "Qwen/Qwen2.5-7B-Instruct"
+ROLE_ARN = "arn:aws:iam::123456789012:role/NovaJudge-Storage-JudgeRole1A2B3C4D-ABCDEF123456"
+EXECUTION_NAME = "c0ffee00-1234-4abc-9def-0123456789ab"
+
+
+def load_handler(name: str) -> ModuleType:
+    """Import `lambdas/<name>/handler.py` under a unique module name (all three are `handler`)."""
+    module_name = f"nj_handler_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, REPO / "lambdas" / name / "handler.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# -- a scripted TGI endpoint behind real botocore parsing ------------------------------------------
+
+
+class _Raw(io.BytesIO):
+    """What botocore expects as `AWSResponse.raw`: readable, with `stream()`."""
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.getvalue()
+
+
+def _response(url: str, status: int, headers: dict[str, str], body: bytes) -> AWSResponse:
+    return AWSResponse(url, status, {"Content-Length": str(len(body)), **headers}, _Raw(body))
+
+
+def chat_completion(text: str, prompt_tokens: int = 180, completion_tokens: int = 42) -> dict[str, Any]:
+    """The body TGI's /invocations returns for a chat payload (OpenAI chat.completion shape)."""
+    return {
+        "object": "chat.completion",
+        "id": "",
+        "created": 1763889000,
+        "model": "tgi",
+        "system_fingerprint": "3.3.6-sha-4f1d2a1",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
+
+
+def model_error(
+    original_status: int, original_message: str, endpoint: str
+) -> tuple[int, dict[str, str], bytes]:
+    """A SageMaker runtime ModelError (HTTP 424) wrapping the container's own status."""
+    body = {
+        "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if original_status < 500 else "SERVER_ERROR_FROM_MODEL",
+        "LogStreamArn": f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/sagemaker/Endpoints/{endpoint}",
+        "Message": f"Received {'client' if original_status < 500 else 'server'} error ({original_status}) "
+        f'from primary with message "{original_message}". See the log stream for more information.',
+        "OriginalMessage": original_message,
+        "OriginalStatusCode": original_status,
+    }
+    return (
+        424,
+        {
+            "x-amzn-ErrorType": "ModelError:http://internal.amazon.com/coral/com.amazon.sagemaker/",
+            "Content-Type": "application/json",
+        },
+        json.dumps(body).encode(),
+    )
+
+
+def validation_error(endpoint: str) -> tuple[int, dict[str, str], bytes]:
+    body = {"message": f"Endpoint {endpoint} of account 123456789012 not found."}
+    return (
+        400,
+        {
+            "x-amzn-ErrorType": "ValidationError:http://internal.amazon.com/coral/com.amazon.coral.validate/",
+            "Content-Type": "application/json",
+        },
+        json.dumps(body).encode(),
+    )
+
+
+class FakeTGI:
+    """Answers `invoke_endpoint` per endpoint and prompt, from a script of actions.
+
+    Actions: "ok", "overloaded" (ModelError 424 / original 429), "unavailable" (original 503),
+    "bad_input" (ModelError original 422), "validation" (ValidationError 400), "timeout" (read
+    timeout), "throttled" (ThrottlingException 400). The script's last action repeats.
+    """
+
+    def __init__(self, items: list[Any] | None = None, answer_chars: int = 120) -> None:
+        self.items = items if items is not None else load_bundled_squad(0, 20)
+        self.by_prompt = {item.prompt: item.prompt_id for item in self.items}
+        self.scripts: dict[tuple[str, str], list[str]] = {}
+        self.default: dict[str, list[str]] = {}
+        self.calls: dict[tuple[str, str], int] = defaultdict(int)
+        self.payloads: list[dict[str, Any]] = []
+        self.answer_chars = answer_chars
+
+    def script(self, endpoint: str, prompt_id: str, actions: list[str]) -> None:
+        self.scripts[(endpoint, prompt_id)] = actions
+
+    def attach(self, client: Any) -> Any:
+        client.meta.events.register_first("before-send.sagemaker-runtime.InvokeEndpoint", self._before_send)
+        return client
+
+    def answer(self, endpoint: str, prompt_id: str) -> str:
+        base = f"[{endpoint}] answer to {prompt_id}. "
+        return (base * (self.answer_chars // len(base) + 1))[: self.answer_chars]
+
+    def _before_send(self, request: Any, **_: Any) -> AWSResponse:
+        endpoint = request.url.split("/endpoints/")[1].split("/")[0]
+        payload = json.loads(request.body)
+        self.payloads.append(payload)
+        prompt_id = self.by_prompt[payload["messages"][0]["content"]]
+        key = (endpoint, prompt_id)
+        actions = self.scripts.get(key) or self.default.get(endpoint) or ["ok"]
+        action = actions[min(self.calls[key], len(actions) - 1)]
+        self.calls[key] += 1
+        if action == "ok":
+            body = json.dumps(chat_completion(self.answer(endpoint, prompt_id))).encode()
+            return _response(request.url, 200, {"Content-Type": "application/json"}, body)
+        if action == "timeout":
+            raise ReadTimeoutError(endpoint_url=request.url)
+        if action == "validation":
+            return _response(request.url, *validation_error(endpoint))
+        if action == "throttled":
+            body = json.dumps({"message": "Rate exceeded"}).encode()
+            return _response(
+                request.url,
+                400,
+                {"x-amzn-ErrorType": "ThrottlingException", "Content-Type": "application/json"},
+                body,
+            )
+        status, message = {
+            "overloaded": (429, '{"error":"Model is overloaded","error_type":"overloaded"}'),
+            "unavailable": (503, '{"error":"Service Unavailable"}'),
+            "bad_input": (
+                422,
+                '{"error":"Input validation error: inputs tokens + max_new_tokens must be <= 8192",'
+                '"error_type":"validation"}',
+            ),
+        }[action]
+        return _response(request.url, *model_error(status, message, endpoint))
