@@ -41,6 +41,7 @@ import io
 import json
 import math
 import tarfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -360,7 +361,10 @@ def write_judge_archive(
     }
     frame = details_frame(variant, judgements)
     buf = io.BytesIO()
-    frame.to_parquet(buf, engine="auto", index=False)
+    with warnings.catch_warnings():
+        # pandas 3 deprecates engine="auto" and fastparquet; design.md needs both (no pyarrow in Lambda).
+        warnings.simplefilter("ignore")
+        frame.to_parquet(buf, engine="auto", index=False)
     folder = DETAILS_MODEL_FOLDERS[variant]
     target.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(target, "w:gz") as tar:

@@ -189,7 +189,14 @@ def load_judge_output(source: str | Path) -> JudgeOutput:
         raise ResultsError(
             f"{source}:{dname}: expected columns full_prompt, gold, predictions, metrics; missing {missing}"
         )
-    rubric = "rubric" in task_key or "rubric" in dname or "weighted_score_A" in metrics
+    sample = " ".join(_text(v) for v in details["metrics"].head(50).tolist())
+    rubric = (
+        "rubric" in task_key
+        or "rubric" in dname
+        or "weighted_score_A" in metrics
+        or "criteria_breakdown" in sample
+        or "weighted_score_A" in sample
+    )
     return JudgeOutput(
         source=str(source),
         variant="rubric" if rubric else "binary",
@@ -305,6 +312,24 @@ def _binary_label(metrics: Mapping[str, Any]) -> str | None:
     return "A=B"
 
 
+def _row_label(variant: str, metrics: Mapping[str, Any], prediction_cell: Any, where: str) -> str | None:
+    """The row's label: the rubric's `metrics['predictions']` when present, else the `predictions` column,
+    else (binary) the two passes' counts. A non-empty raw output without a label is malformed unless
+    the row is flagged as an inference error; an empty one is an inference error."""
+    raw = metrics.get("predictions") if variant == "rubric" else None
+    if not _text(raw).strip():
+        raw = prediction_cell
+    label = parse_label(raw)
+    if label is None and variant == "binary":
+        label = _binary_label(metrics)
+    text = _text(raw).strip()
+    if label is None and text and not int(metrics.get("inference_error") or 0):
+        raise ResultsError(
+            f"{where}: expected a preference label {LABELS} (with or without [[ ]]), got {text[:80]!r}"
+        )
+    return label
+
+
 # ----------------------------------------------------------------------------- manifest
 
 
@@ -360,16 +385,7 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
         entry = by_row.get(row, {})
         order = entry.get("order", "AB")
         prompt_id = str(entry.get("prompt_id", row))
-        raw_label = metrics.get("predictions") if judge.variant == "rubric" else None
-        label = parse_label(raw_label) or parse_label(prediction_cells[row])
-        if label is None and judge.variant == "binary":
-            label = _binary_label(metrics)
-        raw_text = _text(raw_label).strip() or _text(prediction_cells[row]).strip()
-        if label is None and raw_text and not int(metrics.get("inference_error") or 0):
-            raise ResultsError(
-                f"{where}: expected a preference label {LABELS} (with or without [[ ]]), got "
-                f"{raw_text[:80]!r}"
-            )
+        label = _row_label(judge.variant, metrics, prediction_cells[row], where)
         label = label or "error"
         winner = _WINNER_AS_SENT[label]
         if order == "BA":
