@@ -16,6 +16,9 @@ from constructs import Construct
 
 from novajudge.judge import catalog
 
+#: What pulling an image needs on the repository (ecr:GetAuthorizationToken is account-wide).
+ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+
 #: Repository of the Hugging Face TGI deep learning containers (same name in every region).
 TGI_REPOSITORY = "huggingface-pytorch-tgi-inference"
 

@@ -1,0 +1,52 @@
+"""Small readers of synthesized CloudFormation templates, shared by the infra tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+
+def of_type(template: dict[str, Any], resource_type: str) -> dict[str, dict[str, Any]]:
+    """Resources of `resource_type`, by logical id."""
+    return {k: v for k, v in template.get("Resources", {}).items() if v["Type"] == resource_type}
+
+
+def one_of_type(template: dict[str, Any], resource_type: str, prefix: str = "") -> tuple[str, dict[str, Any]]:
+    """The single resource of `resource_type` whose logical id starts with `prefix`."""
+    found = {k: v for k, v in of_type(template, resource_type).items() if k.startswith(prefix)}
+    assert len(found) == 1, f"expected one {resource_type} starting {prefix!r}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def mapping(template: dict[str, Any], prefix: str) -> tuple[str, dict[str, dict[str, str]]]:
+    """The single Mappings entry whose logical id starts with `prefix`."""
+    found = {k: v for k, v in template.get("Mappings", {}).items() if k.startswith(prefix)}
+    assert len(found) == 1, f"expected one mapping starting {prefix!r}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def statements(policy_holder: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every statement of every inline policy of an AWS::IAM::Role's properties."""
+    for policy in policy_holder.get("Policies", []):
+        stmts = policy["PolicyDocument"]["Statement"]
+        yield from stmts if isinstance(stmts, list) else [stmts]
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def join_text(value: Any) -> str:
+    """Render a string or `Fn::Join` as text, intrinsics shown as `{Ref:X}` / `{GetAtt:X.Y}` / `{Map:M}`."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Fn::Join" in value:
+        sep, parts = value["Fn::Join"]
+        return sep.join(join_text(p) for p in parts)
+    if isinstance(value, dict) and "Ref" in value:
+        return f"{{Ref:{value['Ref']}}}"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return "{GetAtt:" + ".".join(value["Fn::GetAtt"]) + "}"
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        return f"{{Map:{value['Fn::FindInMap'][0]}}}"
+    raise AssertionError(f"unexpected template value {value!r}")

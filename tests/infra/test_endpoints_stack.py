@@ -1,0 +1,139 @@
+"""The endpoints stack as synthesized: two TGI endpoints that can be destroyed on their own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from infra_helpers import as_list, join_text, mapping, of_type, one_of_type, statements
+from infra_synth import Synth
+
+from stacks.constructs.images import TGI_REPOSITORY
+
+MODELS = {"A": ("Qwen/Qwen2.5-1.5B-Instruct", "1"), "B": ("Qwen/Qwen2.5-7B-Instruct", "4")}
+
+
+@pytest.fixture(scope="module")
+def endpoints(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return templates["endpoints"]
+
+
+def _resource(template: dict[str, Any], logical_id: str) -> dict[str, Any]:
+    return template["Resources"][logical_id]
+
+
+def _chain(template: dict[str, Any], which: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """Endpoint `which`, its config and its model, following the template's own references."""
+    _, endpoint = one_of_type(template, "AWS::SageMaker::Endpoint", f"Endpoint{which}")
+    config_id = endpoint["Properties"]["EndpointConfigName"]["Fn::GetAtt"][0]
+    config = _resource(template, config_id)
+    (variant,) = config["Properties"]["ProductionVariants"]
+    model = _resource(template, variant["ModelName"]["Fn::GetAtt"][0])
+    return endpoint, config, model
+
+
+def test_exactly_two_endpoints(endpoints: dict[str, Any]) -> None:
+    assert len(of_type(endpoints, "AWS::SageMaker::Endpoint")) == 2
+    assert len(of_type(endpoints, "AWS::SageMaker::Model")) == 2
+
+
+@pytest.mark.parametrize("which", ["A", "B"])
+def test_endpoint_name_is_derived_from_the_configuration(app_synth: Synth, which: str) -> None:
+    endpoint, _, _ = _chain(app_synth.templates["endpoints"], which)
+    assert endpoint["Properties"]["EndpointName"] == app_synth.settings.endpoint_name(which)  # type: ignore[arg-type]
+    assert endpoint["Properties"]["EndpointName"] == f"novajudge-model-{which.lower()}"
+
+
+@pytest.mark.parametrize("which", ["A", "B"])
+def test_endpoint_config_one_g5_12xlarge_least_outstanding(endpoints: dict[str, Any], which: str) -> None:
+    _, config, _ = _chain(endpoints, which)
+    (variant,) = config["Properties"]["ProductionVariants"]
+    assert variant["InstanceType"] == "ml.g5.12xlarge"
+    assert variant["InitialInstanceCount"] == 1
+    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 300
+    assert variant["RoutingConfig"] == {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"}
+
+
+@pytest.mark.parametrize("which", ["A", "B"])
+def test_model_runs_tgi_with_the_configured_model_and_shards(endpoints: dict[str, Any], which: str) -> None:
+    _, _, model = _chain(endpoints, which)
+    container = model["Properties"]["PrimaryContainer"]
+    model_id, gpus = MODELS[which]
+    assert container["Environment"] == {
+        "HF_MODEL_ID": model_id,
+        "SM_NUM_GPUS": gpus,
+        "MAX_INPUT_TOKENS": "4096",
+        "MAX_TOTAL_TOKENS": "8192",
+    }
+    map_id, _ = mapping(endpoints, "TgiImage")
+    assert join_text(container["Image"]) == (
+        f"{{Map:{map_id}}}.dkr.ecr.{{Ref:AWS::Region}}.{{Ref:AWS::URLSuffix}}/"
+        f"{TGI_REPOSITORY}:2.7.0-tgi3.3.6-gpu-py311-cu124-ubuntu22.04"
+    )
+    lookup = container["Image"]["Fn::Join"][1][0]["Fn::FindInMap"]
+    assert lookup == [map_id, {"Ref": "AWS::Region"}, "account"]
+    assert model["Properties"].get("EnableNetworkIsolation", False) is False
+
+
+def test_image_account_mapping_is_resolved_per_region_at_deploy(endpoints: dict[str, Any]) -> None:
+    _, table = mapping(endpoints, "TgiImage")
+    accounts = {region: row["account"] for region, row in table.items()}
+    assert accounts["us-east-1"] == "763104351884"
+    assert accounts["eu-west-2"] == "763104351884"
+    assert accounts["il-central-1"] == "780543022126"
+    assert accounts["ap-east-1"] == "871362719292"
+    assert accounts["cn-north-1"] == "727897471807"
+    assert len(accounts) >= 30
+    rule = next(v for k, v in endpoints["Rules"].items() if k.startswith("TgiImage"))
+    listed, region = rule["Assertions"][0]["Assert"]["Fn::Contains"]
+    assert sorted(listed) == sorted(accounts) and region == {"Ref": "AWS::Region"}
+
+
+def test_outputs_have_the_keys_the_cli_reads_and_nothing_is_exported(endpoints: dict[str, Any]) -> None:
+    outputs = endpoints["Outputs"]
+    for which in ("A", "B"):
+        endpoint_id, _ = one_of_type(endpoints, "AWS::SageMaker::Endpoint", f"Endpoint{which}")
+        assert outputs[f"Endpoint{which}Name"]["Value"] == {"Fn::GetAtt": [endpoint_id, "EndpointName"]}
+        assert outputs[f"Endpoint{which}Arn"]["Value"] == {"Ref": endpoint_id}
+    # An export would let the pipeline import it, and CloudFormation would then refuse to
+    # delete this stack on its own.
+    assert not any("Export" in o for o in outputs.values())
+
+
+def test_pipeline_does_not_import_from_the_endpoints_stack(app_synth: Synth) -> None:
+    if "pipeline" not in app_synth.templates:
+        pytest.skip("stacks/pipeline_stack.py not written yet")
+    endpoints_name = app_synth.settings.stack_names()["endpoints"]
+    imports = _find(app_synth.templates["pipeline"], "Fn::ImportValue")
+    assert not [i for i in imports if endpoints_name in repr(i)]
+
+
+def _find(node: Any, key: str) -> list[Any]:
+    if isinstance(node, dict):
+        found = [node[key]] if key in node else []
+        return found + [x for v in node.values() for x in _find(v, key)]
+    if isinstance(node, list):
+        return [x for v in node for x in _find(v, key)]
+    return []
+
+
+def test_model_role_is_inline_and_pulls_only_the_tgi_repository(endpoints: dict[str, Any]) -> None:
+    _, role = one_of_type(endpoints, "AWS::IAM::Role", "ModelRole")
+    props = role["Properties"]
+    assert "ManagedPolicyArns" not in props
+    (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    for stmt in statements(props):
+        actions = as_list(stmt["Action"])
+        assert not any(a.endswith("*") for a in actions), actions
+        if "ecr:BatchGetImage" in actions:
+            assert join_text(stmt["Resource"]).endswith(f":repository/{TGI_REPOSITORY}")
+        if stmt["Resource"] == "*":
+            assert set(actions) <= {"ecr:GetAuthorizationToken", "cloudwatch:PutMetricData"}
+        if "cloudwatch:PutMetricData" in actions:
+            assert stmt["Condition"] == {"StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/Endpoints"}}
+        if any(a.startswith("logs:") for a in actions):
+            for resource in as_list(stmt["Resource"]):
+                assert ":log-group:/aws/sagemaker/Endpoints/novajudge-model-" in join_text(resource)
+    for model in of_type(endpoints, "AWS::SageMaker::Model").values():
+        assert model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0].startswith("ModelRole")
