@@ -30,8 +30,13 @@ FAKE_ENV: dict[str, str] = {
     "NOVAJUDGE_STAND_IN": "1",
 }
 #: Variables removed while the emulator runs so no profile, SSO session or real endpoint is used.
-CLEARED_ENV: tuple[str, ...] = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE",
-                                "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE")
+CLEARED_ENV: tuple[str, ...] = (
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_CA_BUNDLE",
+)
 #: moto's default account; the deployer builds ARNs with it.
 ACCOUNT_ID = "123456789012"
 REGION = FAKE_ENV["AWS_DEFAULT_REGION"]

@@ -56,7 +56,7 @@ class EndpointFailure(Exception):
     def __init__(
         self,
         code: str = "ModelError",
-        message: str = "Received server error (500) from primary with message \"stand-in failure\".",
+        message: str = 'Received server error (500) from primary with message "stand-in failure".',
         status: int = 424,
         original_status: int | None = 500,
         original_message: str | None = None,
@@ -350,8 +350,14 @@ def run_handler(
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                "AWS_DEFAULT_REGION", "AWS_REGION"):
+    for key in (
+        "AWS_ENDPOINT_URL",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",
+    ):
         if key in os.environ and key not in env:
             env[key] = os.environ[key]
     context = LambdaContext(function_name, function_arn, memory_mb, timeout_s)

@@ -15,7 +15,7 @@ from novajudge.local import moto_patches
 from novajudge.local.emulator import Emulator, local_aws
 from novajudge.local.moto_patches import EndpointFailure, LambdaSource, TrainingJobRequest
 
-HANDLER = '''
+HANDLER = """
 import os
 
 
@@ -27,10 +27,16 @@ def handler(event, context):
     if event.get("fail"):
         raise StandInBoom("asked to fail: " + os.environ["GREETING"])
     return {"greeting": os.environ["GREETING"], "name": context.function_name, "echo": event}
-'''
+"""
 
-ROLE_DOC = json.dumps({"Version": "2012-10-17", "Statement": [
-    {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
+ROLE_DOC = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
 
 
 def _zip() -> bytes:
@@ -50,8 +56,12 @@ def _function(emu: Emulator, tmp_path: Path) -> str:
     (tmp_path / "handler.py").write_text(HANDLER)
     role = emu.client("iam").create_role(RoleName="r", AssumeRolePolicyDocument=ROLE_DOC)["Role"]["Arn"]
     arn = emu.client("lambda").create_function(
-        FunctionName="fn", Runtime="python3.12", Role=role, Handler="handler.handler",
-        Code={"ZipFile": _zip()}, Environment={"Variables": {"GREETING": "hello"}},
+        FunctionName="fn",
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": _zip()},
+        Environment={"Variables": {"GREETING": "hello"}},
     )["FunctionArn"]
     moto_patches.registry.functions["fn"] = LambdaSource(tmp_path, "handler.handler")
     return arn
@@ -80,7 +90,8 @@ def test_state_machine_catch_matches_exception_name(emu: Emulator, tmp_path: Pat
         "StartAt": "Call",
         "States": {
             "Call": {
-                "Type": "Task", "Resource": "arn:aws:states:::lambda:invoke",
+                "Type": "Task",
+                "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {"FunctionName": arn, "Payload.$": "$"},
                 "ResultSelector": {"r.$": "$.Payload"},
                 "Catch": [{"ErrorEquals": ["StandInBoom"], "Next": "Boom"}],
@@ -110,11 +121,20 @@ def test_state_machine_catch_matches_exception_name(emu: Emulator, tmp_path: Pat
 
 def test_endpoint_handler_and_model_error(emu: Emulator) -> None:
     sm = emu.client("sagemaker")
-    sm.create_model(ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/x",
-                    PrimaryContainer={"Image": "img"})
-    sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[
-        {"VariantName": "AllTraffic", "ModelName": "m", "InitialInstanceCount": 1,
-         "InstanceType": "ml.g5.12xlarge"}])
+    sm.create_model(
+        ModelName="m", ExecutionRoleArn="arn:aws:iam::123456789012:role/x", PrimaryContainer={"Image": "img"}
+    )
+    sm.create_endpoint_config(
+        EndpointConfigName="c",
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "m",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.g5.12xlarge",
+            }
+        ],
+    )
     sm.create_endpoint(EndpointName="ep-a", EndpointConfigName="c")
 
     def handler(name: str, body: bytes, ctype: str) -> tuple[bytes, str]:
@@ -148,8 +168,12 @@ def test_training_job_hook_and_failure(emu: Emulator) -> None:
     common = dict(
         AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
         RoleArn="arn:aws:iam::123456789012:role/x",
-        InputDataConfig=[{"ChannelName": "train", "DataSource": {"S3DataSource": {
-            "S3DataType": "S3Prefix", "S3Uri": "s3://b/in/"}}}],
+        InputDataConfig=[
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://b/in/"}},
+            }
+        ],
         OutputDataConfig={"S3OutputPath": "s3://b/out"},
         ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
         StoppingCondition={"MaxRuntimeInSeconds": 3600},
