@@ -43,19 +43,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _binary_lists(outputs: BinaryOutputs) -> tuple[list[Any], list[Any], list[str] | None]:
-    """(forward, backward, prompt_ids) from a details-like DataFrame or a mapping of lists."""
+def _binary_lists(outputs: BinaryOutputs) -> dict[str, Any]:
+    """forward, backward, prompt_ids, orders from a details-like DataFrame or a mapping of lists."""
     if isinstance(outputs, pd.DataFrame):
         for column in ("forward_output", "backward_output"):
             if column not in outputs.columns:
                 raise ValueError(f"binary outputs: no column {column!r}")
-        ids = outputs["prompt_id"].astype(str).tolist() if "prompt_id" in outputs.columns else None
-        return outputs["forward_output"].tolist(), outputs["backward_output"].tolist(), ids
+        columns = outputs.columns
+        return {"forward": outputs["forward_output"].tolist(),
+                "backward": outputs["backward_output"].tolist(),
+                "prompt_ids": outputs["prompt_id"].astype(str).tolist() if "prompt_id" in columns else None,
+                "orders": outputs["order"].tolist() if "order" in columns else None}
     for key in ("forward", "backward"):
         if key not in outputs:
             raise ValueError(f"binary outputs: no {key!r} list")
-    ids = outputs.get("prompt_ids")
-    return list(outputs["forward"]), list(outputs["backward"]), None if ids is None else list(ids)
+    return {"forward": list(outputs["forward"]), "backward": list(outputs["backward"]),
+            "prompt_ids": outputs.get("prompt_ids"), "orders": outputs.get("orders")}
 
 
 def _pct(rate: float | None) -> str:
@@ -92,16 +95,17 @@ def analyse(prompts: pd.DataFrame, criteria: pd.DataFrame, *, variant: str,
 
     `prompts`/`criteria` are the flattened tables of docs/design.md. `human_labels` is a mapping
     prompt_id → A|B|tie or a JSONL path; `binary_outputs` the binary judge's per-pair
-    `forward_output`/`backward_output` (a DataFrame with those columns, or a mapping with
-    `forward`, `backward` and optional `prompt_ids`). Rubric-only figures are marked not measured
-    for the binary judge.
+    `forward_output`/`backward_output` (a DataFrame with those columns and optionally `prompt_id`
+    and `order`, or a mapping with `forward`, `backward` and optional `prompt_ids`, `orders`), one
+    entry per judge-input row. Rubric-only figures are marked not measured for the binary judge.
     """
     if variant not in ("rubric", "binary"):
         raise ValueError(f"unknown judge variant {variant!r}; expected rubric or binary")
     block: dict[str, Any] = {"variant": variant, "position": position_bias(prompts)}
     if binary_outputs is not None:
-        forward, backward, ids = _binary_lists(binary_outputs)
-        block["position_binary"] = position_bias_binary(forward, backward, ids)
+        lists = _binary_lists(binary_outputs)
+        block["position_binary"] = position_bias_binary(lists["forward"], lists["backward"],
+                                                        lists["prompt_ids"], orders=lists["orders"])
     if human_labels is None:
         block["calibration"] = {"measured": False, "reason": "not measured: no human preference labels given"}
     else:

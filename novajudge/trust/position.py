@@ -109,37 +109,50 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
 
 
 def binary_prompts_table(forward: Sequence[object], backward: Sequence[object],
-                         prompt_ids: Sequence[str] | None = None, *,
+                         prompt_ids: Sequence[str] | None = None, *, orders: Sequence[str] | None = None,
                          backward_as_shown: bool = True) -> pd.DataFrame:
-    """The binary judge's per-pair forward/backward outputs as a prompts table (AB + BA rows).
+    """The binary judge's per-pair forward/backward outputs as a prompts table (two rows per pair).
 
-    `forward[i]` is the raw preference with the pair as given (A first); `backward[i]` the raw
-    preference with the pair swapped. With `backward_as_shown` (the default) the backward label
-    names positions as the judge saw them, so `A>B` there means model B won; set it to False if a
-    judge version already reports the backward verdict in the original A/B terms.
+    `forward[i]` is the raw preference with pair i as sent; `backward[i]` with pair i swapped. With
+    `backward_as_shown` (the default) the backward label names positions as the judge saw them, so
+    `A>B` there means the response sent as B won; set it to False if a judge version reports the
+    backward verdict in the as-sent terms. `orders[i]` is the order pair i was sent in (default
+    AB): for a `BA` pair the forward pass showed model B first. Each pair becomes one synthetic
+    prompt (id `prompt_id/order` when orders are given, so both-order runs stay distinct) with an
+    AB and a BA judgement in model terms, which is what `position_bias` expects.
     """
-    if len(forward) != len(backward):
-        raise ValueError(f"forward ({len(forward)}) and backward ({len(backward)}) outputs differ in length")
-    ids = [str(p) for p in prompt_ids] if prompt_ids is not None else [str(i) for i in range(len(forward))]
-    if len(ids) != len(forward):
-        raise ValueError(f"{len(ids)} prompt ids for {len(forward)} judged pairs")
+    n = len(forward)
+    if len(backward) != n:
+        raise ValueError(f"forward ({n}) and backward ({len(backward)}) outputs differ in length")
+    ids = [str(p) for p in prompt_ids] if prompt_ids is not None else [str(i) for i in range(n)]
+    sent = list(orders) if orders is not None else ["AB"] * n
+    if len(ids) != n or len(sent) != n:
+        raise ValueError(f"{len(ids)} prompt ids and {len(sent)} orders for {n} judged pairs")
+    if orders is not None:
+        ids = [f"{pid}/{order}" for pid, order in zip(ids, sent, strict=True)]
     labels = {"A": "A>B", "B": "B>A", "tie": "A=B", "bothbad": "A=B (bothbad)", "error": "error"}
+    other = {"AB": "BA", "BA": "AB"}
     rows = []
-    for i, (fwd, bwd, pid) in enumerate(zip(forward, backward, ids, strict=True)):
-        f = parse_label(fwd)
+    for i, (fwd, bwd, pid, order) in enumerate(zip(forward, backward, ids, sent, strict=True)):
+        if order not in other:
+            raise ValueError(f"pair {i}: order {order!r}; expected AB or BA")
+        f_shown = parse_label(fwd)
         b = parse_label(bwd)
         b_shown = b if backward_as_shown else swap(b)
-        rows.append({"row": i, "prompt_id": pid, "order": "AB", "label": labels[f], "winner": f})
-        rows.append({"row": i, "prompt_id": pid, "order": "BA", "label": labels[b_shown],
-                     "winner": to_model(b_shown, "BA")})
+        for shown, shown_order in ((f_shown, order), (b_shown, other[order])):
+            rows.append({"row": i, "prompt_id": pid, "order": shown_order, "label": labels[shown],
+                         "winner": to_model(shown, shown_order)})
     return pd.DataFrame(rows, columns=["row", "prompt_id", "order", "label", "winner"])
 
 
 def position_bias_binary(forward: Sequence[object], backward: Sequence[object],
-                         prompt_ids: Sequence[str] | None = None, *,
+                         prompt_ids: Sequence[str] | None = None, *, orders: Sequence[str] | None = None,
                          backward_as_shown: bool = True) -> dict[str, object]:
-    """`position_bias` computed from the binary judge's forward and backward outputs."""
-    result = position_bias(binary_prompts_table(forward, backward, prompt_ids,
+    """`position_bias` computed from the binary judge's forward and backward outputs.
+
+    Here every judged pair counts as one prompt: the judge itself ran it in both orders.
+    """
+    result = position_bias(binary_prompts_table(forward, backward, prompt_ids, orders=orders,
                                                 backward_as_shown=backward_as_shown))
     result["source"] = "binary judge forward_output/backward_output"
     return result

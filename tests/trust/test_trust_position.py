@@ -130,3 +130,19 @@ def test_binary_consistent_and_unreadable_output():
     # Backward already in model terms: the same inputs now disagree on p0 and p1.
     flipped = position_bias_binary(["B>A", "A>B"], ["A>B", "B>A"], backward_as_shown=False)
     assert flipped["consistency"]["rate"] == 0.0
+
+
+def test_binary_rows_sent_swapped():
+    # Row 0 sent AB, row 1 sent BA (model B as response_A), same prompt.
+    # Always-first judge: forward A>B and backward A>B on both rows → never consistent.
+    biased = position_bias_binary(["A>B", "A>B"], ["A>B", "A>B"], ["p0", "p0"], orders=["AB", "BA"])
+    assert biased["consistency"]["rate"] == 0.0
+    assert biased["reconciled"]["prompts"] == 2  # each judged pair is its own prompt ("p0/AB", "p0/BA")
+    # Judge that prefers model B: on the BA row model B is shown first in the forward pass (A>B) and
+    # second in the backward pass (B>A as shown) → B both times; on the AB row B>A then A>B.
+    fair = position_bias_binary(["B>A", "A>B"], ["A>B", "B>A"], ["p0", "p0"], orders=["AB", "BA"])
+    assert fair["consistency"]["rate"] == 1.0
+    assert fair["reconciled"]["counts"]["B"] == 2
+    assert fair["first_position_preference"]["rate"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="order 'XY'"):
+        position_bias_binary(["A>B"], ["A>B"], orders=["XY"])
