@@ -166,18 +166,23 @@ def apply_plan(scored: pd.DataFrame, plan: ReweightPlan) -> pd.DataFrame:
 
 
 def weighted_scores(weighted: pd.DataFrame, weight_column: str) -> pd.DataFrame:
-    """Per judged row: Σ w·norm for A and B (as sent), margin A − B, and how many criteria count."""
-    def one(group: pd.DataFrame) -> pd.Series:
-        w = group[weight_column]
-        live = w.notna() & (w > 0)
-        if not live.any():
-            return pd.Series({"score_A": math.nan, "score_B": math.nan, "margin": math.nan, "criteria": 0})
-        a = float((w[live] * group.loc[live, "norm_A"]).sum())
-        b = float((w[live] * group.loc[live, "norm_B"]).sum())
-        return pd.Series({"score_A": a, "score_B": b, "margin": a - b, "criteria": int(live.sum())})
+    """Per judged row: Σ w·norm for A and B (as sent), margin A − B, and how many criteria count.
 
-    rows = [one(group).rename(row) for row, group in weighted.groupby("row", sort=True)]
-    return pd.DataFrame(rows)
+    Rows whose weights are all 0 or missing get NaN scores (no criteria left), never 0 − 0 = tie.
+    """
+    w = weighted[weight_column]
+    live = w.notna() & (w > 0)
+    parts = pd.DataFrame({
+        "row": weighted["row"],
+        "score_A": (w * weighted["norm_A"]).where(live, 0.0),
+        "score_B": (w * weighted["norm_B"]).where(live, 0.0),
+        "criteria": live.astype(int),
+    })
+    sums = parts.groupby("row", sort=True).sum()
+    empty = sums["criteria"] == 0
+    sums.loc[empty, ["score_A", "score_B"]] = math.nan
+    sums["margin"] = sums["score_A"] - sums["score_B"]
+    return sums[["score_A", "score_B", "margin", "criteria"]]
 
 
 def verdict_from_margin(margin: float, threshold: float) -> str:
