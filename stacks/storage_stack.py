@@ -92,9 +92,8 @@ class StorageStack(cdk.Stack):
         """What a Nova evaluation training job touches: its run prefix, its image, its logs."""
         runs_objects = self.bucket.arn_for_objects(f"{RUNS_PREFIX}*")
         nova_account = self.nova_image_account.account
-        log_group = (
-            f"arn:{cdk.Aws.PARTITION}:logs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:log-group:{TRAINING_LOG_GROUP}"
-        )
+        logs_arn = f"arn:{cdk.Aws.PARTITION}:logs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}"
+        log_group = f"{logs_arn}:log-group:{TRAINING_LOG_GROUP}"
         return iam.PolicyDocument(
             statements=[
                 iam.PolicyStatement(
@@ -157,7 +156,9 @@ class StorageStack(cdk.Stack):
             "IAM5",
             "The judge job reads its input and recipe and writes its output under runs/<run_id>/; "
             "run ids are chosen per execution, so the grant is the runs/ prefix, not one key.",
-            findings=[f"Resource::<{self.get_logical_id(self.bucket.node.default_child)}.Arn>/{RUNS_PREFIX}*"],
+            findings=[
+                f"Resource::<{self.get_logical_id(self.bucket.node.default_child)}.Arn>/{RUNS_PREFIX}*"
+            ],
         )
         nag.acknowledge(
             self.judge_role,

@@ -72,8 +72,7 @@ class RegionalAccount(Construct):
                 cdk.CfnRuleAssertion(
                     assert_=cdk.Fn.condition_contains(list(self.regions), cdk.Aws.REGION),
                     assert_description=(
-                        f"{what} is not available in this region; deploy to one of: "
-                        f"{', '.join(self.regions)}"
+                        f"{what} is not available in this region; deploy to one of: {', '.join(self.regions)}"
                     ),
                 )
             ],

@@ -1,0 +1,121 @@
+"""Bad configuration fails synth with one line naming the key and the value, before any spend."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the package may not be pip-installed in a fresh checkout
+    sys.path.insert(0, str(ROOT))
+
+from novajudge.config import Settings  # noqa: E402
+from novajudge.errors import ConfigError  # noqa: E402
+
+RUBRIC_ON_G5 = ({"judge_instance_type": "ml.g5.12xlarge"}, "judge_instance_type", "'ml.g5.12xlarge'", "p5")
+
+
+@pytest.mark.parametrize(
+    ("values", "key", "shown", "hint"),
+    [
+        # Qwen2.5-1.5B has 2 key/value heads: TGI cannot shard it over 4 GPUs.
+        ({"model_a_num_gpus": "4"}, "model_a_num_gpus", "4", "one of [1, 2]"),
+        ({"model_b_num_gpus": "3"}, "model_b_num_gpus", "3", "one of [1, 2, 4]"),
+        ({"model_b_num_gpus": "8"}, "model_b_num_gpus", "8", "at most 4"),
+        # The rubric judge (Nova 2 Lite) does not run on g5.
+        RUBRIC_ON_G5,
+        (
+            {"judge_variant": "binary", "judge_instance_type": "ml.p4d.24xlarge"},
+            "judge_instance_type",
+            "'ml.p4d.24xlarge'",
+            "binary judge",
+        ),
+        ({"retain_bucket": "maybe"}, "retain_bucket", "'maybe'", "boolean"),
+        ({"judge_variant": "pairwise"}, "judge_variant", "'pairwise'", "'rubric' or 'binary'"),
+        ({"endpoint_instance_type": "ml.t2.medium"}, "endpoint_instance_type", "'ml.t2.medium'", "g5.12x"),
+        ({"max_input_tokens": "9000"}, "max_input_tokens", "9000", "less than max_total_tokens"),
+    ],
+)
+def test_bad_value_gives_one_line_naming_key_and_value(
+    values: dict[str, str], key: str, shown: str, hint: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_mapping(values)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"invalid configuration: {key}={shown}: ")
+    assert hint in message
+
+
+def test_unknown_key_is_named_with_the_known_ones() -> None:
+    expected = r"^unknown configuration key 'retain_buckets'; known keys: "
+    with pytest.raises(ConfigError, match=expected) as caught:
+        Settings.from_mapping({"retain_buckets": "true"})
+    assert "\n" not in str(caught.value)
+    assert "retain_bucket," in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("true", True), ("false", False), ("True", True), ("0", False)]
+)
+def test_retain_bucket_accepts_the_strings_the_cdk_cli_passes(text: str, expected: bool) -> None:
+    assert Settings.from_mapping({"retain_bucket": text}).retain_bucket is expected
+
+
+def test_defaults_are_the_cdk_json_values() -> None:
+    """cdk.json documents the defaults; they must be the Settings defaults, not drift from them."""
+    context = json.loads((ROOT / "cdk.json").read_text())["context"]
+    for name, field in Settings.model_fields.items():
+        assert name in context, f"cdk.json lacks {name}"
+        assert context[name] == field.default, name
+
+
+def _env() -> dict[str, str]:
+    quiet = {"JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20", "CDK_DISABLE_CLI_TELEMETRY": "1"}
+    return {**os.environ, **quiet}
+
+
+def test_app_py_exits_non_zero_with_the_one_line(tmp_path: Path) -> None:
+    # The CDK CLI hands context to the app through CDK_CONTEXT_JSON; emulate it directly.
+    env = {**_env(), "CDK_CONTEXT_JSON": json.dumps({"model_a_num_gpus": "4"}), "CDK_OUTDIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert lines == [
+        "error: invalid configuration: model_a_num_gpus=4: expected one of [1, 2]: "
+        "Qwen/Qwen2.5-1.5B-Instruct has 2 key/value heads and TGI shards them"
+    ]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(not (ROOT / "node_modules" / ".bin" / "cdk").exists(), reason="CDK CLI not installed")
+def test_cdk_synth_exits_non_zero_with_the_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            "npx",
+            "--no-install",
+            "cdk",
+            "synth",
+            "--quiet",
+            "--no-notices",
+            "-o",
+            str(tmp_path / "out"),
+            "-c",
+            "model_a_num_gpus=4",
+        ],
+        cwd=ROOT,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "error: invalid configuration: model_a_num_gpus=4: expected one of [1, 2]" in output
