@@ -250,7 +250,7 @@ def runs_cmd(
         if not found:
             console.print("no runs yet; start one with `novajudge start`")
             return
-        table = Table("run id", "status", "started", "duration", "winner", "win rate (B)")
+        table = Table("run id", "status", "started", "duration", "winner", "B win rate (decided)")
         for run in found:
             winner, rate = None, None
             if run.status == "SUCCEEDED":

@@ -286,25 +286,20 @@ def headline(summary: Mapping[str, Any] | None) -> str | None:
 
 
 def winner_and_rate(summary: Mapping[str, Any] | None) -> tuple[str | None, float | None]:
-    """The winner and B's win rate from summary.json, tolerant of where summarize puts them.
+    """The verdict (with the model's name) and B's win rate over decided judgements.
 
-    The summary's exact nesting belongs to `novajudge.results`; the table only needs two values,
-    so look for the documented judge field names (`winrate`) at the top level and one level down.
+    Keys as documented in `novajudge.results.summarize` (schema_version 1): `verdict`, `models`,
+    `ours.win_rate_b_decided`; the judge's own `judge.winrate` when ours is missing.
     """
     if not summary:
         return None, None
-    places: list[Mapping[str, Any]] = [summary]
-    places += [v for v in summary.values() if isinstance(v, Mapping)]
-    winner: str | None = None
-    rate: float | None = None
-    for place in places:
-        if winner is None and isinstance(place.get("winner"), str):
-            winner = place["winner"]
-        for key in ("win_rate_b", "winrate", "win_rate"):
-            value = place.get(key)
-            if rate is None and isinstance(value, int | float) and not isinstance(value, bool):
-                rate = float(value)
-    return winner, rate
+    verdict = summary.get("verdict")
+    models = summary.get("models") or {}
+    winner = f"{verdict} ({models[verdict]})" if verdict in models else (str(verdict) if verdict else None)
+    rate = (summary.get("ours") or {}).get("win_rate_b_decided")
+    if rate is None:
+        rate = (summary.get("judge") or {}).get("winrate")
+    return winner, float(rate) if isinstance(rate, int | float) and not isinstance(rate, bool) else None
 
 
 def download_results(

@@ -7,6 +7,7 @@ executes (moto's Step Functions interpreter), so `start --wait` follows a real e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
@@ -33,6 +34,16 @@ REPO = Path(__file__).resolve().parents[2]
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/states"
 GENERATE_FN = "NovaJudge-generate"
 ENDPOINT_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint"
+
+#: A summary.json in the shape `novajudge.results.summarize` writes (only the keys the CLI reads).
+SUMMARY: dict[str, Any] = {
+    "schema_version": 1,
+    "headline": "B (Qwen/Qwen2.5-7B-Instruct) is preferred. B won 12, A won 6, 2 ties of 20.",
+    "verdict": "B",
+    "models": {"A": "Qwen/Qwen2.5-1.5B-Instruct", "B": "Qwen/Qwen2.5-7B-Instruct"},
+    "ours": {"win_rate_b_decided": 0.6667},
+    "judge": {"winrate": 0.61},
+}
 
 MOTO_CONFIG: Any = {
     "stepfunctions": {"execute_state_machine": True},
@@ -83,7 +94,7 @@ def definition(kind: str = "success", wait_seconds: int = 1) -> dict[str, Any]:
                 "GenerateData": {"Type": "Pass", "Next": "StartJudgeJob"},
                 "StartJudgeJob": {
                     "Type": "Pass",
-                    "Result": {"training_job_name.$": "States.Format('{}-judge', $$.Execution.Name)"},
+                    "Parameters": {"training_job_name.$": "States.Format('{}-judge', $$.Execution.Name)"},
                     "ResultPath": "$.judge",
                     "Next": "DescribeJudgeJob",
                 },
@@ -230,3 +241,38 @@ def failing_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
         ).encode()
 
     monkeypatch.setattr(LambdaSimpleBackend, "invoke", invoke)
+
+
+def make_failed_training_job(name: str, reason: str, log_lines: list[str]) -> None:
+    """A judge training job that failed with `reason`, and its CloudWatch stream `<job>/algo-1-*`."""
+    sm = boto3.client("sagemaker", region_name=REGION)
+    sm.create_training_job(
+        TrainingJobName=name,
+        AlgorithmSpecification={
+            "TrainingImage": "x.dkr.ecr.us-east-1.amazonaws.com/nova:1",
+            "TrainingInputMode": "File",
+        },
+        RoleArn=f"arn:aws:iam::{ACCOUNT}:role/judge",
+        OutputDataConfig={"S3OutputPath": "s3://novajudge-storage-bucket/out"},
+        ResourceConfig={"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 3600},
+    )
+    from moto.sagemaker.models import sagemaker_backends
+
+    job = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
+    job.training_job_status = "Failed"
+    job.failure_reason = reason
+    put_log_lines("/aws/sagemaker/TrainingJobs", f"{name}/algo-1-1763890000", log_lines)
+
+
+def put_log_lines(group: str, stream: str, lines: list[str]) -> None:
+    logs = boto3.client("logs", region_name=REGION)
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+        logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName=stream)
+    now = int(time.time() * 1000)
+    logs.put_log_events(
+        logGroupName=group,
+        logStreamName=stream,
+        logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)],
+    )

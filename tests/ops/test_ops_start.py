@@ -5,19 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Deployed
+from conftest import SUMMARY, Deployed
 from typer.testing import CliRunner
 
 from novajudge.cli.app import _register, app
 
 _register()
 runner = CliRunner()
-
-SUMMARY = {
-    "headline": "Model B wins 12 of 20 (win rate 0.60, 95% CI 0.39-0.78)",
-    "winner": "B",
-    "winrate": 0.6,
-}
 
 
 def invoke(*args: str):
