@@ -125,3 +125,23 @@ def test_reads_what_summarize_writes(tmp_path):
     result = run(tmp_path, "--drop", "style", "--out", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r.json").read_text())["reweight"]["changed_vs_label"] == 2
+
+
+def test_calibrate_command(results_dir):
+    import novajudge.cli.calibrate_cmd  # noqa: F401
+
+    labels = results_dir / "labels.jsonl"
+    labels.write_text('{"prompt_id": "p0", "preference": "B"}\n{"prompt_id": "p1", "preference": "B"}\n')
+    out, figure = results_dir / "trust.json", results_dir / "trust.png"
+    result = CliRunner().invoke(app, ["calibrate", str(results_dir), "--labels", str(labels),
+                                      "--out", str(out), "--figure", str(figure)])
+    assert result.exit_code == 0, result.output
+    block = json.loads(out.read_text())
+    assert block["calibration"]["forward_agreement"]["successes"] == 1  # p0 right (B), p1 wrong (A)
+    assert block["position"]["consistency"]["measured"] is False
+    assert figure.read_bytes().startswith(b"\x89PNG")
+    assert "Positional consistency: not measured" in result.output
+    labels.write_text('{"prompt_id": "p0", "preference": "maybe"}\n')
+    result = CliRunner().invoke(app, ["calibrate", str(results_dir), "--labels", str(labels)])
+    assert result.exit_code == 1
+    assert "line 1: field 'preference' is 'maybe'" in result.output
