@@ -202,7 +202,7 @@ def _panel_margin(ax: Axes, margins: np.ndarray) -> None:
 
 def _panel_criteria(ax: Axes, rubric: Mapping[str, Any], top: int = 8) -> None:
     crit = rubric.get("criteria") or []
-    ax.set_title(f"9. Most frequent criteria (top {min(top, len(crit))}): mean normalised score")
+    ax.set_title(f"9. Top {min(top, len(crit))} criteria: mean normalised score")
     if not crit:
         ax.text(0.5, 0.5, "no criteria", ha="center", va="center", transform=ax.transAxes)
         return
@@ -260,7 +260,8 @@ def build_figure(
                  rotation=25)  # fmt: skip
         y -= line * 0.6
     top = y - line * 0.6
-    fig.tight_layout(rect=(0, 0, 1, top))
+    # Fixed margins instead of tight_layout: same look for this grid, and one draw less (~1 s in Lambda).
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.05, top=top - 0.02, wspace=0.45, hspace=0.4)
     return fig
 
 

@@ -49,8 +49,18 @@ def rubric_case(n: int = 80, seed: int = 7, *, weights_sum_to_one: bool = True) 
                     sa, sb = rng.random() < 0.5, rng.random() < 0.6
                 else:
                     sa, sb = rng.randint(1, 5), rng.randint(1, 5)
-                criteria.append(Criterion(written, f"How well: {name}", ctype, w / total, sa, sb,
-                                          f"A on {name} <ok>", f"B on {name} & more"))  # fmt: skip
+                criteria.append(
+                    Criterion(
+                        written,
+                        f"How well: {name}",
+                        ctype,
+                        w / total,
+                        sa,
+                        sb,
+                        f"A on {name} <ok>",
+                        f"B on {name} & more",
+                    )
+                )
         order = "AB" if i % 2 == 0 else "BA"
         judgements.append(
             Judgement(

@@ -44,15 +44,22 @@ def test_rubric_results_and_details_are_computed_from_the_judgements(tmp_path):
     a, b = labels.count("A>B"), labels.count("B>A")
     t = labels.count("A=B") + labels.count("A=B (bothbad)")
     assert (task["a_scores"], task["b_scores"], task["ties"], task["inference_error"]) == (
-        a, b, t, labels.count(None),
-    )  # fmt: skip
+        a,
+        b,
+        t,
+        labels.count(None),
+    )
     assert task["winrate"] == pytest.approx((b + t / 2) / (a + b + t))
     assert task["lower_rate"] <= task["winrate"] <= task["upper_rate"]
     valid = [j for j in case.judgements if j.label]
-    wa = [sum(c.weight * ((c.score_A - 1) / 4 if c.type == "scale" else float(c.score_A)) for c in j.criteria)
-          for j in valid]  # fmt: skip
-    wb = [sum(c.weight * ((c.score_B - 1) / 4 if c.type == "scale" else float(c.score_B)) for c in j.criteria)
-          for j in valid]  # fmt: skip
+    wa = [
+        sum(c.weight * ((c.score_A - 1) / 4 if c.type == "scale" else float(c.score_A)) for c in j.criteria)
+        for j in valid
+    ]
+    wb = [
+        sum(c.weight * ((c.score_B - 1) / 4 if c.type == "scale" else float(c.score_B)) for c in j.criteria)
+        for j in valid
+    ]
     assert task["weighted_score_A"] == pytest.approx(sum(wa) / len(wa))
     assert task["score_margin"] == pytest.approx((sum(wa) - sum(wb)) / len(wa))
 
@@ -91,8 +98,11 @@ def test_binary_counts_both_passes(tmp_path):
     res = json.loads(files["b/eval_results/results_ts.json"])["results"]["all"]
     assert (res["a_scores"], res["b_scores"], res["ties"], res["inference_error"]) == (3, 3, 2, 1)
     assert "weighted_score_A" not in res
-    details = pd.read_parquet(io.BytesIO(files["b/eval_results/details/llm_judge_model/ts/"
-                                               "details_custom|llm_judge_judge|0_ts.parquet"]))  # fmt: skip
+    details = pd.read_parquet(
+        io.BytesIO(
+            files["b/eval_results/details/llm_judge_model/ts/details_custom|llm_judge_judge|0_ts.parquet"]
+        )
+    )
     m = ast.literal_eval(details["metrics"][1])
     assert (m["forward_output"], m["backward_output"], m["b_scores"]) == ("[[B>A]]", "[[A>B]]", 2)
 

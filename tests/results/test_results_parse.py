@@ -36,17 +36,44 @@ def _parquet(frame: pd.DataFrame) -> bytes:
 def _handmade_rows() -> pd.DataFrame:
     """Three judge rows written by hand: bare label, bracketed label inside text (as a list cell), error."""
     crit = {
-        "Accuracy": {"description": "d", "type": "scale", "weight": 0.75, "score_A": 4, "score_B": 2,
-                     "justification_A": "good", "justification_B": "weak"},
-        "Has citation": {"description": "d", "type": "binary", "weight": 0.25, "score_A": False, "score_B": True,
-                         "justification_A": "none", "justification_B": "yes"},
-    }  # fmt: skip
-    m0 = {"predictions": "A>B", "a_scores": 1, "b_scores": 0, "weighted_score_A": 0.5625,
-          "weighted_score_B": 0.4375, "score_margin": 0.125, "overall_justification": "A is right",
-          "criteria_breakdown": crit}  # fmt: skip
-    m1 = {"a_scores": 0, "b_scores": 1, "weighted_score_A": 0.0, "weighted_score_B": 1.0, "score_margin": -1.0,
-          "overall_justification": "B", "criteria_breakdown": {"accuracy": {"type": "scale", "weight": 1.0,
-          "score_A": 1, "score_B": 5}}}  # fmt: skip
+        "Accuracy": {
+            "description": "d",
+            "type": "scale",
+            "weight": 0.75,
+            "score_A": 4,
+            "score_B": 2,
+            "justification_A": "good",
+            "justification_B": "weak",
+        },
+        "Has citation": {
+            "description": "d",
+            "type": "binary",
+            "weight": 0.25,
+            "score_A": False,
+            "score_B": True,
+            "justification_A": "none",
+            "justification_B": "yes",
+        },
+    }
+    m0 = {
+        "predictions": "A>B",
+        "a_scores": 1,
+        "b_scores": 0,
+        "weighted_score_A": 0.5625,
+        "weighted_score_B": 0.4375,
+        "score_margin": 0.125,
+        "overall_justification": "A is right",
+        "criteria_breakdown": crit,
+    }
+    m1 = {
+        "a_scores": 0,
+        "b_scores": 1,
+        "weighted_score_A": 0.0,
+        "weighted_score_B": 1.0,
+        "score_margin": -1.0,
+        "overall_justification": "B",
+        "criteria_breakdown": {"accuracy": {"type": "scale", "weight": 1.0, "score_A": 1, "score_B": 5}},
+    }
     m2 = {"inference_error": 1}
     return pd.DataFrame(
         {
@@ -60,14 +87,28 @@ def _handmade_rows() -> pd.DataFrame:
 
 @pytest.fixture
 def handmade(tmp_path) -> Path:
-    results = {"config_general": {}, "results": {"custom|rubric_llm_judge_judge|0": {
-        "a_scores": 1, "b_scores": 1, "ties": 0, "inference_error": 1, "winrate": 0.5,
-        "lower_rate": 0.1, "upper_rate": 0.9, "weighted_score_A": 0.28125}}}  # fmt: skip
+    results = {
+        "config_general": {},
+        "results": {
+            "custom|rubric_llm_judge_judge|0": {
+                "a_scores": 1,
+                "b_scores": 1,
+                "ties": 0,
+                "inference_error": 1,
+                "winrate": 0.5,
+                "lower_rate": 0.1,
+                "upper_rate": 0.9,
+                "weighted_score_A": 0.28125,
+            }
+        },
+    }
     return _tar(
         tmp_path / "output.tar.gz",
         {
             "job/eval_results/results_20250101.json": json.dumps(results).encode(),
-            f"job/eval_results/details/rubric_judge_model/20250101/{DETAILS_NAME}": _parquet(_handmade_rows()),
+            f"job/eval_results/details/rubric_judge_model/20250101/{DETAILS_NAME}": _parquet(
+                _handmade_rows()
+            ),
         },
     )
 
@@ -105,7 +146,7 @@ def test_extracted_folder_reads_the_same(handmade, tmp_path):
 def test_manifest_unswaps_winners_and_supplies_ids(tmp_path):
     case = rubric_case(40)
     path = write_judge_archive(tmp_path, "rubric", case.judgements, "r", TIMESTAMP)
-    flat = read_flattened(path, case.manifest + [{"row": None, "prompt_id": "failed", "order": "AB"}])
+    flat = read_flattened(path, [*case.manifest, {"row": None, "prompt_id": "failed", "order": "AB"}])
     mirror = {"A": "B", "B": "A"}
     as_sent = {"A>B": "A", "B>A": "B", "A=B": "tie", "A=B (bothbad)": "bothbad", None: "error"}
     expected = [
@@ -117,13 +158,15 @@ def test_manifest_unswaps_winners_and_supplies_ids(tmp_path):
     # the prompt and responses are cut out of the judge's prompt template
     assert flat.prompts["prompt"].tolist() == [j.prompt for j in case.judgements]
     assert flat.prompts["response_A"].tolist() == [j.response_A for j in case.judgements]
-    assert flat.criteria["order"].tolist() == [m["order"] for j, m in zip(case.judgements, case.manifest,
-                                                                          strict=True) for _ in j.criteria]
+    assert flat.criteria["order"].tolist() == [
+        m["order"] for j, m in zip(case.judgements, case.manifest, strict=True) for _ in j.criteria
+    ]
 
 
 def test_binary_archive_labels_from_predictions(tmp_path):
-    path = write_judge_archive(tmp_path, "binary", simple(["B>A", "A=B (bothbad)", None], criteria=False), "b",
-                               "ts")  # fmt: skip
+    path = write_judge_archive(
+        tmp_path, "binary", simple(["B>A", "A=B (bothbad)", None], criteria=False), "b", "ts"
+    )
     flat = read_flattened(path)
     assert flat.judge.variant == "binary"
     assert flat.prompts["label"].tolist() == ["B>A", "A=B (bothbad)", "error"]
@@ -132,15 +175,26 @@ def test_binary_archive_labels_from_predictions(tmp_path):
 
 @pytest.mark.parametrize(
     ("raw", "label"),
-    [("[[A>B]]", "A>B"), ("B>A", "B>A"), ("verdict: [[A=B (bothbad)]]", "A=B (bothbad)"), ("[[A=B]]", "A=B"),
-     ("", None), (["[[B>A]]"], "B>A"), (None, None)],
-)  # fmt: skip
+    [
+        ("[[A>B]]", "A>B"),
+        ("B>A", "B>A"),
+        ("verdict: [[A=B (bothbad)]]", "A=B (bothbad)"),
+        ("[[A=B]]", "A=B"),
+        ("", None),
+        (["[[B>A]]"], "B>A"),
+        (None, None),
+    ],
+)
 def test_labels_with_or_without_brackets(raw, label):
     assert parse_label(raw) == label
 
 
 def test_criterion_names_are_normalised():
-    assert normalise_criterion(" Factual-Accuracy ") == normalise_criterion("factual accuracy") == "factual_accuracy"
+    assert (
+        normalise_criterion(" Factual-Accuracy ")
+        == normalise_criterion("factual accuracy")
+        == "factual_accuracy"
+    )
 
 
 # ----------------------------------------------------------------------------- errors name file + expectation
@@ -172,23 +226,72 @@ GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
         (GOOD_RESULTS, None, r"details_\*\.parquet.*found none"),
         (b"{not json", _details(), r"results_1\.json: not valid JSON.*expected the judge's results JSON"),
         (b'{"config": {}}', _details(), r"results_1\.json: expected an object with a non-empty 'results'"),
-        (json.dumps({"results": {"t1": {}, "t2": {}}}).encode(), _details(), r"'all' or exactly one task key"),
+        (
+            json.dumps({"results": {"t1": {}, "t2": {}}}).encode(),
+            _details(),
+            r"'all' or exactly one task key",
+        ),
         (GOOD_RESULTS, b"PAR1 garbage", r"details_x_1\.parquet: not a readable parquet file"),
-        (GOOD_RESULTS, _parquet(pd.DataFrame({"full_prompt": ["x"]})), r"details_x_1\.parquet: expected columns"),
-        (GOOD_RESULTS, _details(metrics="{'a': "), r"details_x_1\.parquet row 0: 'metrics' is not a Python dict"),
+        (
+            GOOD_RESULTS,
+            _parquet(pd.DataFrame({"full_prompt": ["x"]})),
+            r"details_x_1\.parquet: expected columns",
+        ),
+        (
+            GOOD_RESULTS,
+            _details(metrics="{'a': "),
+            r"details_x_1\.parquet row 0: 'metrics' is not a Python dict",
+        ),
         (GOOD_RESULTS, _details(metrics="[1, 2]"), r"row 0: expected 'metrics' to be a dict literal"),
-        (GOOD_RESULTS, _details(metrics=repr({"predictions": "A wins"})), r"row 0: expected a preference label"),
-        (GOOD_RESULTS, _details(metrics=repr({"predictions": "[[A>B]]", "criteria_breakdown": {"x": {
-            "type": "scale", "weight": 1.0, "score_A": 9, "score_B": 1}}})),
-         r"row 0 criterion 'x' score_A: expected a 1-5 scale score, got 9"),
-        (GOOD_RESULTS, _details(metrics=repr({"predictions": "[[A>B]]", "criteria_breakdown": {"x": {
-            "type": "likert", "weight": 1.0, "score_A": 1, "score_B": 1}}})),
-         r"criterion 'x': expected type 'scale' or 'binary'"),
-        (GOOD_RESULTS, _details(metrics=repr({"predictions": "[[A>B]]", "criteria_breakdown": {"x": {
-            "type": "binary", "weight": 1.0, "score_A": "maybe", "score_B": 1}}})),
-         r"expected a binary score \(true/false\), got 'maybe'"),
+        (
+            GOOD_RESULTS,
+            _details(metrics=repr({"predictions": "A wins"})),
+            r"row 0: expected a preference label",
+        ),
+        (
+            GOOD_RESULTS,
+            _details(
+                metrics=repr(
+                    {
+                        "predictions": "[[A>B]]",
+                        "criteria_breakdown": {
+                            "x": {"type": "scale", "weight": 1.0, "score_A": 9, "score_B": 1}
+                        },
+                    }
+                )
+            ),
+            r"row 0 criterion 'x' score_A: expected a 1-5 scale score, got 9",
+        ),
+        (
+            GOOD_RESULTS,
+            _details(
+                metrics=repr(
+                    {
+                        "predictions": "[[A>B]]",
+                        "criteria_breakdown": {
+                            "x": {"type": "likert", "weight": 1.0, "score_A": 1, "score_B": 1}
+                        },
+                    }
+                )
+            ),
+            r"criterion 'x': expected type 'scale' or 'binary'",
+        ),
+        (
+            GOOD_RESULTS,
+            _details(
+                metrics=repr(
+                    {
+                        "predictions": "[[A>B]]",
+                        "criteria_breakdown": {
+                            "x": {"type": "binary", "weight": 1.0, "score_A": "maybe", "score_B": 1}
+                        },
+                    }
+                )
+            ),
+            r"expected a binary score \(true/false\), got 'maybe'",
+        ),
     ],
-)  # fmt: skip
+)
 def test_malformed_output_errors_name_file_and_expectation(tmp_path, results, details, expected):
     path = _with(tmp_path, results, details)
     with pytest.raises(ResultsError, match=expected) as info:
@@ -197,8 +300,14 @@ def test_malformed_output_errors_name_file_and_expectation(tmp_path, results, de
 
 
 def test_two_results_files_are_ambiguous(tmp_path):
-    path = _tar(tmp_path / "o.tar.gz", {"a/results_1.json": GOOD_RESULTS, "b/results_2.json": GOOD_RESULTS,
-                                        "a/details_1.parquet": _details()})  # fmt: skip
+    path = _tar(
+        tmp_path / "o.tar.gz",
+        {
+            "a/results_1.json": GOOD_RESULTS,
+            "b/results_2.json": GOOD_RESULTS,
+            "a/details_1.parquet": _details(),
+        },
+    )
     with pytest.raises(ResultsError, match=r"exactly one file matching 'results_\*\.json', found 2"):
         read_flattened(path)
 
@@ -215,7 +324,10 @@ def test_not_an_archive_and_missing_path(tmp_path):
 @pytest.mark.parametrize(
     ("manifest", "expected"),
     [
-        ([{"row": 0, "order": "AB"}, {"row": 1, "order": "AB"}], r"manifest: expected rows 0\.\.2 .* missing \[2\]"),
+        (
+            [{"row": 0, "order": "AB"}, {"row": 1, "order": "AB"}],
+            r"manifest: expected rows 0\.\.2 .* missing \[2\]",
+        ),
         ([{"row": 0, "order": "XY"}], r"manifest entry 0: expected 'order' AB or BA, got 'XY'"),
         ([{"row": "zero"}], r"manifest entry 0: expected an integer 'row'"),
         ([{"row": 0}, {"row": 0}, {"row": 1}], r"row 0 appears twice"),
