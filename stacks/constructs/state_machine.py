@@ -108,7 +108,7 @@ class EvaluationStateMachine(Construct):
             self,
             "StartJudgeJob",
             lambda_function=start_judge,
-            payload=sfn.TaskInput.from_json_path_at("$"),
+            # No payload: a direct invocation passes the whole state (`$`) as the event.
             payload_response_only=True,
             result_path="$.judge",
             retry_on_service_exceptions=False,
@@ -128,7 +128,7 @@ class EvaluationStateMachine(Construct):
             self,
             "SummarizeResults",
             lambda_function=summarize,
-            payload=sfn.TaskInput.from_json_path_at("$"),
+            # No payload: a direct invocation passes the whole state (`$`) as the event.
             payload_response_only=True,
             result_path="$.results",
             retry_on_service_exceptions=False,

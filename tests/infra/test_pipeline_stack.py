@@ -1,0 +1,538 @@
+"""The pipeline stack as synthesized: functions, environment, state machine, grants, lint, nag.
+
+Uses the session-wide synthesized app of `conftest.py` (bundling skipped); tests that need another
+configuration synthesize their own.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra_helpers import as_list, of_type
+from infra_synth import ROOT, Synth, synth_app
+
+from novajudge.config import Settings
+from stacks import pipeline_stack
+from stacks.constructs import nag
+
+FUNCTIONS = {"Generate": "generate", "StartJudge": "start_judge", "Summarize": "summarize"}
+LAMBDA_TRANSIENT = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+FAIL_STATES = {"GenerationFailed", "JudgeStartFailed", "JudgeJobFailed", "SummarizeFailed"}
+COMMON_ENV = {"BUCKET_NAME", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}
+MODEL_ENV = {"ENDPOINT_A_NAME", "ENDPOINT_B_NAME", "MODEL_A_ID", "MODEL_B_ID"}
+#: docs/design.md "Lambda environment", per function (summarize adds matplotlib's two).
+EXPECTED_ENV = {
+    "generate": COMMON_ENV | MODEL_ENV | {"RUN_DEFAULTS"},
+    "start_judge": COMMON_ENV
+    | {
+        "JUDGE_ROLE_ARN",
+        "JUDGE_INSTANCE_TYPE_RUBRIC",
+        "JUDGE_INSTANCE_TYPE_BINARY",
+        "BINARY_JUDGE_MODEL",
+        "JUDGE_MAX_RUNTIME_SECONDS",
+    },
+    "summarize": COMMON_ENV | MODEL_ENV | {"MPLCONFIGDIR", "MPLBACKEND"},
+}
+
+
+# -- readers ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pipeline(templates: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return templates["pipeline"]
+
+
+def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Lambda functions by source name (`generate`, ...), found through their Metadata."""
+    found = {
+        v["Metadata"]["novajudge:source"].removeprefix("lambdas/"): v
+        for v in of_type(template, "AWS::Lambda::Function").values()
+        if "novajudge:source" in v.get("Metadata", {})
+    }
+    return found
+
+
+def render(value: Any) -> str:
+    """A template value as text; intrinsics become readable placeholders (`<Logical.Attr>`)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        (fn, arg), *_ = value.items()
+        if fn == "Fn::Join":
+            return arg[0].join(render(p) for p in arg[1])
+        if fn == "Ref":
+            return f"<{arg}>"
+        if fn == "Fn::GetAtt":
+            return f"<{'.'.join(arg)}>"
+        if fn == "Fn::ImportValue":
+            return f"<import:{render(arg)}>"
+    raise AssertionError(f"unexpected template value {value!r}")
+
+
+def definition(template: dict[str, Any]) -> dict[str, Any]:
+    (machine,) = of_type(template, "AWS::StepFunctions::StateMachine").values()
+    return json.loads(render(machine["Properties"]["DefinitionString"]))
+
+
+def role_statements(template: dict[str, Any], role_id: str) -> list[dict[str, Any]]:
+    """All Allow/Deny statements attached to `role_id` (inline policies and AWS::IAM::Policy)."""
+    found: list[dict[str, Any]] = []
+    role = template["Resources"][role_id]["Properties"]
+    for policy in role.get("Policies", []):
+        found += as_list(policy["PolicyDocument"]["Statement"])
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+            found += as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def grants(template: dict[str, Any], role_id: str) -> set[tuple[str, str]]:
+    """(action, resource) pairs a role is allowed, resources rendered as text."""
+    return {
+        (action, render(resource))
+        for st in role_statements(template, role_id)
+        if st["Effect"] == "Allow"
+        for action in as_list(st["Action"])
+        for resource in as_list(st["Resource"])
+    }
+
+
+def function_role(template: dict[str, Any], name: str) -> str:
+    return functions(template)[name]["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+# -- functions ------------------------------------------------------------------------------------------
+
+
+def test_three_functions_on_the_newest_python_runtime(pipeline: dict[str, Any]) -> None:
+    fns = functions(pipeline)
+    assert set(fns) == set(FUNCTIONS.values())
+    for name, fn in fns.items():
+        props = fn["Properties"]
+        assert props["Runtime"] == "python3.14", name
+        assert props["Architectures"] == ["x86_64"], name
+        assert props["Handler"] == "handler.handler", name
+        assert props["TracingConfig"] == {"Mode": "Active"}, name
+        assert fn["Metadata"]["novajudge:source"] == f"lambdas/{name}"
+        assert (ROOT / "lambdas" / name / "requirements.txt").is_file()
+
+
+def test_sizing_fits_the_work(pipeline: dict[str, Any]) -> None:
+    fns = {name: fn["Properties"] for name, fn in functions(pipeline).items()}
+    # generate runs the whole batch in one invocation: Lambda's maximum.
+    assert fns["generate"]["Timeout"] == 900
+    assert 1024 <= fns["summarize"]["MemorySize"] <= 3072
+    assert fns["summarize"]["EphemeralStorage"]["Size"] >= 1024
+    assert fns["start_judge"]["Timeout"] <= 300
+
+
+def test_each_function_logs_to_its_own_destroyed_log_group_with_retention(pipeline: dict[str, Any]) -> None:
+    groups = of_type(pipeline, "AWS::Logs::LogGroup")
+    used = set()
+    for name, fn in functions(pipeline).items():
+        group_id = fn["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+        group = groups[group_id]
+        assert group["DeletionPolicy"] == "Delete", name
+        assert group["Properties"]["RetentionInDays"] > 0, name
+        used.add(group_id)
+    assert len(used) == 3
+
+
+def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth: Synth) -> None:
+    settings = app_synth.settings
+    envs = {n: fn["Properties"]["Environment"]["Variables"] for n, fn in functions(pipeline).items()}
+    for name, env in envs.items():
+        assert set(env) == EXPECTED_ENV[name], name
+        assert "NOVAJUDGE_STAND_IN" not in env  # only the local emulator sets it
+        assert render(env["BUCKET_NAME"]).startswith("<import:")
+    assert json.loads(envs["generate"]["RUN_DEFAULTS"]) == settings.run_defaults()
+    for name in ("generate", "summarize"):
+        assert envs[name]["ENDPOINT_A_NAME"] == settings.endpoint_name("A") == "novajudge-model-a"
+        assert envs[name]["ENDPOINT_B_NAME"] == settings.endpoint_name("B")
+        assert envs[name]["MODEL_A_ID"] == settings.model_a_id
+        assert envs[name]["MODEL_B_ID"] == settings.model_b_id
+    judge = envs["start_judge"]
+    assert judge["JUDGE_INSTANCE_TYPE_RUBRIC"] == settings.resolved_judge_instance_type("rubric")
+    assert judge["JUDGE_INSTANCE_TYPE_BINARY"] == settings.resolved_judge_instance_type("binary")
+    assert judge["BINARY_JUDGE_MODEL"] == settings.binary_judge_model
+    assert judge["JUDGE_MAX_RUNTIME_SECONDS"] == str(settings.judge_max_runtime_seconds)
+    assert "JudgeRole" in render(judge["JUDGE_ROLE_ARN"])
+
+
+def test_configuration_reaches_the_functions(tmp_path: Path) -> None:
+    synth = synth_app(
+        tmp_path,
+        stack_prefix="Eval2",
+        judge_variant="binary",
+        binary_judge_model="nova-lite",
+        judge_instance_type="ml.g6.12xlarge",
+        default_questions="7",
+        judge_max_runtime_seconds="7200",
+    )
+    envs = {
+        n: fn["Properties"]["Environment"]["Variables"]
+        for n, fn in functions(synth.templates["pipeline"]).items()
+    }
+    assert envs["generate"]["ENDPOINT_A_NAME"] == "eval2-model-a"
+    assert json.loads(envs["generate"]["RUN_DEFAULTS"])["questions"] == 7
+    assert json.loads(envs["generate"]["RUN_DEFAULTS"])["judge"]["variant"] == "binary"
+    assert envs["start_judge"]["JUDGE_INSTANCE_TYPE_BINARY"] == "ml.g6.12xlarge"
+    assert envs["start_judge"]["BINARY_JUDGE_MODEL"] == "nova-lite"
+    assert envs["start_judge"]["JUDGE_MAX_RUNTIME_SECONDS"] == "7200"
+    timeout = definition(synth.templates["pipeline"])["TimeoutSeconds"]
+    assert timeout == pipeline_stack.PipelineStack.state_machine_timeout(synth.settings).to_seconds()
+    assert 7200 + 900 < timeout < 7200 + 900 + 4 * 3600
+    generate_grants = grants(
+        synth.templates["pipeline"], function_role(synth.templates["pipeline"], "generate")
+    )
+    assert any(
+        r.endswith(":endpoint/eval2-model-b") for a, r in generate_grants if a == "sagemaker:InvokeEndpoint"
+    )
+
+
+# -- state machine --------------------------------------------------------------------------------------
+
+
+def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
+    d = definition(pipeline)
+    states = d["States"]
+    assert d["StartAt"] == "GenerateData"
+    assert "QueryLanguage" not in d or d["QueryLanguage"] == "JSONPath"
+    types = {name: s["Type"] for name, s in states.items()}
+    assert types == {
+        "GenerateData": "Task",
+        "StartJudgeJob": "Task",
+        "WaitForJudge": "Wait",
+        "DescribeJudgeJob": "Task",
+        "JudgeFinished?": "Choice",
+        "SummarizeResults": "Task",
+        "Done": "Pass",
+        "ExplainJudgeFailure": "Pass",
+        "ExplainJudgeStop": "Pass",
+        **dict.fromkeys(FAIL_STATES, "Fail"),
+    }
+    assert states["GenerateData"]["Next"] == "StartJudgeJob"
+    assert states["GenerateData"]["Parameters"] == {"input.$": "$", "execution_name.$": "$$.Execution.Name"}
+    assert "ResultPath" not in states["GenerateData"]  # the result replaces the state
+    assert states["StartJudgeJob"]["ResultPath"] == "$.judge"
+    for task in ("StartJudgeJob", "SummarizeResults"):  # the whole state is the event
+        assert "Parameters" not in states[task] and "InputPath" not in states[task], task
+    assert states["WaitForJudge"] == {
+        "Type": "Wait",
+        "SecondsPath": "$.run.poll_seconds",
+        "Next": "DescribeJudgeJob",
+    }
+    describe = states["DescribeJudgeJob"]
+    assert describe["Resource"] == "arn:<AWS::Partition>:states:::aws-sdk:sagemaker:describeTrainingJob"
+    assert describe["Parameters"] == {"TrainingJobName.$": "$.judge.training_job_name"}
+    assert describe["ResultPath"] == "$.judge_status"
+    assert describe["Next"] == "JudgeFinished?"
+    assert states["SummarizeResults"]["ResultPath"] == "$.results"
+    assert states["SummarizeResults"]["Next"] == "Done"
+    assert states["Done"]["End"] is True
+    assert states["Done"]["Parameters"] == {
+        "run_id.$": "$.run.run_id",
+        "results.$": "$.results",
+        "headline.$": "$.results.headline",
+    }
+    # No JSONata and no .sync integration anywhere (moto runs neither).
+    text = json.dumps(d)
+    assert "JSONata" not in text and ".sync" not in text and "{%" not in text
+
+
+def test_lambda_tasks_invoke_the_three_functions(pipeline: dict[str, Any]) -> None:
+    states = definition(pipeline)["States"]
+    fns = functions(pipeline)
+    logical = {name: next(k for k, v in pipeline["Resources"].items() if v is fn) for name, fn in fns.items()}
+    assert states["GenerateData"]["Resource"] == f"<{logical['generate']}.Arn>"
+    assert states["StartJudgeJob"]["Resource"] == f"<{logical['start_judge']}.Arn>"
+    assert states["SummarizeResults"]["Resource"] == f"<{logical['summarize']}.Arn>"
+
+
+def test_judge_finished_choice(pipeline: dict[str, Any]) -> None:
+    choice = definition(pipeline)["States"]["JudgeFinished?"]
+    assert choice["Default"] == "WaitForJudge"
+    rules = choice["Choices"]
+    assert rules[0] == {
+        "Variable": "$.judge_status.TrainingJobStatus",
+        "StringEquals": "Completed",
+        "Next": "SummarizeResults",
+    }
+    text = json.dumps(rules[1:])
+    assert '"Failed"' in text and '"Stopped"' in text
+    assert {r["Next"] for r in rules[1:]} == {"ExplainJudgeFailure", "ExplainJudgeStop"}
+    states = definition(pipeline)["States"]
+    for explain in ("ExplainJudgeFailure", "ExplainJudgeStop"):
+        assert states[explain]["Next"] == "JudgeJobFailed"
+        assert states[explain]["ResultPath"] == "$.error"
+        assert states[explain]["Parameters"]["Error"] == "JudgeJobFailed"
+        assert states[explain]["Parameters"]["Cause.$"].startswith("States.Format(")
+    assert "$.judge_status.FailureReason" in states["ExplainJudgeFailure"]["Parameters"]["Cause.$"]
+
+
+def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipeline: dict[str, Any]) -> None:
+    states = definition(pipeline)["States"]
+    expected_fail = {
+        "GenerateData": "GenerationFailed",
+        "StartJudgeJob": "JudgeStartFailed",
+        "DescribeJudgeJob": "JudgeJobFailed",
+        "SummarizeResults": "SummarizeFailed",
+    }
+    tasks = {name for name, s in states.items() if s["Type"] == "Task"}
+    assert tasks == set(expected_fail)
+    for name in tasks:
+        task = states[name]
+        retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
+        if name == "DescribeJudgeJob":
+            assert "SageMaker.ThrottlingException" in retried
+        else:
+            assert retried >= LAMBDA_TRANSIENT, name
+        assert "States.ALL" not in retried, f"{name} must not retry its own errors blindly"
+        for retry in task["Retry"]:
+            assert 1 <= retry["MaxAttempts"] <= 10 and retry["BackoffRate"] >= 1.5
+        (catch,) = task["Catch"]
+        assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": expected_fail[name]}
+    for fail in FAIL_STATES:
+        assert states[fail] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
+
+
+def test_state_machine_timeout_logging_and_tracing(pipeline: dict[str, Any], app_synth: Synth) -> None:
+    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    props = machine["Properties"]
+    settings = app_synth.settings
+    timeout = definition(pipeline)["TimeoutSeconds"]
+    assert timeout > 900 + settings.judge_max_runtime_seconds + 600
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert logging["Level"] == "ALL" and logging["IncludeExecutionData"] is True
+    group_id = logging["Destinations"][0]["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    group = pipeline["Resources"][group_id]
+    assert group["DeletionPolicy"] == "Delete"
+    assert render(group["Properties"]["LogGroupName"]).startswith("/aws/vendedlogs/states/")
+    assert props["StateMachineType"] == "STANDARD"
+
+
+def test_output_state_machine_arn(pipeline: dict[str, Any]) -> None:
+    outputs = pipeline["Outputs"]
+    (machine_id,) = of_type(pipeline, "AWS::StepFunctions::StateMachine")
+    assert outputs["StateMachineArn"]["Value"] == {"Ref": machine_id}
+
+
+def test_nothing_is_kept_after_destroy(pipeline: dict[str, Any]) -> None:
+    for logical, resource in pipeline["Resources"].items():
+        assert resource.get("DeletionPolicy", "Delete") == "Delete", logical
+        assert resource.get("UpdateReplacePolicy", "Delete") == "Delete", logical
+
+
+def test_no_import_from_the_endpoints_stack(pipeline: dict[str, Any], app_synth: Synth) -> None:
+    imports = re.findall(r'"Fn::ImportValue": "([^"]+)"', json.dumps(pipeline))
+    assert imports, "bucket and judge role come from the storage stack"
+    names = app_synth.settings.stack_names()
+    assert all(i.startswith(names["storage"] + ":") for i in imports), imports
+
+
+def test_moto_interpreter_parses_the_definition(pipeline: dict[str, Any]) -> None:
+    """The local emulator runs this definition in moto 5.2.5's Step Functions interpreter."""
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    text = json.dumps(definition(pipeline))
+    for placeholder in set(re.findall(r"<[^<>]+>", text)):
+        arn = "arn:aws:lambda:us-east-1:123456789012:function:f" if ".Arn" in placeholder else "aws"
+        text = text.replace(placeholder, arn)
+    program, _ = AmazonStateLanguageParser.parse(text)
+    assert program is not None
+
+
+# -- IAM ------------------------------------------------------------------------------------------------
+
+BUCKET = "<import:NovaJudge-Storage:ExportsOutputFnGetAttEvaluation"
+ACCOUNT = "<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>"
+
+
+def _shape(pairs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Bucket imports shortened to `<bucket>`, log groups and functions to their kind."""
+    out = set()
+    for action, resource in pairs:
+        resource = re.sub(
+            r"<import:NovaJudge-Storage:ExportsOutputFnGetAttEvaluation\w+>", "<bucket>", resource
+        )
+        resource = re.sub(
+            r"<import:NovaJudge-Storage:ExportsOutputFnGetAttJudgeRole\w+>", "<judge-role>", resource
+        )
+        resource = re.sub(r"<\w+Logs\w+\.Arn>", "<own-log-group>", resource)
+        out.add((action, resource))
+    return out
+
+
+def test_function_grants_are_exactly_what_each_function_needs(pipeline: dict[str, Any]) -> None:
+    xray = {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
+    logs = {("logs:CreateLogStream", "<own-log-group>"), ("logs:PutLogEvents", "<own-log-group>")}
+    runs = {
+        ("s3:GetObject", "<bucket>/runs/*"),
+        ("s3:PutObject", "<bucket>/runs/*"),
+        ("s3:ListBucket", "<bucket>"),
+    }
+    training_jobs = f"arn:{ACCOUNT}:training-job/*"
+    expected = {
+        "generate": xray
+        | logs
+        | runs
+        | {
+            ("sagemaker:InvokeEndpoint", f"arn:{ACCOUNT}:endpoint/novajudge-model-a"),
+            ("sagemaker:InvokeEndpoint", f"arn:{ACCOUNT}:endpoint/novajudge-model-b"),
+            ("s3:GetObject", "<bucket>/datasets/*"),
+        },
+        "start_judge": xray
+        | logs
+        | runs
+        | {
+            ("sagemaker:CreateTrainingJob", training_jobs),
+            ("sagemaker:DescribeTrainingJob", training_jobs),
+            ("iam:PassRole", "<judge-role>"),
+        },
+        "summarize": xray | logs | runs,
+    }
+    for name, want in expected.items():
+        got = _shape(grants(pipeline, function_role(pipeline, name)))
+        assert got == want, f"{name}: extra {got - want}, missing {want - got}"
+
+
+def test_conditions_narrow_list_and_pass_role(pipeline: dict[str, Any]) -> None:
+    for name in FUNCTIONS.values():
+        for st in role_statements(pipeline, function_role(pipeline, name)):
+            actions = set(as_list(st["Action"]))
+            if "s3:ListBucket" in actions:
+                assert actions == {"s3:ListBucket"}
+                prefixes = set(as_list(st["Condition"]["StringLike"]["s3:prefix"]))
+                assert prefixes <= {"runs/*", "datasets/*"} and "runs/*" in prefixes, name
+            if "iam:PassRole" in actions:
+                assert actions == {"iam:PassRole"}
+                assert st["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+
+
+def test_star_resources_only_where_aws_has_no_resource_level_permissions(pipeline: dict[str, Any]) -> None:
+    allowed_star = {
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "xray:GetSamplingRules",
+        "xray:GetSamplingTargets",
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    }
+    for role_id in of_type(pipeline, "AWS::IAM::Role"):
+        for action, resource in grants(pipeline, role_id):
+            assert "*" not in action, (role_id, action)
+            if resource == "*":
+                assert action in allowed_star, (role_id, action)
+
+
+def test_state_machine_role(pipeline: dict[str, Any]) -> None:
+    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    got = {(a, r) for a, r in grants(pipeline, role_id) if r != "*"}
+    fns = functions(pipeline)
+    logical = [next(k for k, v in pipeline["Resources"].items() if v is fn) for fn in fns.values()]
+    want = {("sagemaker:DescribeTrainingJob", f"arn:{ACCOUNT}:training-job/*")}
+    for lid in logical:
+        want |= {("lambda:InvokeFunction", f"<{lid}.Arn>"), ("lambda:InvokeFunction", f"<{lid}.Arn>:*")}
+    assert got == want
+
+
+def test_roles_have_no_managed_policies(pipeline: dict[str, Any]) -> None:
+    for role_id, role in of_type(pipeline, "AWS::IAM::Role").items():
+        assert not role["Properties"].get("ManagedPolicyArns"), role_id
+
+
+# -- cfn-lint and cdk-nag -------------------------------------------------------------------------------
+
+
+def test_cfn_lint_has_no_errors(app_synth: Synth) -> None:
+    template = app_synth.outdir / f"{app_synth.settings.stack_names()['pipeline']}.template.json"
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "cfn-lint"),
+            "--format",
+            "parseable",
+            "--ignore-checks",
+            "W3005",
+            "--",
+            str(template),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    errors = [line for line in result.stdout.splitlines() if ":E" in line]
+    assert not errors, result.stdout
+    assert result.returncode in (0, 4, 8), result.stdout + result.stderr  # 4/8: warnings/informational
+
+
+def _violations(report: dict[str, Any]) -> list[tuple[str, str]]:
+    return [
+        (construct["constructPath"], violation["ruleName"])
+        for plugin in report.get("pluginReports", [])
+        for violation in plugin.get("violations", [])
+        for construct in violation.get("violatingConstructs", [])
+    ]
+
+
+def test_nag_reports_nothing_for_the_pipeline(app_synth: Synth) -> None:
+    pipeline_name = app_synth.settings.stack_names()["pipeline"]
+    assert [v for v in _violations(app_synth.report) if v[0].startswith(pipeline_name)] == []
+
+
+def test_each_pipeline_acknowledgement_matches_a_real_finding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without its acknowledgements the pipeline reports exactly the acknowledged findings."""
+    acknowledged: set[tuple[str, str]] = set()
+
+    def record(scope: Any, rule: str, reason: str, *, findings: Any = ()) -> None:
+        assert len(reason) >= nag.MIN_REASON_CHARS
+        acknowledged.update((scope.node.path, rule_id) for rule_id in nag.rule_ids(rule, findings))
+
+    monkeypatch.setattr(nag, "acknowledge", record)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        synth_app(tmp_path)
+    prefix = Settings().stack_names()["pipeline"] + "/"
+    found = {(p, r) for p, r in _violations(json.loads((tmp_path / "validation-report.json").read_text()))}
+    found = {(p, r) for p, r in found if p.startswith(prefix)}
+    ours = {(s, r) for s, r in acknowledged if s.startswith(prefix)}
+    assert ours, "the pipeline acknowledges its wildcards"
+
+    def covers(scope: str, path: str) -> bool:
+        return path == scope or path.startswith(scope + "/")
+
+    unmatched = {(s, r) for s, r in ours if not any(r == fr and covers(s, fp) for fp, fr in found)}
+    unexplained = {(p, r) for p, r in found if not any(r == ar and covers(s, p) for s, ar in ours)}
+    assert not unmatched, f"acknowledged but not found: {unmatched}"
+    assert not unexplained, f"found but not acknowledged: {unexplained}"
+
+
+def test_an_older_runtime_is_flagged_by_nag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Negative control: cdk-nag's L1 really runs on these functions, so 3.14 is what keeps it quiet."""
+    from aws_cdk import aws_lambda
+
+    monkeypatch.setattr(pipeline_stack, "RUNTIME", aws_lambda.Runtime.PYTHON_3_13)
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        synth_app(tmp_path)
+    rules = {r for _, r in _violations(json.loads((tmp_path / "validation-report.json").read_text()))}
+    assert "AwsSolutions-L1" in rules
