@@ -4,9 +4,10 @@ Only pairs where both models answered go to the judge: a failed generation writt
 string (what the reference notebooks did) would be judged as a real, bad answer and bias the result.
 Pairs too long for the judge are left out too, and both kinds of exclusion are listed, never silent.
 
-The manifest has one line per judge-input line (`row`, `prompt_id`, `order`, `stand_in`, per-model
-status, latency, tokens, attempts) and one line per excluded item (`row` null, `excluded` says why,
-the answers that did come back kept so nothing is lost). See docs/design.md, "flattened details".
+The manifest has one line per judge-input line (`row`, `prompt_id`, `order`, `stand_in`, the
+`prompt`, `response_A` and `response_B` as sent, per-model status, latency, tokens, attempts) and
+one line per excluded item (`row` null, `excluded` says why, the answers that did come back kept so
+nothing is lost). See docs/design.md, "The flattened details".
 """
 
 from __future__ import annotations
@@ -127,6 +128,10 @@ def build_judge_inputs(
                     "status": "ok",
                     "excluded": None,
                     "estimated_tokens": tokens,
+                    # as sent, so results never have to cut them back out of the judge's full_prompt
+                    "prompt": item.prompt,
+                    "response_A": first,
+                    "response_B": second,
                     "A": _model_fields(outcome.a, models["A"], keep_text=False),
                     "B": _model_fields(outcome.b, models["B"], keep_text=False),
                 }

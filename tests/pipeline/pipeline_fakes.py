@@ -49,7 +49,7 @@ def load_handler(name: str) -> ModuleType:
 # -- a scripted TGI endpoint behind real botocore parsing ------------------------------------------
 
 
-class _Raw(io.BytesIO):
+class RawBody(io.BytesIO):
     """What botocore expects as `AWSResponse.raw`: readable, with `stream()`."""
 
     def stream(self, **_: Any) -> Iterator[bytes]:
@@ -57,7 +57,7 @@ class _Raw(io.BytesIO):
 
 
 def _response(url: str, status: int, headers: dict[str, str], body: bytes) -> AWSResponse:
-    return AWSResponse(url, status, {"Content-Length": str(len(body)), **headers}, _Raw(body))
+    return AWSResponse(url, status, {"Content-Length": str(len(body)), **headers}, RawBody(body))
 
 
 def chat_completion(text: str, prompt_tokens: int = 180, completion_tokens: int = 42) -> dict[str, Any]:

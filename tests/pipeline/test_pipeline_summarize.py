@@ -1,0 +1,185 @@
+"""summarize: find the judge's archive by suffix, run the results summary, publish four files."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipeline_fakes import BUCKET, EXECUTION_NAME, MODEL_A, MODEL_B, FakeTGI, load_handler
+
+from novajudge.errors import ResultsError
+from novajudge.judge.archive import Criterion, Judgement, write_judge_archive
+
+JOB = "exp-7-rubric-1a2b3c4d"
+
+
+def _generate(run_id: str, tgi: FakeTGI, lambda_context: Any, questions: int = 4) -> dict[str, Any]:
+    event = {
+        "input": {"run_id": run_id, "questions": questions, "dataset": {"source": "squad-sample"}},
+        "execution_name": EXECUTION_NAME,
+    }
+    return load_handler("generate").handler(event, lambda_context)
+
+
+def _judge(run_id: str, job: str = JOB) -> dict[str, Any]:
+    prefix = f"s3://{BUCKET}/runs/{run_id}"
+    return {
+        "training_job_name": job,
+        "output_path": f"{prefix}/judge-output/{job}/output/output.tar.gz",
+        "recipe_uri": f"{prefix}/recipe/rubric_judge.yaml",
+        "instance_type": "ml.p5.48xlarge",
+        "variant": "rubric",
+    }
+
+
+def _judgements(s3: Any, run_id: str) -> list[Judgement]:
+    """What a judge preferring model B's longer answers would write, row by row of the judge input."""
+    body = s3.get_object(Bucket=BUCKET, Key=f"runs/{run_id}/input/llm_judge.jsonl")["Body"].read().decode()
+    judgements = []
+    for line in body.splitlines():
+        rec = json.loads(line)
+        b_first = rec["response_A"].startswith("[novajudge-model-b]")
+        judgements.append(
+            Judgement(
+                prompt=rec["prompt"],
+                response_A=rec["response_A"],
+                response_B=rec["response_B"],
+                label="A>B" if b_first else "B>A",
+                criteria=[
+                    Criterion(
+                        "Accuracy",
+                        "Matches the passage",
+                        "scale",
+                        0.7,
+                        5 if b_first else 3,
+                        3 if b_first else 5,
+                    ),
+                    Criterion("Concise", "No padding", "binary", 0.3, True, True),
+                ],
+                overall_justification="The 7B answer cites the passage.",
+            )
+        )
+    return judgements
+
+
+def test_end_to_end_with_the_real_summary(aws, tgi: FakeTGI, lambda_context, tmp_path: Path) -> None:
+    """generate → (judge archive as the job would write it) → summarize, with the real results code."""
+    s3 = aws["s3"]
+    state = _generate("exp-7", tgi, lambda_context)
+    archive = write_judge_archive(tmp_path, "rubric", _judgements(s3, "exp-7"), JOB, "20261123_101500")
+    # the job writes under its own prefix; the path below it is the judge's business
+    s3.upload_file(str(archive), BUCKET, f"runs/exp-7/judge-output/{JOB}/output/output.tar.gz")
+    state["judge"] = _judge("exp-7")
+    state["judge_status"] = {"TrainingJobStatus": "Completed"}
+
+    results = load_handler("summarize").handler(state, lambda_context)
+
+    base = f"s3://{BUCKET}/runs/exp-7/results"
+    assert results["summary_uri"] == f"{base}/summary.json"
+    assert results["details_uri"] == f"{base}/details.parquet"
+    assert results["figure_uri"] == f"{base}/report.png"
+    assert results["report_uri"] == f"{base}/report.html"
+    assert isinstance(results["headline"], str) and results["headline"]
+    summary = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/exp-7/results/summary.json")["Body"].read())
+    assert summary["models"] == {"A": MODEL_A, "B": MODEL_B}
+    assert summary["stand_in"] is False
+    assert s3.get_object(Bucket=BUCKET, Key="runs/exp-7/results/report.png")["ContentType"] == "image/png"
+    # The judge preferred B's answer in every row; as sent that is 4 "A" and 4 "B" wins because half
+    # the rows were swapped. The manifest's row/order mapping un-swaps them: B won all 8.
+    assert summary["manifest_used"] is True and summary["orders"] == {"AB": 4, "BA": 4}
+    assert (summary["judge"]["a_scores"], summary["judge"]["b_scores"]) == (4, 4)
+    assert (summary["ours"]["counts"]["a_wins"], summary["ours"]["counts"]["b_wins"]) == (0, 8)
+    assert results["headline"] == summary["headline"] and results["headline"].startswith("B (Qwen/Qwen2.5-7B")
+
+
+def test_plumbing_finds_the_archive_by_suffix(aws, tgi: FakeTGI, lambda_context) -> None:
+    s3 = aws["s3"]
+    state = _generate("exp-8", tgi, lambda_context, questions=2)
+    key = f"runs/exp-8/judge-output/{JOB}/some/other/depth/output.tar.gz"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=TINY_TAR)
+    s3.put_object(Bucket=BUCKET, Key=f"runs/exp-8/judge-output/{JOB}/debug/events.json", Body=b"{}")
+    state["judge"] = _judge("exp-8")
+    seen: dict[str, Any] = {}
+
+    def fake_summarize(source, out_dir, model_a, model_b, *, manifest=None, stand_in=False):
+        seen.update(
+            source=Path(source), model_a=model_a, model_b=model_b, manifest=manifest, stand_in=stand_in
+        )
+        seen["archive_bytes"] = Path(source).read_bytes()
+        for name in ("summary.json", "details.parquet", "report.png", "report.html"):
+            (Path(out_dir) / name).write_bytes(name.encode())
+        return {"headline": "Qwen2.5-7B preferred in 2 of 2 pairs"}
+
+    results = load_handler("summarize").summarize_run(state, s3=s3, summarize=fake_summarize)
+    assert seen["archive_bytes"] == TINY_TAR
+    assert (seen["model_a"], seen["model_b"], seen["stand_in"]) == (MODEL_A, MODEL_B, False)
+    assert [(m["row"], m["order"]) for m in seen["manifest"]] == [(0, "AB"), (1, "BA"), (2, "AB"), (3, "BA")]
+    assert results["headline"] == "Qwen2.5-7B preferred in 2 of 2 pairs"
+    assert results["archive_uri"] == f"s3://{BUCKET}/{key}"
+    for name in ("summary.json", "details.parquet", "report.png", "report.html"):
+        body = s3.get_object(Bucket=BUCKET, Key=f"runs/exp-8/results/{name}")["Body"].read()
+        assert body == name.encode()
+
+
+def test_missing_archive_is_a_results_error(aws, tgi: FakeTGI, lambda_context) -> None:
+    state = _generate("exp-9", tgi, lambda_context, questions=1)
+    state["judge"] = _judge("exp-9")
+    with pytest.raises(ResultsError, match=f"no output.tar.gz for judge job {JOB}"):
+        load_handler("summarize").summarize_run(state, s3=aws["s3"], summarize=_never)
+    assert "Contents" not in aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix="runs/exp-9/results/")
+
+
+def test_summarize_must_write_all_four_files(aws, tgi: FakeTGI, lambda_context) -> None:
+    state = _generate("exp-10", tgi, lambda_context, questions=1)
+    aws["s3"].put_object(
+        Bucket=BUCKET, Key=f"runs/exp-10/judge-output/{JOB}/output/output.tar.gz", Body=TINY_TAR
+    )
+    state["judge"] = _judge("exp-10")
+
+    def partial(source, out_dir, *args, **kwargs):
+        (Path(out_dir) / "summary.json").write_text("{}")
+        return {"headline": "x"}
+
+    with pytest.raises(ResultsError, match=r"did not write details\.parquet"):
+        load_handler("summarize").summarize_run(state, s3=aws["s3"], summarize=partial)
+
+
+def test_stand_in_reaches_the_summary(aws, tgi: FakeTGI, lambda_context, monkeypatch) -> None:
+    monkeypatch.setenv("NOVAJUDGE_STAND_IN", "1")
+    state = _generate("exp-11", tgi, lambda_context, questions=1)
+    aws["s3"].put_object(
+        Bucket=BUCKET, Key=f"runs/exp-11/judge-output/{JOB}/output/output.tar.gz", Body=TINY_TAR
+    )
+    state["judge"] = _judge("exp-11")
+    flags = []
+
+    def record(source, out_dir, *args, stand_in=False, **kwargs):
+        flags.append(stand_in)
+        for name in ("summary.json", "details.parquet", "report.png", "report.html"):
+            (Path(out_dir) / name).write_text("x")
+        return {"headline": "stand-in"}
+
+    monkeypatch.delenv("NOVAJUDGE_STAND_IN")  # the run itself remembers it came from stand-ins
+    load_handler("summarize").summarize_run(state, s3=aws["s3"], summarize=record)
+    assert flags == [True]
+
+
+def _never(*args: Any, **kwargs: Any) -> dict[str, Any]:
+    raise AssertionError("summarize must not run without an archive")
+
+
+def _tiny_tar() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        data = b"{}"
+        info = tarfile.TarInfo("r/eval_results/results_x.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+TINY_TAR = _tiny_tar()
