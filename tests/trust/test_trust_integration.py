@@ -69,3 +69,32 @@ def test_reweight_and_calibrate_on_a_summarized_run(tmp_path):
     assert block["position"]["first_position_preference"]["rate"] == 0.5
     assert block["calibration"]["forward_agreement"]["rate"] == 1.0
     assert block["calibration"]["reconciled_agreement"]["rate"] == 1.0
+
+
+def test_binary_archive_forward_backward_reach_the_trust_block(tmp_path):
+    from novajudge.results.parse import read_flattened
+    from novajudge.trust.analyse import analyse
+    from novajudge.trust.binary import binary_outputs_from_details
+
+    # Three pairs, all sent AB. p0: consistent B; p1: the judge picked whichever came first (backward
+    # output names positions as shown, so [[A>B]] there means model B); p2: inference error.
+    judgements = [
+        Judgement("q0", "a", "b", "B>A", forward_output="[[B>A]]", backward_output="[[A>B]]"),
+        Judgement("q1", "a", "b", "A>B", forward_output="[[A>B]]", backward_output="[[A>B]]"),
+        Judgement("q2", "a", "b", None),
+    ]
+    archive = tmp_path / "binary.tar.gz"
+    write_judge_archive(archive, "binary", judgements, "run", "20260101_000000")
+    manifest = [{"row": i, "prompt_id": f"p{i}", "order": "AB"} for i in range(3)]
+    flat = read_flattened(archive, manifest)
+    outputs = binary_outputs_from_details(flat.judge.details, flat.prompts)
+    assert outputs is not None and outputs["prompt_ids"] == ["p0", "p1", "p2"]
+    block = analyse(flat.prompts, flat.criteria, variant="binary", binary_outputs=outputs)
+    binary = block["position_binary"]
+    assert binary["reconciled"]["counts"]["B"] == 1
+    assert binary["reconciled"]["counts"]["inconsistent"] == 1
+    assert binary["reconciled"]["counts"]["error"] == 1
+    assert binary["consistency"]["rate"] == 0.5
+    assert binary["first_position_preference"]["successes"] == 3  # p0 backward, p1 both
+    assert binary["first_position_preference"]["n"] == 4
+    assert block["position"]["consistency"]["measured"] is False  # the rows were sent AB only

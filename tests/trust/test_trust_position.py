@@ -146,3 +146,22 @@ def test_binary_rows_sent_swapped():
     assert fair["first_position_preference"]["rate"] == pytest.approx(0.5)
     with pytest.raises(ValueError, match="order 'XY'"):
         position_bias_binary(["A>B"], ["A>B"], orders=["XY"])
+
+
+def test_binary_outputs_from_details():
+    import pandas as pd
+
+    from novajudge.trust.binary import binary_outputs_from_details
+
+    columns = pd.DataFrame({"forward_output": ["A>B"], "backward_output": ["B>A"]})
+    assert binary_outputs_from_details(columns) == {"forward": ["A>B"], "backward": ["B>A"],
+                                                    "prompt_ids": None, "orders": None}
+    metrics = pd.DataFrame({"metrics": ["{'forward_output': '[[A>B]]', 'backward_output': '[[A>B]]'}", ""]})
+    prompts = pd.DataFrame({"row": [1, 0], "prompt_id": ["y", "x"], "order": ["BA", "AB"]})
+    out = binary_outputs_from_details(metrics, prompts)
+    assert out == {"forward": ["[[A>B]]", None], "backward": ["[[A>B]]", None],
+                   "prompt_ids": ["x", "y"], "orders": ["AB", "BA"]}
+    rubric = pd.DataFrame({"metrics": ["{'predictions': '[[A>B]]'}"]})
+    assert binary_outputs_from_details(rubric) is None
+    with pytest.raises(ResultsError, match="details row 0: field 'metrics' is not a Python dict literal"):
+        binary_outputs_from_details(pd.DataFrame({"metrics": ["{oops"]}))
