@@ -101,13 +101,21 @@ def _print(console: Console, common: list[dict[str, Any]], result: dict[str, Any
 ResultsDirArg = Annotated[
     Path, typer.Argument(help="Folder holding details.parquet (from `novajudge summarize`).")
 ]
-DropOpt = Annotated[list[str] | None, typer.Option("--drop", help="Criterion to drop (repeatable).")]
+DropOpt = Annotated[
+    list[str] | None, typer.Option("--drop", help="Criterion to drop, matched per --match (repeatable).")
+]
 WeightOpt = Annotated[
-    list[str] | None, typer.Option("--weight", help="NAME=W: set a criterion's relative weight (repeatable).")
+    list[str] | None,
+    typer.Option("--weight", help="NAME=W: give a criterion the relative weight W; the others keep "
+                 "the judge's weights and all are renormalised to sum to 1 per judgement (repeatable)."),
 ]
 MatchOpt = Annotated[str, typer.Option("--match", help=f"How names match: {'|'.join(MATCH_MODES)}.")]
 SynonymsOpt = Annotated[Path | None, typer.Option("--synonyms", help='JSON {"name": "canonical name"}.')]
-ThresholdOpt = Annotated[float, typer.Option("--threshold", help="|margin| at or below this is a tie.")]
+ThresholdOpt = Annotated[
+    float,
+    typer.Option("--threshold", help="|re-weighted margin| at or below this is a tie (default 0.05: "
+                 "one scale step on a criterion weighing 0.2)."),
+]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the full result as JSON here.")]
 TopOpt = Annotated[int, typer.Option("--top", min=1, help="How many common criteria to list.")]
 
