@@ -154,7 +154,9 @@ class Resolver:
     def _get_att(self, logical: str, attr: str, where: str) -> Any:
         phys = self._physical(logical, where)
         if phys.skipped:
-            return f"{phys.ref}.{attr}"
+            # A well-formed ARN naming the skipped resource, so IAM policies stay valid documents.
+            service = phys.attrs.get("_service", "local")
+            return f"arn:{self.partition}:{service}:{self.region}:{self.account_id}:{phys.ref}"
         if attr not in phys.attrs:
             raise ResolveError(f"{where}: {logical} has no attribute {attr} locally ({sorted(phys.attrs)})")
         return phys.attrs[attr]

@@ -7,7 +7,8 @@ Bundling is skipped at synth (`aws:cdk:bundling-stacks: []`): handlers run from 
 
 Resources are created through boto3 against the emulator, in dependency order. Types with no local
 meaning are skipped (`SKIPPED_TYPES`, with the reason); `Ref`/`GetAtt` of a skipped resource yields a
-`local-skipped:` marker, and a state machine whose definition still holds one is refused.
+`local-skipped-<stack>-<logical>` name (or an ARN around it), and a state machine whose definition
+still holds one is refused.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ SKIPPED_TYPES: dict[str, str] = {
 }
 #: Lambda functions without `novajudge:source` Metadata are CDK helpers (custom resource providers).
 HELPER_FUNCTION_REASON = "no novajudge:source Metadata: a CDK deploy-time helper, nothing to run locally"
-SKIP_MARKER = "local-skipped:"
+SKIP_MARKER = "local-skipped-"
 
 
 class DeployError(RuntimeError):
@@ -170,7 +171,9 @@ class _StackDeployer:
                 reason = "not emulated: unknown to novajudge.local.deploy"
             if reason is not None:
                 self.resolver.physical[logical] = Physical(
-                    f"{SKIP_MARKER}{self.stack.name}/{logical}", skipped=True
+                    f"{SKIP_MARKER}{self.stack.name}-{logical}",
+                    {"_service": rtype.split("::")[1].lower() if rtype.startswith("AWS::") else "custom"},
+                    skipped=True,
                 )
                 self.deployment.skipped.append((self.stack.name, logical, rtype, reason))
                 continue

@@ -1,0 +1,468 @@
+"""`novajudge demo`: the whole evaluation on this machine, with no AWS account.
+
+Why this shape: the demo runs what users deploy -- the synthesized templates, the real state
+machine definition, the real handlers -- and replaces only what needs GPUs or an AWS account (the
+two endpoints and the Nova judge job) with stand-ins that say so. Waits are shortened through the
+execution input (`poll_seconds`) and the stand-in job duration, never by editing the definition.
+
+Steps: synthesize -> start the emulator -> deploy -> register stand-ins -> start an execution ->
+follow it state by state (get_execution_history) -> download `runs/<run_id>/results/*` to
+`<out>/<run_id>/` on success, or report the failed state, error and cause. The emulator is stopped
+in every case (success, failure, exception, Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, TextIO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from novajudge.local import moto_patches
+from novajudge.local.deploy import Deployment, StackTemplate, deploy, synthesize
+from novajudge.local.emulator import Emulator, local_aws
+from novajudge.local.standins import EndpointFaults, JudgeFaults, StandInEndpoints, StandInJudge
+
+STAND_IN_BANNER = (
+    "LOCAL STAND-IN RUN: nothing ran on AWS and no real model answered. The two endpoints and the "
+    "Nova judge are deterministic stand-ins (novajudge.local.standins); the numbers below exercise "
+    "the pipeline and say nothing about Qwen or Amazon Nova."
+)
+#: Environment of the local Lambda invocations: short retry backoff (the real defaults are seconds).
+LOCAL_LAMBDA_ENV: dict[str, str] = {
+    "NOVAJUDGE_RETRY_BASE_SECONDS": "0.05",
+    "NOVAJUDGE_RETRY_MAX_SECONDS": "0.2",
+    "POWERTOOLS_LOG_LEVEL": "INFO",
+}
+
+
+@dataclass
+class DemoOptions:
+    """What one demo run does; the CLI maps its options onto this."""
+
+    questions: int = 10
+    judge: Literal["rubric", "binary"] = "rubric"
+    run_id: str | None = None
+    out: Path = Path("results")
+    fail_endpoint: Literal["A", "B"] | None = None
+    fail_judge: bool = False
+    corrupt_archive: bool = False
+    poll_seconds: int = 1
+    judge_seconds: float = 2.0  # how long the stand-in job reports InProgress (exercises the poll loop)
+    timeout_seconds: float = 600.0
+    seed: int = 0
+    context: dict[str, Any] = field(default_factory=dict)  # CDK context overrides (-c key=value)
+    log_file: Path | None = None  # handler and emulator output; default <out>/<run_id>/local-run.log
+
+
+@dataclass
+class DemoResult:
+    """The outcome: status, where results went, what failed and how long each step took."""
+
+    run_id: str
+    status: str
+    execution_arn: str | None = None
+    output: dict[str, Any] | None = None
+    failed_state: str | None = None
+    error: str | None = None
+    cause: str | None = None
+    results_dir: Path | None = None
+    files: list[Path] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    log_file: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "SUCCEEDED"
+
+
+def default_run_id(now: datetime | None = None) -> str:
+    """`demo-YYYYMMDD-HHMMSS-mmm`: distinct for runs started side by side, valid as an S3 prefix."""
+    now = now or datetime.now(UTC)
+    return now.strftime("demo-%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}"
+
+
+def execution_input(options: DemoOptions, run_id: str) -> dict[str, Any]:
+    """The execution input of a demo run (design.md "Execution input")."""
+    return {
+        "run_id": run_id,
+        "questions": options.questions,
+        "dataset": {"source": "squad-sample"},
+        "judge": {"variant": options.judge},
+        "poll_seconds": options.poll_seconds,
+    }
+
+
+# -- background output ------------------------------------------------------------------------------
+
+
+class _ThreadRouter(io.TextIOBase):
+    """sys.stdout/err stand-in: the main thread keeps the terminal, other threads write to the log.
+
+    Handlers, moto and the interpreter run in server threads; their logs would tear through the
+    live progress display, so they go to the run's log file instead.
+    """
+
+    def __init__(self, original: TextIO, log: TextIO) -> None:
+        self._original = original
+        self._log = log
+        self._main = threading.main_thread()
+
+    def _target(self) -> TextIO:
+        return self._original if threading.current_thread() is self._main else self._log
+
+    def write(self, text: str) -> int:
+        return self._target().write(text)
+
+    def flush(self) -> None:
+        self._target().flush()
+
+    def isatty(self) -> bool:
+        return self._original.isatty()
+
+    def fileno(self) -> int:
+        return self._original.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._original, "encoding", "utf-8")
+
+
+@contextlib.contextmanager
+def _background_output_to(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:
+        saved = sys.stdout, sys.stderr
+        sys.stdout, sys.stderr = _ThreadRouter(saved[0], log), _ThreadRouter(saved[1], log)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sys.stdout, sys.stderr = saved
+
+
+# -- following an execution -------------------------------------------------------------------------
+
+
+def main_path(definition: dict[str, Any]) -> list[str]:
+    """The states of the happy path, in order (first Choice branch), for the progress table."""
+    states = definition.get("States", {})
+    order: list[str] = []
+    name = definition.get("StartAt")
+    while name and name in states and name not in order:
+        order.append(name)
+        state = states[name]
+        if state.get("Type") == "Choice":
+            name = (state.get("Choices") or [{}])[0].get("Next") or state.get("Default")
+        else:
+            name = None if state.get("End") else state.get("Next")
+    return order
+
+
+@dataclass
+class _StateRow:
+    status: str = "pending"
+    visits: int = 0
+    started: float | None = None
+    seconds: float = 0.0
+    note: str = ""
+    errored: bool = False
+
+
+class ExecutionView:
+    """Turns get_execution_history events into a per-state table (status, visits, time)."""
+
+    def __init__(self, planned: list[str]) -> None:
+        self.rows: dict[str, _StateRow] = {name: _StateRow() for name in planned}
+        self.failed_state: str | None = None
+        self._seen = 0
+        self._current: str | None = None
+
+    def update(self, events: list[dict[str, Any]]) -> None:
+        for event in events[self._seen :]:
+            kind = event["type"]
+            stamp = (
+                event["timestamp"].timestamp()
+                if hasattr(event.get("timestamp"), "timestamp")
+                else time.time()
+            )
+            if kind.endswith("StateEntered"):
+                name = event["stateEnteredEventDetails"]["name"]
+                row = self.rows.setdefault(name, _StateRow())
+                row.status, row.started, row.visits = "running", stamp, row.visits + 1
+                row.errored = False
+                self._current = name
+                if kind == "FailStateEntered":
+                    row.status, self.failed_state = "failed", name
+            elif kind.endswith("StateExited"):
+                name = event["stateExitedEventDetails"]["name"]
+                row = self.rows.setdefault(name, _StateRow())
+                if row.started is not None:
+                    row.seconds += max(0.0, stamp - row.started)
+                row.status, row.started = ("error caught" if row.errored else "done"), None
+            elif kind in ("TaskFailed", "LambdaFunctionFailed") and self._current:
+                details = (
+                    event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
+                )
+                self.rows[self._current].note = str(details.get("error", ""))
+                self.rows[self._current].errored = True
+        self._seen = len(events)
+
+    def table(self, title: str) -> Table:
+        table = Table(title=title, title_justify="left")
+        table.add_column("state")
+        table.add_column("status")
+        table.add_column("visits", justify="right")
+        table.add_column("seconds", justify="right")
+        table.add_column("note")
+        marks = {
+            "pending": "[dim]pending[/]",
+            "running": "[yellow]running[/]",
+            "done": "[green]done[/]",
+            "failed": "[bold red]FAILED[/]",
+            "error caught": "[red]error caught[/]",
+        }
+        for name, row in self.rows.items():
+            seconds = row.seconds + (time.time() - row.started if row.started else 0.0)
+            table.add_row(
+                name,
+                marks.get(row.status, row.status),
+                str(row.visits or ""),
+                f"{seconds:.1f}" if row.visits else "",
+                row.note,
+            )
+        return table
+
+
+def follow_execution(
+    emu: Emulator,
+    execution_arn: str,
+    view: ExecutionView,
+    *,
+    timeout_seconds: float,
+    on_update: Callable[[], None] | None = None,
+    interval: float = 0.3,
+) -> dict[str, Any]:
+    """Poll until the execution ends (or times out: then stop it); returns describe_execution."""
+    sfn = emu.client("stepfunctions")
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        events: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events.extend(page["events"])
+            if not page.get("nextToken"):
+                break
+            kwargs["nextToken"] = page["nextToken"]
+        view.update(events)
+        if on_update:
+            on_update()
+        desc = sfn.describe_execution(executionArn=execution_arn)
+        if desc["status"] != "RUNNING":
+            view.update(sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"])
+            return desc
+        if time.monotonic() > deadline:
+            sfn.stop_execution(
+                executionArn=execution_arn,
+                error="NovaJudge.DemoTimeout",
+                cause=f"the demo gave up after {timeout_seconds:.0f} s",
+            )
+            return sfn.describe_execution(executionArn=execution_arn)
+        time.sleep(interval)
+
+
+# -- the demo -----------------------------------------------------------------------------------------
+
+
+def register_standins(emu: Emulator, deployment: Deployment, options: DemoOptions) -> None:
+    """Endpoints answer per deployed name (A baseline, B challenger); the judge writes real archives."""
+    names = {"A": deployment.output("EndpointAName"), "B": deployment.output("EndpointBName")}
+    faults = {}
+    if options.fail_endpoint:
+        faults[names[options.fail_endpoint]] = EndpointFaults()
+    import os
+
+    moto_patches.registry.endpoint_handler = StandInEndpoints(
+        profiles={names["A"]: "A", names["B"]: "B"},
+        seed=options.seed,
+        faults=faults,
+        local_llm_url=os.environ.get("NOVAJUDGE_LOCAL_LLM_URL") or None,
+        local_llm_timeout=float(os.environ.get("NOVAJUDGE_LOCAL_LLM_TIMEOUT", "60")),
+    )
+    moto_patches.registry.training_job_hook = StandInJudge(
+        s3_factory=lambda: emu.client("s3"),
+        faults=JudgeFaults(
+            fail_reason="injected judge failure (novajudge demo --fail-judge)"
+            if options.fail_judge
+            else None,
+            corrupt_archive=options.corrupt_archive,
+        ),
+        seed=options.seed,
+    )
+    moto_patches.registry.training_job_seconds = options.judge_seconds
+    moto_patches.registry.extra_env.update(LOCAL_LAMBDA_ENV)
+
+
+def download_results(emu: Emulator, bucket: str, run_id: str, target: Path) -> list[Path]:
+    """Copy `runs/<run_id>/results/*` from the emulated bucket into `target`."""
+    s3 = emu.client("s3")
+    prefix = f"runs/{run_id}/results/"
+    target.mkdir(parents=True, exist_ok=True)
+    files = []
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        path = target / obj["Key"][len(prefix) :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        s3.download_file(bucket, obj["Key"], str(path))
+        files.append(path)
+    return sorted(files)
+
+
+def _failure(desc: dict[str, Any], view: ExecutionView) -> tuple[str | None, str | None, str | None]:
+    return view.failed_state, desc.get("error"), desc.get("cause")
+
+
+def run_demo(
+    options: DemoOptions,
+    console: Console | None = None,
+    *,
+    stacks: list[StackTemplate] | None = None,
+) -> DemoResult:
+    """Run one local evaluation end to end; `stacks` skips synthesis (tests reuse one synth)."""
+    console = console or Console()
+    run_id = options.run_id or default_run_id()
+    result = DemoResult(run_id=run_id, status="NOT_STARTED")
+    run_dir = options.out / run_id
+    result.log_file = options.log_file or run_dir / "local-run.log"
+    console.print(Panel(STAND_IN_BANNER, title="novajudge demo", border_style="bold yellow"))
+
+    started = time.monotonic()
+    if stacks is None:
+        with console.status("Synthesizing the CDK app (bundling skipped: handlers run from source)..."):
+            stacks = synthesize(options.context)
+    result.timings["synth"] = time.monotonic() - started
+    console.print(f"Synthesized {', '.join(s.name for s in stacks)} in {result.timings['synth']:.1f} s")
+
+    with _background_output_to(result.log_file), local_aws() as emu:
+        t0 = time.monotonic()
+        with console.status("Deploying the templates into the local emulator..."):
+            deployment = deploy(emu, stacks)
+        result.timings["deploy"] = time.monotonic() - t0
+        console.print(
+            f"Deployed {len(deployment.created)} resources into moto at {emu.endpoint_url} in "
+            f"{result.timings['deploy']:.1f} s; skipped {len(deployment.skipped)} with no local meaning"
+        )
+        if deployment.unknown_types:
+            console.print(f"[yellow]Not emulated (unknown types): {', '.join(deployment.unknown_types)}[/]")
+        register_standins(emu, deployment, options)
+
+        sfn = emu.client("stepfunctions")
+        machine = deployment.output("StateMachineArn")
+        definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
+        view = ExecutionView(main_path(definition))
+        t0 = time.monotonic()
+        execution = sfn.start_execution(
+            stateMachineArn=machine, name=run_id, input=json.dumps(execution_input(options, run_id))
+        )
+        result.execution_arn = execution["executionArn"]
+        title = f"Execution {run_id} (LOCAL STAND-IN)"
+        try:
+            with Live(view.table(title), console=console, refresh_per_second=4, transient=False) as live:
+                desc = follow_execution(
+                    emu,
+                    result.execution_arn,
+                    view,
+                    timeout_seconds=options.timeout_seconds,
+                    on_update=lambda: live.update(view.table(title)),
+                )
+                live.update(view.table(title))
+            console.print()
+        except KeyboardInterrupt:
+            with contextlib.suppress(Exception):
+                sfn.stop_execution(
+                    executionArn=result.execution_arn,
+                    error="NovaJudge.Interrupted",
+                    cause="Ctrl-C in novajudge demo",
+                )
+            raise
+        result.timings["execution"] = time.monotonic() - t0
+        result.status = desc["status"]
+        if result.ok:
+            result.output = json.loads(desc.get("output") or "{}")
+            t0 = time.monotonic()
+            result.files = download_results(emu, deployment.output("BucketName"), run_id, run_dir)
+            result.results_dir = run_dir
+            result.timings["download"] = time.monotonic() - t0
+        else:
+            result.failed_state, result.error, result.cause = _failure(desc, view)
+    result.timings["total"] = time.monotonic() - started
+    _write_record(result, options)
+    _print_outcome(console, result)
+    return result
+
+
+def _write_record(result: DemoResult, options: DemoOptions) -> None:
+    """`<out>/<run_id>/local-run.json`: what ran, how it ended, and that it was a stand-in run."""
+    record = {
+        "stand_in": True,
+        "note": STAND_IN_BANNER,
+        "run_id": result.run_id,
+        "status": result.status,
+        "failed_state": result.failed_state,
+        "error": result.error,
+        "cause": result.cause,
+        "output": result.output,
+        "timings_seconds": {k: round(v, 2) for k, v in result.timings.items()},
+        "options": {
+            "questions": options.questions,
+            "judge": options.judge,
+            "fail_endpoint": options.fail_endpoint,
+            "fail_judge": options.fail_judge,
+            "poll_seconds": options.poll_seconds,
+            "seed": options.seed,
+        },
+    }
+    path = options.out / result.run_id / "local-run.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+
+
+def _print_outcome(console: Console, result: DemoResult) -> None:
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in result.timings.items())
+    if result.ok:
+        headline = (result.output or {}).get("headline", "")
+        report = next((f for f in result.files if f.name == "report.html"), None)
+        body = Group(
+            f"[bold]{headline}[/]",
+            "",
+            f"Results: {result.results_dir}  ({', '.join(f.name for f in result.files)})",
+            f"Report:  {report}" if report else "Report:  (missing)",
+            f"Handler logs: {result.log_file}",
+            f"Timings: {timings}",
+        )
+        console.print(Panel(body, title="LOCAL STAND-IN RUN succeeded", border_style="bold yellow"))
+    else:
+        cause = result.cause or ""
+        with contextlib.suppress(ValueError, TypeError):
+            parsed = json.loads(cause)
+            if isinstance(parsed, dict) and "errorMessage" in parsed:
+                cause = f"{parsed.get('errorType')}: {parsed['errorMessage']}"
+        body = Group(
+            f"Failed state: [bold]{result.failed_state or '?'}[/]",
+            f"Error: [bold]{result.error or '?'}[/]",
+            f"Cause: {cause}",
+            f"Handler logs: {result.log_file}",
+            f"Timings: {timings}",
+        )
+        console.print(Panel(body, title=f"LOCAL STAND-IN RUN {result.status}", border_style="bold red"))
