@@ -179,7 +179,8 @@ class LambdaBundle:
 
     def dependencies(self) -> Path:
         """The cached pip install, made on first use; atomic so an interrupted synth leaves no half."""
-        cached = self.cache_root / f"{self.name}-py{self.python}-{self.deps_key()}"
+        # Keyed by content only: functions with the same requirements share one install.
+        cached = self.cache_root / f"py{self.python}-{self.deps_key()}"
         if cached.is_dir():
             return cached
         self.cache_root.mkdir(parents=True, exist_ok=True)
