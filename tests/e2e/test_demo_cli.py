@@ -1,0 +1,56 @@
+"""`novajudge demo` end to end through the command line (CliRunner), results into tmp_path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from novajudge.cli.app import _register, app
+from novajudge.local import demo as demo_module
+from novajudge.local.deploy import StackTemplate
+
+pytestmark = pytest.mark.e2e
+
+FAST = ["--questions", "2", "--poll-seconds", "0", "--judge-seconds", "0"]
+
+
+@pytest.fixture(autouse=True)
+def _reuse_synth(monkeypatch: pytest.MonkeyPatch, synthesized: list[StackTemplate]) -> None:
+    """The session's synthesis stands in for the demo's own (same code path, ~7 s saved per run)."""
+    monkeypatch.setattr(demo_module, "synthesize", lambda context=None: synthesized)
+    _register()
+
+
+def test_demo_writes_results_and_says_stand_in(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", *FAST, "--run-id", "cli-ok", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "cli-ok"
+    for name in ("summary.json", "details.parquet", "report.png", "report.html", "local-run.json"):
+        assert (run_dir / name).is_file(), name
+    assert "LOCAL STAND-IN RUN" in result.output
+    assert "SummarizeResults" in result.output and "report.html" in result.output
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["stand_in"] is True and "STAND-IN" in summary["headline"]
+    record = json.loads((run_dir / "local-run.json").read_text())
+    assert record["stand_in"] is True and record["status"] == "SUCCEEDED"
+    assert (run_dir / "local-run.log").stat().st_size > 0  # handler logs went to the file
+
+
+def test_two_runs_side_by_side_get_distinct_ids(tmp_path: Path) -> None:
+    for _ in range(2):
+        assert CliRunner().invoke(app, ["demo", *FAST, "--out", str(tmp_path)]).exit_code == 0
+    runs = sorted(p.name for p in tmp_path.iterdir())
+    assert len(runs) == 2 and all(r.startswith("demo-") for r in runs)
+    assert all((tmp_path / r / "report.html").is_file() for r in runs)
+
+
+def test_demo_endpoint_failure_exits_non_zero_with_cause(tmp_path: Path) -> None:
+    args = ["demo", *FAST, "--run-id", "cli-fail", "--out", str(tmp_path), "--fail-endpoint", "A"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "GenerationFailed" in result.output and "ModelError" in result.output
+    assert not (tmp_path / "cli-fail" / "summary.json").exists()
+    assert json.loads((tmp_path / "cli-fail" / "local-run.json").read_text())["status"] == "FAILED"
