@@ -93,13 +93,25 @@ def project_root() -> Path:
 
 
 def synthesize(overrides: Mapping[str, Any] | None = None, outdir: str | None = None) -> list[StackTemplate]:
-    """Synthesize the app in-process (bundling skipped) and return the stacks in dependency order."""
+    """Synthesize the app in-process (bundling skipped) and return the stacks in dependency order.
+
+    The context is what `cdk synth` would pass: `cdk.json`'s context, then `overrides` (like
+    `-c key=value`). The project root goes on `sys.path` because `stacks/` is not an installed
+    package (the `novajudge` console script does not run from the repository root).
+    """
     import os
+    import sys
 
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    root = project_root()
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
     from stacks.app_builder import build_app
 
-    app = build_app(context={"aws:cdk:bundling-stacks": [], **dict(overrides or {})}, outdir=outdir)
+    cdk_json = root / "cdk.json"
+    context = json.loads(cdk_json.read_text()).get("context", {}) if cdk_json.is_file() else {}
+    context = {**context, "aws:cdk:bundling-stacks": [], **dict(overrides or {})}
+    app = build_app(context=context, outdir=outdir)
     assembly = app.synth()
     by_id = {stack.id: stack for stack in assembly.stacks}
     ordered: list[StackTemplate] = []

@@ -63,45 +63,11 @@ TIE_THRESHOLD = 0.05
 _HEDGES = ("i think", "probably", "not entirely clear", "might", "possibly", "not sure", "does not say")
 _PROMPT = re.compile(r"Passage:\n(?P<passage>.*?)\n\nQuestion: (?P<question>.*)\Z", re.S)
 _WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "to",
-        "in",
-        "on",
-        "at",
-        "for",
-        "by",
-        "and",
-        "or",
-        "is",
-        "was",
-        "were",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "when",
-        "where",
-        "why",
-        "how",
-        "did",
-        "does",
-        "do",
-        "with",
-        "from",
-        "as",
-        "that",
-        "this",
-        "it",
-        "its",
-        "be",
-        "are",
-    ]
+_STOP_WORDS = (
+    "the a an of to in on at for by and or is was were what which who whom when where why how did does do "
+    "with from as that this it its be are"
 )
+_STOP = frozenset(_STOP_WORDS.split())
 
 
 # -- shared text helpers ---------------------------------------------------------------------------
