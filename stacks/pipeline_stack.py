@@ -218,7 +218,9 @@ class PipelineStack(cdk.Stack):
                 sid="ReadUserDatasets", actions=["s3:GetObject"], resources=[datasets_objects]
             )
         )
-        generate.add_to_policy(list_prefixes(RUNS_PREFIX, DATASETS_PREFIX))
+        # No ListBucket on datasets/: the handler only reads the one key it is given (a missing
+        # file then surfaces as AccessDenied rather than NoSuchKey; tests/infra/test_iam_* checks).
+        generate.add_to_policy(list_prefixes(RUNS_PREFIX))
 
         start_judge = self.start_judge.role
         start_judge.add_to_policy(
@@ -239,7 +241,6 @@ class PipelineStack(cdk.Stack):
             )
         )
         start_judge.add_to_policy(read_write_runs())
-        start_judge.add_to_policy(list_prefixes(RUNS_PREFIX))
 
         summarize = self.summarize.role
         summarize.add_to_policy(read_write_runs())

@@ -1,0 +1,640 @@
+"""IAM least privilege, proven against what the handlers really call.
+
+1. Each handler (`lambdas/<name>/handler.py`) runs in moto with the environment the synthesized
+   template gives its function (tokens resolved to placeholder values). Every boto3 call it makes
+   is recorded through a botocore `before-parameter-build` hook registered on each client created
+   inside the recording window (threads included), then mapped to the IAM action(s), resource ARN
+   and condition keys AWS evaluates for it.
+2. A small policy evaluator (actions with wildcards, resource ARN globs, StringEquals/StringLike/
+   ArnLike conditions, explicit Deny) checks the function role's synthesized policy:
+   (a) every recorded call is allowed;
+   (b) nothing broader: every granted (action, resource) and every ListBucket prefix is used by
+       some recorded call, and mutations of the recorded calls (another bucket, prefix, endpoint,
+       account, region, role, service, a destructive action) are all denied.
+The state machine role is checked the same way with the calls its definition makes.
+
+Infrastructure grants no handler code makes (writing to the function's own log group, X-Ray
+segments) are listed in `PLATFORM_ACTIONS` and excluded from (b) only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import botocore.session
+import pytest
+from infra_helpers import as_list, of_type
+from infra_synth import ROOT, Synth
+from moto import mock_aws
+
+PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
+BUCKET = "novajudge-evaluation-bucket"
+EXECUTION = "c0ffee00-1234-4abc-9def-0123456789ab"
+#: Granted for the Lambda platform, not called by handler code: excluded from "every grant is used".
+PLATFORM_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+}
+#: design.md: what each function must at least do (guards against a scenario that silently skips).
+DESIGN_FLOOR = {
+    "generate": {
+        ("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/novajudge-model-a"),
+        ("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/novajudge-model-b"),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/input/llm_judge.jsonl"),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/generation/manifest.jsonl"),
+        ("s3:GetObject", f"arn:aws:s3:::{BUCKET}/datasets/mine.jsonl"),
+    },
+    "start_judge": {
+        ("sagemaker:CreateTrainingJob", None),
+        ("iam:PassRole", None),
+        ("s3:PutObject", None),
+    },
+    "summarize": {
+        ("s3:GetObject", None),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/results/summary.json"),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/results/report.html"),
+    },
+}
+
+
+# -- the evaluator ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """One authorization request: what IAM evaluates for one API call."""
+
+    action: str
+    resource: str
+    context: tuple[tuple[str, str], ...] = ()
+    api: str = ""
+
+    def ctx(self) -> dict[str, str]:
+        return dict(self.context)
+
+
+def _glob(pattern: str, *, case: bool) -> re.Pattern[str]:
+    """IAM globbing: `*` any run of characters (including `/` and `:`), `?` one character."""
+    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(f"^{body}$", 0 if case else re.IGNORECASE)
+
+
+def _condition_holds(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+    for operator, tests in conditions.items():
+        for key, wanted in tests.items():
+            if key not in context:
+                return False
+            value = context[key]
+            values = as_list(wanted)
+            if operator in ("StringEquals", "ArnEquals"):
+                ok = value in values
+            elif operator in ("StringLike", "ArnLike"):
+                ok = any(_glob(v, case=True).match(value) for v in values)
+            else:
+                raise AssertionError(f"evaluator does not know condition operator {operator}")
+            if not ok:
+                return False
+    return True
+
+
+def statement_matches(statement: dict[str, Any], call: Call) -> bool:
+    if "NotAction" in statement or "NotResource" in statement:
+        raise AssertionError("evaluator does not handle NotAction/NotResource")
+    if not any(_glob(a, case=False).match(call.action) for a in as_list(statement["Action"])):
+        return False
+    if not any(_glob(r, case=True).match(call.resource) for r in as_list(statement["Resource"])):
+        return False
+    return _condition_holds(statement.get("Condition", {}), call.ctx())
+
+
+def is_allowed(statements: list[dict[str, Any]], call: Call) -> bool:
+    """Identity-policy evaluation: an explicit Deny wins, else some Allow must match."""
+    matching = [s for s in statements if statement_matches(s, call)]
+    return bool(matching) and all(s["Effect"] == "Allow" for s in matching)
+
+
+def test_evaluator_semantics() -> None:
+    """The evaluator itself can say no: wildcards, ARNs, conditions, Deny."""
+    st = {
+        "Effect": "Allow",
+        "Action": ["s3:GetObject", "s3:List*"],
+        "Resource": ["arn:aws:s3:::b/runs/*", "arn:aws:s3:::b"],
+        "Condition": {"StringLike": {"s3:prefix": ["runs/*"]}},
+    }
+    assert is_allowed([st], Call("s3:GetObject", "arn:aws:s3:::b/runs/x", (("s3:prefix", "runs/x"),)))
+    assert not is_allowed([st], Call("s3:GetObject", "arn:aws:s3:::b/runs/x"))  # condition key absent
+    assert is_allowed([st], Call("S3:listbucket", "arn:aws:s3:::b", (("s3:prefix", "runs/"),)))
+    assert not is_allowed([st], Call("s3:ListBucket", "arn:aws:s3:::b", (("s3:prefix", "other/"),)))
+    assert not is_allowed([st], Call("s3:PutObject", "arn:aws:s3:::b/runs/x", (("s3:prefix", "runs/"),)))
+    assert not is_allowed([st], Call("s3:GetObject", "arn:aws:s3:::bb/runs/x", (("s3:prefix", "runs/"),)))
+    deny = {"Effect": "Deny", "Action": "s3:*", "Resource": "*"}
+    assert not is_allowed(
+        [st, deny], Call("s3:GetObject", "arn:aws:s3:::b/runs/x", (("s3:prefix", "runs/"),))
+    )
+    assert _glob("arn:aws:sagemaker:r:a:training-job/*", case=True).match(
+        "arn:aws:sagemaker:r:a:training-job/x"
+    )
+    assert not _glob("arn:aws:sagemaker:r:a:endpoint/a", case=True).match("arn:aws:sagemaker:r:a:endpoint/ab")
+
+
+# -- from the synthesized template -------------------------------------------------------------------------
+
+
+class Resolver:
+    """Turns template values into the concrete strings of this test's fake account."""
+
+    def __init__(self, templates: dict[str, dict[str, Any]]) -> None:
+        self.templates = templates
+        storage = templates["storage"]
+        self.exports = {
+            out["Export"]["Name"]: out["Value"]
+            for out in storage.get("Outputs", {}).values()
+            if "Export" in out
+        }
+        self.storage_resources = storage["Resources"]
+
+    def __call__(self, value: Any, stack: str = "pipeline") -> str:
+        if isinstance(value, str):
+            return value
+        (fn, arg), *_ = value.items()
+        if fn == "Fn::Join":
+            return arg[0].join(self(p, stack) for p in arg[1])
+        if fn == "Ref":
+            pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+            if arg in pseudo:
+                return pseudo[arg]
+            return self._physical(arg, stack, "Ref")
+        if fn == "Fn::GetAtt":
+            return self._physical(arg[0], stack, arg[1])
+        if fn == "Fn::ImportValue":
+            return self(self.exports[self(arg)], "storage")
+        raise AssertionError(f"cannot resolve {value!r}")
+
+    def _physical(self, logical: str, stack: str, attribute: str) -> str:
+        kind = self.templates[stack]["Resources"][logical]["Type"]
+        if kind == "AWS::S3::Bucket":
+            assert logical.startswith("Evaluation"), logical
+            return BUCKET if attribute == "Ref" else f"arn:aws:s3:::{BUCKET}"
+        if kind == "AWS::IAM::Role":
+            return f"arn:aws:iam::{ACCOUNT}:role/{logical}"
+        if kind == "AWS::Lambda::Function":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical}"
+        if kind == "AWS::Logs::LogGroup":
+            return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{logical}:*"
+        raise AssertionError(f"no placeholder for {kind} {logical}.{attribute}")
+
+
+def _functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        v["Metadata"]["novajudge:source"].removeprefix("lambdas/"): v
+        for v in of_type(template, "AWS::Lambda::Function").values()
+        if "novajudge:source" in v.get("Metadata", {})
+    }
+
+
+def role_policy(
+    templates: dict[str, dict[str, Any]], role_id: str, resolve: Resolver
+) -> list[dict[str, Any]]:
+    """The role's statements with every value resolved (inline and AWS::IAM::Policy)."""
+    template = templates["pipeline"]
+    raw: list[dict[str, Any]] = []
+    for policy in template["Resources"][role_id]["Properties"].get("Policies", []):
+        raw += as_list(policy["PolicyDocument"]["Statement"])
+    for policy in of_type(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"].get("Roles", []):
+            raw += as_list(policy["Properties"]["PolicyDocument"]["Statement"])
+    return [{**st, "Resource": [resolve(r) for r in as_list(st["Resource"])]} for st in raw]
+
+
+# -- recording boto3 calls ------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """Collects (service, operation, params) of every API call while `active`."""
+
+    active: bool = False
+    calls: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def hook(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        if self.active:
+            with self.lock:
+                self.calls.append((model.service_model.service_name, model.name, dict(params)))
+
+    def window(self) -> _Window:
+        return _Window(self)
+
+
+class _Window:
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+
+    def __enter__(self) -> list[tuple[str, str, dict[str, Any]]]:
+        self.recorder.calls = []
+        self.recorder.active = True
+        return self.recorder.calls
+
+    def __exit__(self, *_: Any) -> None:
+        self.recorder.active = False
+
+
+def to_iam(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
+    """The authorization requests AWS makes for one API call (service authorization reference)."""
+    api = f"{service}:{operation}"
+    if service == "s3":
+        bucket = params["Bucket"]
+        if operation in ("ListObjectsV2", "ListObjects"):
+            return [
+                Call(
+                    "s3:ListBucket", f"arn:aws:s3:::{bucket}", (("s3:prefix", params.get("Prefix", "")),), api
+                )
+            ]
+        obj = f"arn:aws:s3:::{bucket}/{params['Key']}"
+        if operation in ("GetObject", "HeadObject"):
+            return [Call("s3:GetObject", obj, (), api)]
+        if operation in ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"):
+            return [Call("s3:PutObject", obj, (), api)]
+    if service == "sagemaker-runtime" and operation == "InvokeEndpoint":
+        name = params["EndpointName"].lower()  # SageMaker lower-cases resource names in ARNs
+        return [
+            Call("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}", (), api)
+        ]
+    if service == "sagemaker" and operation in ("CreateTrainingJob", "DescribeTrainingJob"):
+        job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{params['TrainingJobName'].lower()}"
+        calls = [Call(f"sagemaker:{operation}", job, (), api)]
+        if operation == "CreateTrainingJob":
+            calls.append(
+                Call(
+                    "iam:PassRole",
+                    params["RoleArn"],
+                    (("iam:PassedToService", "sagemaker.amazonaws.com"),),
+                    api,
+                )
+            )
+            if params.get("Tags"):
+                calls.append(Call("sagemaker:AddTags", job, (), api))
+        return calls
+    raise AssertionError(f"no IAM mapping for {api}: add one deliberately")
+
+
+# -- running the handlers --------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    function_name: str
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f"
+    aws_request_id: str = "8f5d1f4e-3c2b-4a1d-9e8f-7a6b5c4d3e2f"
+
+
+def _load_handler(name: str) -> Any:
+    import importlib.util
+    import sys
+
+    module_name = f"nj_handler_{name}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "lambdas" / name / "handler.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _fake_tgi_response(request: Any, **_: Any) -> Any:
+    """A TGI chat completion for any InvokeEndpoint (the body the handler parses)."""
+    from botocore.awsrequest import AWSResponse
+
+    endpoint = request.url.split("/endpoints/")[1].split("/")[0]
+    body = json.dumps(
+        {
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": f"[{endpoint}] an answer"}}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 10},
+        }
+    ).encode()
+
+    class Raw:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield self.data
+
+        def read(self, *_: Any) -> bytes:
+            return self.data
+
+    return AWSResponse(
+        request.url, 200, {"Content-Type": "application/json", "Content-Length": str(len(body))}, Raw(body)
+    )
+
+
+def _unique_job_names(request: Any, **_: Any) -> Any:
+    """SageMaker refuses a second job of the same name; moto 5.2.5 does not, so answer as AWS does."""
+    from botocore.awsrequest import AWSResponse
+    from moto.sagemaker.models import sagemaker_backends
+
+    name = json.loads(request.body)["TrainingJobName"]
+    if name not in sagemaker_backends[ACCOUNT][REGION].training_jobs:
+        return None  # let moto create it
+    body = json.dumps(
+        {
+            "__type": "ValidationException",
+            "message": "Training job names must be unique within an AWS account and region, and a "
+            f"training job with this name already exists ({name})",
+        }
+    ).encode()
+
+    class Raw:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield body
+
+    headers = {"x-amzn-ErrorType": "ValidationException", "Content-Type": "application/x-amz-json-1.1"}
+    return AWSResponse(request.url, 400, {**headers, "Content-Length": str(len(body))}, Raw())
+
+
+@dataclass
+class Recorded:
+    by_function: dict[str, list[Call]]
+    raw: dict[str, list[tuple[str, str, dict[str, Any]]]]
+    job_names: list[str]
+
+
+@pytest.fixture(scope="module")
+def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    """Run generate -> start_judge -> summarize (plus retries and a user dataset) under moto."""
+    mp = pytest.MonkeyPatch()
+    resolve = Resolver(app_synth.templates)
+    envs = {
+        name: {k: resolve(v) for k, v in fn["Properties"]["Environment"]["Variables"].items()}
+        for name, fn in _functions(app_synth.templates["pipeline"]).items()
+    }
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "NOVAJUDGE_RETRY_BASE_SECONDS": "0.001",
+        "NOVAJUDGE_RETRY_MAX_SECONDS": "0.002",
+        "NOVAJUDGE_SQUAD_ROWS_URL": "http://127.0.0.1:9/rows",
+        "MOTO_ALLOW_NONEXISTENT_REGION": "true",
+    }.items():
+        mp.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "NOVAJUDGE_STAND_IN"):
+        mp.delenv(key, raising=False)
+
+    recorder = Recorder()
+    original_create = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original_create(self, *args, **kwargs)
+        client.meta.events.register("before-parameter-build", recorder.hook)
+        if client.meta.service_model.service_name == "sagemaker":
+            client.meta.events.register_first("before-send.sagemaker.CreateTrainingJob", _unique_job_names)
+        if client.meta.service_model.service_name == "sagemaker-runtime":
+            client.meta.events.register_first(
+                "before-send.sagemaker-runtime.InvokeEndpoint", _fake_tgi_response
+            )
+        return client
+
+    mp.setattr(botocore.session.Session, "create_client", create_client)
+
+    def run(name: str, event: dict[str, Any]) -> tuple[Any, list[tuple[str, str, dict[str, Any]]]]:
+        handler = _load_handler(name)
+        with mp.context() as local:
+            for key, value in envs[name].items():
+                local.setenv(key, value)
+            with recorder.window() as calls:
+                try:
+                    result = handler.handler(event, Context(function_name=name))
+                except Exception as exc:  # recorded calls still count; the scenario decides
+                    result = exc
+            return result, list(calls)
+
+    raw: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
+        n: [] for n in ("generate", "start_judge", "summarize")
+    }
+    try:
+        with mock_aws():
+            s3 = boto3.client("s3", region_name=REGION)
+            s3.create_bucket(Bucket=BUCKET)
+            s3.put_object(
+                Bucket=BUCKET,
+                Key="datasets/mine.jsonl",
+                Body=b'{"id": "q1", "prompt": "Name a prime number."}\n{"id": "q2", "prompt": "Say hi."}\n',
+            )
+            squad = {"input": {"run_id": "iam-squad", "questions": 2}, "execution_name": EXECUTION}
+            state, calls = run("generate", squad)
+            assert isinstance(state, dict), state
+            raw["generate"] += calls
+            again, calls = run("generate", squad)  # the state machine's retry of the same execution
+            assert isinstance(again, dict), again
+            raw["generate"] += calls
+            user = {
+                "input": {
+                    "run_id": "iam-user",
+                    "dataset": {"source": "s3", "uri": f"s3://{BUCKET}/datasets/mine.jsonl"},
+                },
+                "execution_name": "user-execution",
+            }
+            result, calls = run("generate", user)
+            assert isinstance(result, dict), result
+            raw["generate"] += calls
+
+            judge, calls = run("start_judge", state)
+            assert isinstance(judge, dict), judge
+            raw["start_judge"] += calls
+            retried, calls = run("start_judge", state)  # a retried start finds its own job
+            assert retried == judge, retried
+            raw["start_judge"] += calls
+
+            from novajudge.judge.archive import Judgement, write_judge_archive
+
+            body = s3.get_object(Bucket=BUCKET, Key="runs/iam-squad/input/llm_judge.jsonl")["Body"].read()
+            judgements = [
+                Judgement(
+                    prompt=r["prompt"], response_A=r["response_A"], response_B=r["response_B"], label="B>A"
+                )
+                for r in map(json.loads, body.decode().splitlines())
+            ]
+            archive = write_judge_archive(
+                tmp_path_factory.mktemp("judge"),
+                "rubric",
+                judgements,
+                judge["training_job_name"],
+                "20261123_101500",
+            )
+            key = f"runs/iam-squad/judge-output/{judge['training_job_name']}/output/output.tar.gz"
+            s3.upload_file(str(archive), BUCKET, key)
+            summary_state = {**state, "judge": judge, "judge_status": {"TrainingJobStatus": "Completed"}}
+            results, calls = run("summarize", summary_state)
+            assert isinstance(results, dict), results
+            raw["summarize"] += calls
+    finally:
+        mp.undo()
+    by_function = {name: [c for call in calls for c in to_iam(*call)] for name, calls in raw.items()}
+    jobs = [p["TrainingJobName"] for s, o, p in raw["start_judge"] if o == "CreateTrainingJob"]
+    yield Recorded(by_function, raw, jobs)
+
+
+def _role_of(app_synth: Synth, name: str) -> str:
+    return _functions(app_synth.templates["pipeline"])[name]["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
+NAMES = ("generate", "start_judge", "summarize")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_scenarios_cover_the_design(name: str, recorded: Recorded) -> None:
+    calls = {(c.action, c.resource) for c in recorded.by_function[name]}
+    for action, resource in DESIGN_FLOOR[name]:
+        assert any(a == action and (resource is None or r == resource) for a, r in calls), (action, resource)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_call_is_allowed(name: str, recorded: Recorded, app_synth: Synth) -> None:
+    policy = role_policy(app_synth.templates, _role_of(app_synth, name), Resolver(app_synth.templates))
+    denied = sorted(
+        {(c.api, c.action, c.resource) for c in recorded.by_function[name] if not is_allowed(policy, c)}
+    )
+    assert not denied, f"{name} would get AccessDenied for: {denied}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_grant_is_used(name: str, recorded: Recorded, app_synth: Synth) -> None:
+    policy = role_policy(app_synth.templates, _role_of(app_synth, name), Resolver(app_synth.templates))
+    calls = recorded.by_function[name]
+    unused = []
+    for st in policy:
+        for action in as_list(st["Action"]):
+            if action in PLATFORM_ACTIONS:
+                continue
+            for resource in st["Resource"]:
+                single = {**st, "Action": [action], "Resource": [resource]}
+                if not any(statement_matches(single, c) for c in calls):
+                    unused.append((action, resource))
+        for prefix in as_list(st.get("Condition", {}).get("StringLike", {}).get("s3:prefix", [])):
+            narrowed = {**st, "Condition": {"StringLike": {"s3:prefix": [prefix]}}}
+            if not any(statement_matches(narrowed, c) for c in calls):
+                unused.append(("s3:ListBucket prefix", prefix))
+    assert not unused, f"{name} is granted more than it uses: {unused}"
+
+
+def _mutations(call: Call) -> Iterator[tuple[str, Call]]:
+    """Calls one step away from a recorded one; each must be denied."""
+    r = call.resource
+    yield "other account", Call(call.action, r.replace(f":{ACCOUNT}:", ":999999999999:"), call.context)
+    yield "other region", Call(call.action, r.replace(f":{REGION}:", ":eu-central-1:"), call.context)
+    if call.action.startswith("s3:"):
+        yield "other bucket", Call(call.action, r.replace(BUCKET, "someone-elses-bucket"), call.context)
+        if call.action != "s3:ListBucket":
+            key = r.split(f"{BUCKET}/", 1)[1]
+            yield "other prefix", Call(call.action, f"arn:aws:s3:::{BUCKET}/private/{key}", call.context)
+            yield "delete", Call("s3:DeleteObject", r, call.context)
+        else:
+            yield "other prefix", Call(call.action, r, (("s3:prefix", "private/"),))
+            yield "no prefix", Call(call.action, r, ())
+    if call.action == "sagemaker:InvokeEndpoint":
+        yield "other endpoint", Call(call.action, r + "-x", call.context)
+    if call.action == "iam:PassRole":
+        yield "other role", Call(call.action, r.rsplit("/", 1)[0] + "/AdminRole", call.context)
+        yield "other service", Call(call.action, r, (("iam:PassedToService", "ec2.amazonaws.com"),))
+        yield "no service", Call(call.action, r, ())
+    if call.action.startswith("sagemaker:") and "training-job/" in r:
+        yield "stop job", Call("sagemaker:StopTrainingJob", r, call.context)
+        yield "other kind", Call(call.action, r.replace(":training-job/", ":processing-job/"), call.context)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_one_step_beyond_every_call_is_denied(name: str, recorded: Recorded, app_synth: Synth) -> None:
+    policy = role_policy(app_synth.templates, _role_of(app_synth, name), Resolver(app_synth.templates))
+    allowed = []
+    for call in set(recorded.by_function[name]):
+        for why, mutant in _mutations(call):
+            if (
+                mutant.resource == call.resource
+                and mutant.context == call.context
+                and mutant.action == call.action
+            ):
+                continue  # the mutation does not apply to this ARN (e.g. S3 ARNs have no region)
+            if is_allowed(policy, mutant):
+                allowed.append((why, mutant.action, mutant.resource))
+    assert not allowed, f"{name} allows more than its calls need: {sorted(set(allowed))}"
+
+
+def test_datasets_are_readable_only_by_generate(recorded: Recorded, app_synth: Synth) -> None:
+    resolve = Resolver(app_synth.templates)
+    call = Call("s3:GetObject", f"arn:aws:s3:::{BUCKET}/datasets/mine.jsonl")
+    for name in NAMES:
+        policy = role_policy(app_synth.templates, _role_of(app_synth, name), resolve)
+        assert is_allowed(policy, call) == (name == "generate"), name
+
+
+# -- the state machine -------------------------------------------------------------------------------------
+
+
+def _machine_calls(app_synth: Synth, resolve: Resolver, job: str) -> list[Call]:
+    """What the definition's Task states call: each Lambda, and describeTrainingJob of the run's job."""
+    (machine,) = of_type(app_synth.templates["pipeline"], "AWS::StepFunctions::StateMachine").values()
+    definition = json.loads(resolve(machine["Properties"]["DefinitionString"]))
+    calls = []
+    for state in definition["States"].values():
+        if state["Type"] != "Task":
+            continue
+        resource = state["Resource"]
+        if resource.startswith("arn:aws:lambda:"):
+            calls.append(Call("lambda:InvokeFunction", resource))
+        elif resource == "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob":
+            arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{job.lower()}"
+            calls.append(Call("sagemaker:DescribeTrainingJob", arn))
+        else:
+            raise AssertionError(f"no IAM mapping for task resource {resource}")
+    return calls
+
+
+def test_state_machine_role(recorded: Recorded, app_synth: Synth) -> None:
+    resolve = Resolver(app_synth.templates)
+    (machine,) = of_type(app_synth.templates["pipeline"], "AWS::StepFunctions::StateMachine").values()
+    role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+    policy = role_policy(app_synth.templates, role_id, resolve)
+    assert recorded.job_names
+    calls = _machine_calls(app_synth, resolve, recorded.job_names[0])
+    assert len(calls) == 4
+    assert all(is_allowed(policy, c) for c in calls)
+    for call in calls:
+        for why, mutant in _mutations(call):
+            if mutant != call:
+                assert not is_allowed(policy, mutant), (why, mutant)
+    other_function = Call(
+        "lambda:InvokeFunction", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:SomethingElse"
+    )
+    assert not is_allowed(policy, other_function)
+    # Every non-platform grant is used, except CDK's qualified-ARN twin (<function arn>:*) of each
+    # invoke grant and the logging/X-Ray delivery actions that have no resource (Resource "*").
+    for st in policy:
+        for action in as_list(st["Action"]):
+            for resource in st["Resource"]:
+                if resource == "*" or (action == "lambda:InvokeFunction" and resource.endswith(":*")):
+                    continue
+                single = {**st, "Action": [action], "Resource": [resource]}
+                assert any(statement_matches(single, c) for c in calls), (action, resource)
+
+
+def test_recorded_calls_are_printed(recorded: Recorded, capsys: pytest.CaptureFixture[str]) -> None:
+    """Not an assertion of behaviour: shows reviewers what was recorded (run with -s or -rA)."""
+    summary = {name: sorted({c.api for c in calls}) for name, calls in recorded.by_function.items()}
+    with capsys.disabled():
+        print("\nrecorded API calls per function:", json.dumps(summary))
+    assert all(summary.values())
