@@ -38,8 +38,14 @@ from novajudge.local.standins import EndpointFaults, JudgeFaults, StandInEndpoin
 STAND_IN_BANNER = (
     "LOCAL STAND-IN RUN: nothing ran on AWS and no real model answered. The two endpoints and the "
     "Nova judge are deterministic stand-ins (novajudge.local.standins); the numbers below exercise "
-    "the pipeline and say nothing about Qwen or Amazon Nova."
+    "the pipeline and say nothing about any real model or Amazon Nova."
 )
+#: Context the demo synthesizes with (under the user's -c overrides): the stand-ins are not Qwen, so
+#: the model labels in manifests, summaries and the report must not say they are.
+STAND_IN_CONTEXT: dict[str, str] = {
+    "model_a_id": "novajudge-stand-in/baseline-a",
+    "model_b_id": "novajudge-stand-in/challenger-b",
+}
 #: Environment of the local Lambda invocations: short retry backoff (the real defaults are seconds).
 LOCAL_LAMBDA_ENV: dict[str, str] = {
     "NOVAJUDGE_RETRY_BASE_SECONDS": "0.05",
@@ -350,7 +356,7 @@ def run_demo(
     started = time.monotonic()
     if stacks is None:
         with console.status("Synthesizing the CDK app (bundling skipped: handlers run from source)..."):
-            stacks = synthesize(options.context)
+            stacks = synthesize({**STAND_IN_CONTEXT, **options.context})
     result.timings["synth"] = time.monotonic() - started
     console.print(f"Synthesized {', '.join(s.name for s in stacks)} in {result.timings['synth']:.1f} s")
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from novajudge.local.demo import STAND_IN_CONTEXT
 from novajudge.local.deploy import StackTemplate, synthesize
 
 
 @pytest.fixture(scope="session")
 def synthesized() -> list[StackTemplate]:
-    """The three stacks as `cdk synth` would produce them, in deployment order."""
-    return synthesize()
+    """The three stacks as `novajudge demo` synthesizes them (stand-in model labels), in order."""
+    return synthesize(STAND_IN_CONTEXT)

@@ -34,6 +34,7 @@ def test_demo_writes_results_and_says_stand_in(tmp_path: Path) -> None:
     assert "SummarizeResults" in result.output and "report.html" in result.output
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stand_in"] is True and "STAND-IN" in summary["headline"]
+    assert "Qwen" not in summary["headline"] and "novajudge-stand-in/challenger-b" in summary["headline"]
     record = json.loads((run_dir / "local-run.json").read_text())
     assert record["stand_in"] is True and record["status"] == "SUCCEEDED"
     assert (run_dir / "local-run.log").stat().st_size > 0  # handler logs went to the file
