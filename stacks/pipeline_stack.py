@@ -191,7 +191,8 @@ class PipelineStack(cdk.Stack):
         datasets_objects = self.bucket.arn_for_objects(f"{DATASETS_PREFIX}*")
 
         def list_prefixes(*prefixes: str) -> iam.PolicyStatement:
-            # ListBucket makes a missing key a 404 instead of a 403 (a clear "not found").
+            # Only for functions that list: generate ("does this run exist?"), summarize (find the
+            # judge archive). start_judge only heads one key and treats any error as "missing".
             return iam.PolicyStatement(
                 sid="ListOwnPrefixes",
                 actions=["s3:ListBucket"],
