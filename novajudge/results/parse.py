@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ast
 import fnmatch
+import functools
 import io
 import json
 import re
@@ -234,6 +235,7 @@ def parse_label(raw: Any) -> str | None:
     return bare if bare in LABELS else None
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_criterion(name: str) -> str:
     """Key that merges spellings of one criterion across prompts ("Factual Accuracy" = "factual-accuracy")."""
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
