@@ -31,7 +31,7 @@ lint: setup
 	$(VENV)/bin/ruff check .
 
 synth: setup
-	$(CDK) synth --all --quiet $(CDK_FLAGS)
+	$(CDK) synth --quiet $(CDK_FLAGS)
 
 demo: setup
 	$(VENV)/bin/novajudge demo $(DEMO_ARGS)
