@@ -395,6 +395,7 @@ def run_demo(
                 live.update(view.table(title))
             console.print()
         except KeyboardInterrupt:
+            console.print()
             with contextlib.suppress(Exception):
                 sfn.stop_execution(
                     executionArn=result.execution_arn,
