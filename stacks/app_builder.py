@@ -33,7 +33,7 @@ def build_app(context: Mapping[str, Any] | None = None, outdir: str | None = Non
         bucket=storage.bucket,
         judge_role=storage.judge_role,
     )
-    pipeline.add_dependency(storage)
+    pipeline.add_stack_dependency(storage)
 
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
