@@ -29,6 +29,7 @@ CRITERIA = [
     ("Factual accuracy", "scale"), ("Completeness", "scale"), ("Conciseness", "scale"), ("Clarity", "scale"),
     ("Relevance", "scale"), ("Grounded in the passage", "binary"), ("Safe", "binary"), ("Tone", "scale"),
 ]  # fmt: skip
+CHILD_ENV = {"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
 LABELS = ["A>B", "B>A", "A=B", "A=B (bothbad)", None]
 
 
@@ -64,7 +65,7 @@ def measure(archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, 
     from novajudge.results.parse import read_flattened
     from novajudge.results.report import render_html
     from novajudge.results.stats import compute, model_scores
-    from novajudge.results.summarize import summarize, write_details
+    from novajudge.results.summarize import write_details
 
     manifest = [
         {"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA"} for i in range(rows)
@@ -91,11 +92,24 @@ def measure(archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, 
     t["parquet"] = time.perf_counter() - t0
     t["criteria_rows"] = float(len(flat.criteria))
     t["html_bytes"] = float(len(page.encode()))
-    t0 = time.perf_counter()
-    summarize(archive, out / "full", "A", "B", manifest=manifest, max_report_prompts=max_prompts)
-    t["summarize_total"] = time.perf_counter() - t0
-    t["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return t
+
+
+def measure_total(archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, float]:
+    """summarize() alone in this process: wall time and the process's peak RSS."""
+    from novajudge.results.summarize import summarize
+
+    manifest = [
+        {"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA"} for i in range(rows)
+    ]
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    t0 = time.perf_counter()
+    summarize(archive, out, "A", "B", manifest=manifest, max_report_prompts=max_prompts)
+    return {
+        "summarize_total": time.perf_counter() - t0,
+        "rss_after_imports_mib": base,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main() -> None:
@@ -105,9 +119,11 @@ def main() -> None:
     parser.add_argument("--max-prompts", type=int, default=200, help="per-prompt HTML cap")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # child mode: the archive to read
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--mode", choices=["stages", "total"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.out, args.max_prompts, args.rows)))
+        fn = measure if args.mode == "stages" else measure_total
+        print(json.dumps(fn(args.measure, args.out, args.max_prompts, args.rows)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -118,12 +134,14 @@ def main() -> None:
         write = time.perf_counter() - t0
         size = archive.stat().st_size / 2**20
         del judgements
-        done = subprocess.run(
-            [sys.executable, __file__, "--rows", str(args.rows), "--max-prompts", str(args.max_prompts),
-             "--measure", str(archive), "--out", str(Path(tmp) / "out")],
-            capture_output=True, text=True, check=True, env={"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"},
-        )  # fmt: skip
-        t = json.loads(done.stdout.strip().splitlines()[-1])
+        t: dict[str, float] = {}
+        for mode in ("stages", "total"):  # separate processes: the peak RSS is summarize()'s alone
+            done = subprocess.run(
+                [sys.executable, __file__, "--rows", str(args.rows), "--max-prompts", str(args.max_prompts),
+                 "--measure", str(archive), "--out", str(Path(tmp) / mode), "--mode", mode],
+                capture_output=True, text=True, check=True, env=CHILD_ENV,
+            )  # fmt: skip
+            t |= json.loads(done.stdout.strip().splitlines()[-1])
     rows = args.rows
     print(f"rows (judged prompts): {rows:,}; criteria rows: {int(t['criteria_rows']):,}; seed {args.seed}")
     print(f"generate judgements: {gen:.2f} s; write_judge_archive: {write:.2f} s ({size:.1f} MiB archive)")
@@ -135,7 +153,10 @@ def main() -> None:
         f"summarize() end to end: {t['summarize_total']:.2f} s ({rows / t['summarize_total']:,.0f} prompts/s)"
     )
     print(f"HTML size with {args.max_prompts} prompts shown: {t['html_bytes'] / 2**20:.2f} MiB")
-    print(f"peak RSS of the summarize process: {t['peak_rss_mib']:.0f} MiB")
+    print(
+        f"peak RSS of a process running summarize() alone: {t['peak_rss_mib']:.0f} MiB "
+        f"({t['rss_after_imports_mib']:.0f} MiB after imports)"
+    )
 
 
 if __name__ == "__main__":

@@ -336,3 +336,20 @@ def test_not_an_archive_and_missing_path(tmp_path):
 def test_manifest_errors(handmade, manifest, expected):
     with pytest.raises(ResultsError, match=expected):
         read_flattened(handmade, manifest)
+
+
+def test_manifest_texts_take_precedence_over_the_judge_prompt(handmade):
+    manifest = [
+        {
+            "row": i,
+            "prompt_id": f"p{i}",
+            "order": "BA",
+            "prompt": f"real prompt {i}",
+            "response_A": "ra",
+            "response_B": "rb",
+        }
+        for i in range(3)
+    ]
+    p = read_flattened(handmade, manifest).prompts
+    assert p["prompt"].tolist() == ["real prompt 0", "real prompt 1", "real prompt 2"]
+    assert p["winner"].tolist() == ["B", "A", "error"]  # sent swapped: A>B as sent is a B win
