@@ -214,6 +214,9 @@ class Resolver:
                 return not self._condition_expr(arg[0], path)
             if fn == "Condition":
                 return self.condition(arg)
+            if fn == "Fn::Contains":  # Rules only
+                values, value = (self.resolve(a, path) for a in arg)
+                return value in values
         return self.resolve(expr, path)
 
 
@@ -270,6 +273,29 @@ def creation_order(resources: Mapping[str, Any]) -> list[str]:
         order.extend(ready)
         done.update(ready)
     return order
+
+
+def check_rules(resolver: Resolver) -> tuple[list[str], list[str]]:
+    """Evaluate the template's Rules like CloudFormation before creating anything.
+
+    Returns (failed assertion descriptions, rules skipped). A rule reading an SSM-typed parameter
+    (CDK's `CheckBootstrapVersion`) is skipped: there is no bootstrap stack in the emulator.
+    """
+    params = resolver.template.get("Parameters", {})
+    ssm_params = {n for n, p in params.items() if str(p.get("Type", "")).startswith("AWS::SSM::Parameter")}
+    failed: list[str] = []
+    skipped: list[str] = []
+    for name, rule in resolver.template.get("Rules", {}).items():
+        if references(rule) & ssm_params:
+            skipped.append(name)
+            continue
+        path = f"Rules.{name}"
+        if "RuleCondition" in rule and not resolver._condition_expr(rule["RuleCondition"], path):
+            continue
+        for assertion in rule.get("Assertions", []):
+            if not resolver._condition_expr(assertion["Assert"], path):
+                failed.append(f"{name}: {assertion.get('AssertDescription', 'assertion failed')}")
+    return failed, skipped
 
 
 def outputs(resolver: Resolver, names: Iterable[str] | None = None) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from novajudge.local import moto_patches
-from novajudge.local.cfn import Physical, ResolveError, Resolver, creation_order, outputs
+from novajudge.local.cfn import Physical, ResolveError, Resolver, check_rules, creation_order, outputs
 from novajudge.local.emulator import Emulator
 
 #: Resource types that mean nothing in the emulator, and why they are safe to skip.
@@ -167,6 +167,15 @@ class _StackDeployer:
         return self.resolver.resolve(res.get("Properties", {}), f"Resources.{logical}.Properties")
 
     def run(self) -> None:
+        failed, skipped_rules = check_rules(self.resolver)
+        if failed:
+            raise DeployError(
+                f"{self.stack.name}: template rules failed in {self.emu.region}: " + "; ".join(failed)
+            )
+        for rule in skipped_rules:
+            self.deployment.skipped.append(
+                (self.stack.name, rule, "Rule", "reads an SSM parameter (CDK bootstrap)")
+            )
         resources = self.stack.template.get("Resources", {})
         for logical in creation_order(resources):
             res = resources[logical]

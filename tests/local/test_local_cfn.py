@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from novajudge.local.cfn import Physical, ResolveError, Resolver, creation_order, outputs, references
+from novajudge.local.cfn import (
+    Physical,
+    ResolveError,
+    Resolver,
+    check_rules,
+    creation_order,
+    outputs,
+    references,
+)
 
 TEMPLATE = {
     "Parameters": {"Stage": {"Type": "String", "Default": "dev"}},
@@ -86,3 +94,29 @@ def test_outputs_and_exports() -> None:
     values, exports = outputs(_resolver())
     assert values == {"BucketName": "my-bucket"}
     assert exports == {"S-Bucket": "my-bucket"}
+
+
+def test_rules_are_checked_and_bootstrap_rule_skipped() -> None:
+    template = {
+        "Parameters": {"BootstrapVersion": {"Type": "AWS::SSM::Parameter::Value<String>", "Default": "/cdk"}},
+        "Rules": {
+            "Region": {
+                "Assertions": [
+                    {
+                        "Assert": {"Fn::Contains": [["us-west-2"], {"Ref": "AWS::Region"}]},
+                        "AssertDescription": "only us-west-2",
+                    }
+                ]
+            },
+            "CheckBootstrapVersion": {
+                "Assertions": [
+                    {"Assert": {"Fn::Not": [{"Fn::Contains": [["1"], {"Ref": "BootstrapVersion"}]}]}}
+                ]
+            },
+        },
+    }
+    assert check_rules(Resolver(template, "S", "us-east-1", "1")) == (
+        ["Region: only us-west-2"],
+        ["CheckBootstrapVersion"],
+    )
+    assert check_rules(Resolver(template, "S", "us-west-2", "1")) == ([], ["CheckBootstrapVersion"])
