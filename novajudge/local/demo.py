@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import sys
 import threading
 import time
@@ -298,8 +299,6 @@ def register_standins(emu: Emulator, deployment: Deployment, options: DemoOption
     faults = {}
     if options.fail_endpoint:
         faults[names[options.fail_endpoint]] = EndpointFaults()
-    import os
-
     moto_patches.registry.endpoint_handler = StandInEndpoints(
         profiles={names["A"]: "A", names["B"]: "B"},
         seed=options.seed,
