@@ -24,6 +24,7 @@ from novajudge.judge import catalog
 #: `[a-zA-Z0-9](-*[a-zA-Z0-9])*`. Step Functions' default execution names (UUIDs) fit it.
 RUN_ID_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 RUN_ID_MAX_LENGTH = 64
+DATASETS_PREFIX = "datasets/"
 S3_DATASET_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+\.jsonl)$")
 
 
@@ -135,6 +136,19 @@ class RunState(RunRequest):
     endpoint_a: str
     endpoint_b: str
     stand_in: bool = False
+
+    @model_validator(mode="after")
+    def _dataset_readable(self) -> RunState:
+        # The generate function may read only `datasets/` in the evaluation bucket (its IAM policy);
+        # saying so now beats an AccessDenied after the run id is taken.
+        if self.dataset.source == "s3":
+            bucket, key = self.dataset.bucket_and_key()
+            if bucket != self.bucket or not key.startswith(DATASETS_PREFIX):
+                raise ValueError(
+                    f"dataset.uri={self.dataset.uri!r}: the pipeline reads user datasets only from "
+                    f"s3://{self.bucket}/{DATASETS_PREFIX}<name>.jsonl; upload the file there"
+                )
+        return self
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

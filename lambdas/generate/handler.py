@@ -15,11 +15,12 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
 
 from novajudge.errors import ConfigError, InvalidRunRequest
 from novajudge.generation.endpoints import runtime_client
 from novajudge.generation.runner import now_iso, run_generation, stand_in_from_env
-from novajudge.run_request import RunState, parse_run_request
+from novajudge.run_request import RunRequest, RunState, parse_run_request
 
 logger = Logger()
 tracer = Tracer()
@@ -40,6 +41,15 @@ def build_run(event: Any, environ: Mapping[str, str] | None = None) -> RunState:
         raise InvalidRunRequest(f"unexpected field(s) in the generate event: {', '.join(unknown)}")
     execution_name = event.get("execution_name")
     request = parse_run_request(event.get("input"), execution_name=execution_name)
+    try:
+        return _run_state(request, execution_name, environ)
+    except ValidationError as exc:
+        raise InvalidRunRequest(
+            "invalid run request: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        ) from None
+
+
+def _run_state(request: RunRequest, execution_name: str | None, environ: Mapping[str, str]) -> RunState:
     return RunState(
         **request.model_dump(),
         bucket=environ["BUCKET_NAME"],

@@ -286,3 +286,17 @@ def test_stand_in_marks_every_output(aws, tgi: FakeTGI, lambda_context, monkeypa
     assert state["run"]["stand_in"] is True and state["generation"]["stand_in"] is True
     assert all(m["stand_in"] for m in _jsonl(aws["s3"], "runs/demo/generation/manifest.jsonl"))
     assert json.loads(_read(aws["s3"], "runs/demo/generation/summary.json"))["stand_in"] is True
+
+
+@pytest.mark.parametrize(
+    "uri", [f"s3://{BUCKET}/uploads/mine.jsonl", "s3://someone-elses-bucket/datasets/mine.jsonl"]
+)
+def test_user_dataset_must_be_where_the_pipeline_may_read(
+    aws, tgi: FakeTGI, lambda_context, uri: str
+) -> None:
+    event = {"input": {"run_id": "elsewhere", "dataset": {"source": "s3", "uri": uri}}, "execution_name": "e"}
+    with pytest.raises(
+        InvalidRunRequest, match=rf"dataset.uri='{uri}': the pipeline reads user datasets only from"
+    ):
+        _invoke(event, lambda_context)
+    assert not _keys(aws["s3"], "runs/")
