@@ -9,6 +9,7 @@ typed `novajudge.errors` classes, so the state machine sees `InvalidRunRequest`,
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,13 +19,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from novajudge.errors import ConfigError, InvalidRunRequest
-from novajudge.generation.endpoints import runtime_client
+from novajudge.generation.endpoints import DEFAULT_READ_TIMEOUT, runtime_client
 from novajudge.generation.runner import now_iso, run_generation, stand_in_from_env
 from novajudge.run_request import RunRequest, RunState, parse_run_request
 
 logger = Logger()
 tracer = Tracer()
 
+#: Seconds kept at the end of the Lambda's time to write the manifest and summaries.
+WRITE_MARGIN_SECONDS = 20.0
 REQUIRED_ENV = ("BUCKET_NAME", "ENDPOINT_A_NAME", "ENDPOINT_B_NAME", "MODEL_A_ID", "MODEL_B_ID")
 
 
@@ -63,6 +66,16 @@ def _run_state(request: RunRequest, execution_name: str | None, environ: Mapping
     )
 
 
+def _start_by(context: LambdaContext) -> float | None:
+    """The last instant an endpoint request may start: one read timeout plus time to write the
+    manifest and summary before the Lambda timeout, so a slow run ends with its outputs saved."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if remaining is None:
+        return None
+    read_timeout = float(os.environ.get("NOVAJUDGE_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT))
+    return time.monotonic() + remaining() / 1000 - read_timeout - WRITE_MARGIN_SECONDS
+
+
 @logger.inject_lambda_context(log_event=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -72,6 +85,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "generation starting",
         extra={"questions": run.questions, "dataset": run.dataset.source, "stand_in": run.stand_in},
     )
-    generation = run_generation(run, s3=boto3.client("s3"), runtime=runtime_client())
+    generation = run_generation(
+        run, s3=boto3.client("s3"), runtime=runtime_client(), start_by=_start_by(context)
+    )
     logger.info("generation finished", extra={"generation": generation})
     return {"run": run.model_dump(mode="json"), "generation": generation}

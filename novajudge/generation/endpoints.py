@@ -192,7 +192,10 @@ class EndpointInvoker:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        start_by: float | None = None,
     ) -> None:
+        """`start_by` (a `clock()` instant): no attempt starts later, so the caller keeps time to
+        write what it has before its own deadline (the Lambda timeout) instead of losing it all."""
         self.client = client
         self.endpoint_name = endpoint_name
         self.max_new_tokens = max_new_tokens
@@ -200,6 +203,7 @@ class EndpointInvoker:
         self.retry = retry or RetryPolicy.from_env()
         self._sleep = sleep
         self._clock = clock
+        self.start_by = start_by
 
     def generate(self, prompt_id: str, prompt: str) -> Generation:
         body = json.dumps(
@@ -208,7 +212,10 @@ class EndpointInvoker:
         rng = self.retry.rng_for(self.endpoint_name, prompt_id)
         started = self._clock()
         attempt = 0
+        last: ErrorInfo | None = None
         while True:
+            if self.start_by is not None and self._clock() > self.start_by:
+                return self._out_of_time(attempt, started, last)
             attempt += 1
             attempt_started = self._clock()
             try:
@@ -220,7 +227,7 @@ class EndpointInvoker:
                 )
                 text, prompt_tokens, completion_tokens, finish = parse_chat_response(response["Body"].read())
             except Exception as exc:  # classified below; nothing is swallowed unrecorded
-                info = classify(exc)
+                info = last = classify(exc)
                 if info.transient and attempt < self.retry.max_attempts:
                     self._sleep(self.retry.delay(attempt, rng))
                     continue
@@ -243,6 +250,20 @@ class EndpointInvoker:
                 completion_tokens=completion_tokens,
                 finish_reason=finish,
             )
+
+    def _out_of_time(self, attempts: int, started: float, last: ErrorInfo | None) -> Generation:
+        reason = "the generate function's time budget ran out before this request could start"
+        return Generation(
+            status="failed",
+            text=None,
+            latency_ms=0,
+            elapsed_ms=_ms(self._clock() - started),
+            attempts=attempts,
+            error=f"{last.kind}: {last.message} (not retried: {reason})"
+            if last
+            else f"NotAttempted: {reason}",
+            error_kind=last.kind if last else "NotAttempted",
+        )
 
 
 def _ms(seconds: float) -> int:

@@ -54,8 +54,13 @@ def run_generation(
     fetch: FetchJson | None = None,
     context_limit_tokens: int | None = None,
     sleep: Callable[[float], None] | None = None,
+    start_by: float | None = None,
 ) -> dict[str, Any]:
-    """Run the generation of `run`; return the `generation` object of the state machine."""
+    """Run the generation of `run`; return the `generation` object of the state machine.
+
+    `start_by` (a `time.monotonic()` instant): no endpoint request starts later; the items left
+    are recorded as failed (`NotAttempted`) and the outputs are still written.
+    """
     layout = RunLayout(run.bucket, run.run_id)
     ensure_new_run(s3, layout, run.execution_name)
     dataset = load_dataset(run.dataset, offset=run.offset, count=run.questions, s3=s3, fetch=fetch)
@@ -64,7 +69,7 @@ def run_generation(
     retry = retry or RetryPolicy.from_env()
     limit = context_limit_tokens or context_limit_from_env()
     started = now_iso()
-    outcomes = generate_all(run, dataset.items, runtime=runtime, retry=retry, sleep=sleep)
+    outcomes = generate_all(run, dataset.items, runtime=runtime, retry=retry, sleep=sleep, start_by=start_by)
     models = {
         "A": {"model": run.model_a, "endpoint": run.endpoint_a},
         "B": {"model": run.model_b, "endpoint": run.endpoint_b},
@@ -98,6 +103,7 @@ def generate_all(
     runtime: Any,
     retry: RetryPolicy,
     sleep: Callable[[float], None] | None = None,
+    start_by: float | None = None,
 ) -> list[ItemOutcome]:
     """Both endpoints at once, each with at most `generation.concurrency` requests in flight.
 
@@ -113,6 +119,7 @@ def generate_all(
             max_new_tokens=options.max_new_tokens,
             temperature=options.temperature,
             retry=retry,
+            start_by=start_by,
             **extra,
         )
         for which, endpoint in (("A", run.endpoint_a), ("B", run.endpoint_b))

@@ -87,6 +87,10 @@ class LambdaContext:
     memory_limit_in_mb: int = 1024
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:NovaJudge-Pipeline-Generate"
     aws_request_id: str = "8f5d1f4e-3c2b-4a1d-9e8f-7a6b5c4d3e2f"
+    remaining_ms: int = 900_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 @pytest.fixture

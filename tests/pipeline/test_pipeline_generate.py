@@ -300,3 +300,14 @@ def test_user_dataset_must_be_where_the_pipeline_may_read(
     ):
         _invoke(event, lambda_context)
     assert not _keys(aws["s3"], "runs/")
+
+
+def test_out_of_time_items_are_recorded_not_lost(aws, tgi: FakeTGI, lambda_context) -> None:
+    lambda_context.remaining_ms = 60_000  # less than one read timeout + write margin: nothing may start
+    event = {"input": {"run_id": "late", "questions": 3, "dataset": SAMPLE}, "execution_name": EXECUTION_NAME}
+    with pytest.raises(GenerationFailed, match=r"3 of 3 items failed .*NotAttempted ×6 \(A 3, B 3\)"):
+        _invoke(event, lambda_context)
+    assert not tgi.calls
+    manifest = _jsonl(aws["s3"], "runs/late/generation/manifest.jsonl")
+    assert [m["A"]["error_kind"] for m in manifest] == ["NotAttempted"] * 3
+    assert json.loads(_read(aws["s3"], "runs/late/generation/summary.json"))["status"] == "failed"

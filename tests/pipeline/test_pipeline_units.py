@@ -361,3 +361,27 @@ def test_recipes_dir_from_env(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("NOVAJUDGE_RECIPES_DIR", str(tmp_path / "missing"))
     with pytest.raises(JudgeConfigError, match=r"recipe folder .* not found"):
         recipe.recipes_dir()
+
+
+def test_no_retry_starts_after_the_deadline(runtime) -> None:
+    client, fake = runtime
+    item = fake.items[6]
+    fake.script(ENDPOINT_A, item.prompt_id, ["overloaded", "ok"])
+    now = [100.0]
+    invoker = EndpointInvoker(
+        client,
+        ENDPOINT_A,
+        max_new_tokens=10,
+        temperature=0.0,
+        retry=RetryPolicy(max_attempts=4),
+        sleep=lambda s: now.__setitem__(0, now[0] + 50),
+        clock=lambda: now[0],
+        start_by=120.0,
+    )
+    result = invoker.generate(item.prompt_id, item.prompt)
+    assert (result.status, result.attempts, result.error_kind) == (
+        "failed",
+        1,
+        "ModelError 424 (original 429)",
+    )
+    assert "not retried: the generate function's time budget ran out" in (result.error or "")
