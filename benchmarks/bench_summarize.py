@@ -95,6 +95,18 @@ def measure(archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, 
     return t
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory. VmHWM (Linux) resets at exec; ru_maxrss would also count
+    the parent's peak from before the fork, which here is the data generator's."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def measure_total(archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, float]:
     """summarize() alone in this process: wall time and the process's peak RSS."""
     from novajudge.results.summarize import summarize
@@ -102,13 +114,13 @@ def measure_total(archive: Path, out: Path, max_prompts: int, rows: int) -> dict
     manifest = [
         {"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA"} for i in range(rows)
     ]
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = peak_rss_mib()
     t0 = time.perf_counter()
     summarize(archive, out, "A", "B", manifest=manifest, max_report_prompts=max_prompts)
     return {
         "summarize_total": time.perf_counter() - t0,
         "rss_after_imports_mib": base,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mib": peak_rss_mib(),
     }
 
 
