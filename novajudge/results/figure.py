@@ -259,7 +259,7 @@ def build_figure(
         fig.text(0.5, 0.45, "STAND-IN", ha="center", va="center", fontsize=110, color=COLOUR_ERR, alpha=0.08,
                  rotation=25)  # fmt: skip
         y -= line * 0.6
-    top = y - line * 0.6
+    top = y - line * 1.8  # room for the panel titles above the first row
     # Fixed margins instead of tight_layout: same look for this grid, and one draw less (~1 s in Lambda).
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.05, top=top - 0.02, wspace=0.45, hspace=0.4)
     return fig
