@@ -33,7 +33,15 @@ def _root(
 
 # Commands register themselves on `app` when their module is imported (one module per command group).
 # Keep this list sorted; each module defines its commands with `@app.command(...)`.
-COMMAND_MODULES: tuple[str, ...] = ("calibrate_cmd", "demo_cmd", "ops_cmd", "reweight_cmd", "summarize_cmd")
+COMMAND_MODULES: tuple[str, ...] = (
+    "calibrate_cmd",
+    "demo_cmd",
+    "endpoints_cmd",
+    "estimate_cmd",
+    "ops_cmd",
+    "reweight_cmd",
+    "summarize_cmd",
+)
 
 
 def _register() -> None:

@@ -262,7 +262,8 @@ def make_failed_training_job(name: str, reason: str, log_lines: list[str]) -> No
     job = sagemaker_backends[ACCOUNT][REGION].training_jobs[name]
     job.training_job_status = "Failed"
     job.failure_reason = reason
-    put_log_lines("/aws/sagemaker/TrainingJobs", f"{name}/algo-1-1763890000", log_lines)
+    if log_lines:
+        put_log_lines("/aws/sagemaker/TrainingJobs", f"{name}/algo-1-1763890000", log_lines)
 
 
 def put_log_lines(group: str, stream: str, lines: list[str]) -> None:

@@ -1,0 +1,150 @@
+"""`novajudge estimate`: the cost of a run and the hourly burn of what is deployed now."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from novajudge.cli.app import app
+from novajudge.cli.ops_cmd import JUDGE, PREFIX, PROFILE, REGION, Judge, handle_errors, out
+from novajudge.ops import estimate as est
+from novajudge.ops.aws import OpsError, UsageProblem
+from novajudge.ops.context import OpsContext
+from novajudge.pricing import load_prices
+
+PRICES = typer.Option(None, "--prices", help="Pricing JSON merged over novajudge/pricing.json.")
+
+
+@app.command()
+def estimate(
+    questions: int | None = typer.Option(None, "--questions", "-n", min=1, max=10000, help="Questions."),
+    judge: Judge | None = JUDGE,
+    both_orders: bool | None = typer.Option(
+        None, "--both-orders/--no-both-orders", help="Judge each pair in both orders (default: cdk.json)."
+    ),
+    prices_file: Path | None = PRICES,
+    judge_lines_per_minute: float | None = typer.Option(
+        None, "--judge-lines-per-minute", min=0.001, help="Override the judge throughput assumption."
+    ),
+    judge_startup_minutes: float = typer.Option(
+        est.JUDGE_STARTUP_MINUTES, "--judge-startup-minutes", min=0.0, help="Assumed judge start-up (billed)."
+    ),
+    seconds_per_generation: float = typer.Option(
+        est.SECONDS_PER_GENERATION, "--seconds-per-generation", min=0.0, help="Assumed seconds per answer."
+    ),
+    offline: bool = typer.Option(False, "--offline", help="Do not ask AWS what is deployed."),
+    profile: str | None = PROFILE,
+    region: str | None = REGION,
+    prefix: str | None = PREFIX,
+) -> None:
+    """Estimate a run's cost (endpoints + judge job) and today's hourly burn, with the assumptions used.
+
+    Prices come from the repository's price table (source and date printed); the judge's
+    throughput and start-up time are assumptions, shown in the output and overridable.
+    """
+    console = out()
+    with handle_errors():
+        ctx = OpsContext.create(profile, region, prefix)
+        settings = ctx.settings
+        try:
+            prices = load_prices(prices_file)
+        except ValueError as exc:
+            raise UsageProblem(f"--prices: {exc}") from None
+        variant = judge.value if judge else settings.judge_variant
+        judge_type = settings.resolved_judge_instance_type(variant)
+        base = (
+            est.Assumptions(judge_lines_per_minute=judge_lines_per_minute)
+            if judge_lines_per_minute
+            else est.default_assumptions(variant, judge_type)
+        )
+        assumptions = est.Assumptions(
+            judge_lines_per_minute=base.judge_lines_per_minute,
+            judge_startup_minutes=judge_startup_minutes,
+            seconds_per_generation=seconds_per_generation,
+        )
+        sagemaker = None
+        offline_note = None
+        if not offline:
+            try:
+                sagemaker = ctx.aws.client("sagemaker")
+            except OpsError as exc:
+                offline_note = f"could not check what is deployed: {exc}"
+        result = est.estimate(
+            settings,
+            prices,
+            questions=questions or settings.default_questions,
+            variant=variant,
+            both_orders=settings.both_orders if both_orders is None else both_orders,
+            assumptions=assumptions,
+            sagemaker=sagemaker,
+        )
+        if offline_note:
+            result.notes.append(offline_note)
+        _print(console, result, settings.endpoint_instance_type, offline)
+
+
+def _money(value: float, currency: str) -> str:
+    return f"{value:,.2f} {currency}"
+
+
+def _minutes(hours: float) -> str:
+    return f"{hours * 60:.1f} min"
+
+
+def _print(console: Console, r: est.Estimate, endpoint_type: str, offline: bool) -> None:
+    c = r.currency
+    console.print(
+        f"Run of {r.questions} questions, {r.variant} judge on {r.judge_instance_type}, "
+        f"{'both orders' if r.both_orders else 'one order'} → {r.judge_lines} judge-input lines"
+    )
+    table = Table("item", "time", "rate", "cost")
+    endpoints_rate = _money(r.endpoint_hourly_total, c) + "/h"
+    table.add_row(
+        "generation (both endpoints)",
+        _minutes(r.generation_hours),
+        endpoints_rate,
+        _money(r.endpoint_cost_generation, c),
+    )
+    table.add_row(
+        f"judge job ({r.judge_instance_type})",
+        _minutes(r.judge_hours),
+        _money(r.judge_hourly, c) + "/h",
+        _money(r.judge_cost, c),
+    )
+    table.add_row(
+        "endpoints while the judge runs",
+        _minutes(r.judge_hours),
+        endpoints_rate,
+        _money(r.endpoint_cost_run - r.endpoint_cost_generation, c),
+    )
+    console.print(table)
+    console.print(
+        f"total: {_money(r.total_if_left_up, c)} with the endpoints up for the whole run "
+        f"({_minutes(r.run_hours)}); {_money(r.total_minimum, c)} if you run `novajudge endpoints down` "
+        "right after generation"
+    )
+    if offline:
+        console.print("deployed now: not checked (--offline)")
+    elif r.endpoints_running is None:
+        console.print("deployed now: unknown")
+    else:
+        for s in r.endpoints:
+            console.print(f"endpoint {s.name}: {s.status or 'not deployed'}")
+        console.print(f"hourly burn now: {_money(r.burn_per_hour, c)}/h")
+        for label, cost in r.burn_items:
+            console.print(f"  {label}: {_money(cost, c)}/h")
+    a = r.assumptions
+    console.print(
+        "assumptions (not measured): the judge handles "
+        f"{a.judge_lines_per_minute:g} lines/min on {r.judge_instance_type} after "
+        f"{a.judge_startup_minutes:g} billed start-up minutes; "
+        f"one answer takes {a.seconds_per_generation:g} s; "
+        "override with --judge-lines-per-minute, --judge-startup-minutes, --seconds-per-generation"
+    )
+    console.print(f"prices: {r.price_source} (as of {r.price_date}); endpoints priced as {endpoint_type} "
+                  "unless deployed otherwise")  # fmt: skip
+    for note in r.notes:
+        console.print(f"note: {note}")
