@@ -24,7 +24,7 @@ from novajudge.ops import runs as runs_mod
 from novajudge.ops.aws import UsageProblem
 from novajudge.ops.context import OpsContext
 from novajudge.ops.follow import TERMINAL, expected_generations, follow, generation_progress
-from novajudge.ops.logs import DEFAULT_LINES, diagnose
+from novajudge.ops.logs import DEFAULT_LINES, diagnose, readable_cause
 from novajudge.ops.stack_outputs import Deployment, load_deployment
 
 # -- shared options and error handling (imported by the other operating command modules) ----------
@@ -93,8 +93,9 @@ def _print_failure(console: Console, ctx: OpsContext, run: runs_mod.Run) -> None
     )
     step = failure.failed_step or failure.fail_state or "?"
     console.print(f"Run {run.run_id} {run.status} in {step}: {failure.error or '-'}")
-    if failure.cause:
-        console.print(f"cause: {failure.cause}")
+    cause, _ = readable_cause(failure.cause)
+    if cause:
+        console.print(f"cause: {cause}", markup=False)
     console.print(f"details: novajudge logs {run.run_id}")
 
 
@@ -327,16 +328,20 @@ def logs(
         failure = diagnose(
             ctx.aws.client("stepfunctions"), ctx.aws.client("logs"), ctx.aws.client("sagemaker"), run, lines
         )
+        cause, trace = readable_cause(failure.cause)
         rows: list[tuple[str, Any]] = [
             ("run", run_id),
             ("status", run.status),
             ("failed step", failure.failed_step),
             ("fail state", failure.fail_state),
             ("error", failure.error),
-            ("cause", failure.cause),
+            ("cause", cause),
         ]
         if failure.task_error and (failure.task_error, failure.task_cause) != (failure.error, failure.cause):
-            rows += [("task error", failure.task_error), ("task cause", failure.task_cause)]
+            rows += [
+                ("task error", failure.task_error),
+                ("task cause", readable_cause(failure.task_cause)[0]),
+            ]
         rows += [
             ("lambda", failure.lambda_function),
             ("training job", failure.training_job),
@@ -344,7 +349,11 @@ def logs(
         ]
         for label, value in rows:
             if value:
-                console.print(f"{label}: {value}")
+                console.print(f"{label}: {value}", markup=False)
+        if trace:
+            console.print("stack trace:")
+            for line in trace:
+                console.print(line, markup=False)
         for note in failure.notes:
             console.print(f"note: {note}")
         if failure.log_lines:

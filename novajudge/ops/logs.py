@@ -44,6 +44,24 @@ class Failure:
     notes: list[str] = field(default_factory=list)
 
 
+def readable_cause(cause: str | None) -> tuple[str | None, list[str]]:
+    """A Lambda error cause is JSON (`errorType`, `errorMessage`, `stackTrace`): show it as
+    `Type: message` plus the trace lines, instead of one escaped blob. Other causes pass through."""
+    if not cause:
+        return cause, []
+    try:
+        value = json.loads(cause)
+    except json.JSONDecodeError:
+        return cause, []
+    if not isinstance(value, dict) or "errorMessage" not in value:
+        return cause, []
+    message = str(value["errorMessage"])
+    if value.get("errorType"):
+        message = f"{value['errorType']}: {message}"
+    trace = [line.rstrip() for line in value.get("stackTrace") or [] if isinstance(line, str)]
+    return message, trace
+
+
 def _params(event: dict[str, Any]) -> dict[str, Any]:
     raw = (event.get("taskScheduledEventDetails") or {}).get("parameters")
     try:

@@ -237,6 +237,7 @@ def failing_lambda(monkeypatch: pytest.MonkeyPatch) -> None:
             {
                 "errorType": "GenerationFailed",
                 "errorMessage": "too many generations failed: 9 of 10 (limit 0.2)",
+                "stackTrace": ['  File "/var/task/handler.py", line 88, in handler'],
             }
         ).encode()
 

@@ -103,7 +103,8 @@ def test_logs_of_lambda_failure(two_runs: Deployed) -> None:
     assert "failed step: GenerateData" in out
     assert "fail state: GenerationFailed" in out
     assert "error: GenerationFailed" in out
-    assert "too many generations failed: 9 of 10" in out
+    assert "cause: GenerationFailed: too many generations failed: 9 of 10 (limit 0.2)" in out
+    assert 'stack trace:\n  File "/var/task/handler.py", line 88, in handler' in out
     assert f"lambda: {GENERATE_FN}" in out
     assert f"last 3 lines of /aws/lambda/{GENERATE_FN}" in out
     assert "generation failed for item 3: ModelError 424" in out

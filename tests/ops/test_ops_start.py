@@ -71,7 +71,8 @@ def test_start_wait_reports_failure_with_exit_1(deployed: Deployed, failing_lamb
     result = invoke("start", "--run-id", "bad1", "--wait", "--refresh-seconds", "0.05")
     assert result.exit_code == 1, result.output
     assert "Run bad1 FAILED in GenerateData: GenerationFailed" in result.output
-    assert "too many generations failed" in result.output
+    assert "cause: GenerationFailed: too many generations failed" in result.output
+    assert "stackTrace" not in result.output
     assert "novajudge logs bad1" in result.output
 
 

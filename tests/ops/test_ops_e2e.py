@@ -1,0 +1,102 @@
+"""The operating commands against the real stacks deployed into the local emulator (as `make demo`).
+
+`novajudge.local.deploy` creates the synthesized stacks' resources directly in moto (server mode),
+not through CloudFormation, so the test registers each stack's resolved Outputs with
+`register_stack_outputs`; from then on the CLI finds everything exactly as after `cdk deploy`:
+`describe_stacks` → bucket and state machine, real handlers in-process, stand-in endpoints and
+judge. `AWS_ENDPOINT_URL` (set by the emulator) is the only thing pointing boto3 at it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import REPO
+from typer.testing import CliRunner
+
+from novajudge.cli.app import _register, app
+from novajudge.ops.stack_outputs import register_stack_outputs
+
+pytestmark = pytest.mark.e2e
+
+local_demo = pytest.importorskip("novajudge.local.demo")
+local_deploy = pytest.importorskip("novajudge.local.deploy")
+local_emulator = pytest.importorskip("novajudge.local.emulator")
+
+_register()
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def stacks() -> list[Any]:
+    return local_deploy.synthesize(local_demo.STAND_IN_CONTEXT)
+
+
+@pytest.fixture
+def emulated(stacks: list[Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("NOVAJUDGE_CDK_JSON", str(REPO / "cdk.json"))
+    monkeypatch.setenv("COLUMNS", "200")
+    with local_emulator.local_aws() as emu:
+        deployment = local_deploy.deploy(emu, stacks)
+        cfn = emu.client("cloudformation")
+        for stack in stacks:
+            register_stack_outputs(cfn, stack.name, deployment.outputs.get(stack.name, {}))
+        yield emu, deployment
+
+
+def _standins(emu: Any, deployment: Any, **options: Any) -> None:
+    opts = local_demo.DemoOptions(poll_seconds=0, judge_seconds=0.5, **options)
+    local_demo.register_standins(emu, deployment, opts)
+
+
+def test_start_wait_then_status_runs_results(emulated: Any, tmp_path: Path) -> None:
+    emu, deployment = emulated
+    _standins(emu, deployment)
+    args = ["start", "-n", "2", "--dataset", "squad-sample", "--poll-seconds", "0", "--judge", "rubric",
+            "--run-id", "ops-e2e", "--wait", "--refresh-seconds", "0.2"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Started run ops-e2e" in result.output
+    assert "GenerateData" in result.output  # followed live through the states
+    assert "STAND-IN" in result.output  # the headline says it came from stand-ins
+
+    status = runner.invoke(app, ["status", "ops-e2e"])
+    assert status.exit_code == 0, status.output
+    assert "SUCCEEDED" in status.output and "generation" in status.output
+
+    listed = runner.invoke(app, ["runs"])
+    assert listed.exit_code == 0 and "ops-e2e" in listed.output and "SUCCEEDED" in listed.output
+
+    out = tmp_path / "res"
+    got = runner.invoke(app, ["results", "ops-e2e", "--out", str(out)])
+    assert got.exit_code == 0, got.output
+    assert {p.name for p in out.iterdir()} == {"summary.json", "details.parquet", "report.png", "report.html"}
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["stand_in"] is True and summary["headline"] in got.output
+
+
+def test_failed_run_logs_and_bad_input(emulated: Any) -> None:
+    emu, deployment = emulated
+    _standins(emu, deployment, fail_endpoint="A")
+    result = runner.invoke(app, ["start", "-n", "2", "--dataset", "squad-sample", "--run-id", "ops-fail",
+                                 "--poll-seconds", "0", "--wait", "--refresh-seconds", "0.2"])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "GenerationFailed" in result.output
+
+    logs = runner.invoke(app, ["logs", "ops-fail"])
+    assert logs.exit_code == 0, logs.output
+    assert "failed step: GenerateData" in logs.output and "error: GenerationFailed" in logs.output
+
+    bucket = deployment.output("BucketName")
+    bad = runner.invoke(app, ["start", "--dataset", f"s3://{bucket}/nope.jsonl", "--run-id", "never"])
+    assert bad.exit_code == 2 and "cannot read it" in bad.output
+    sfn = emu.client("stepfunctions")
+    names = [
+        e["name"]
+        for e in sfn.list_executions(stateMachineArn=deployment.output("StateMachineArn"))["executions"]
+    ]
+    assert names == ["ops-fail"]
