@@ -100,3 +100,21 @@ def test_failed_run_logs_and_bad_input(emulated: Any) -> None:
         for e in sfn.list_executions(stateMachineArn=deployment.output("StateMachineArn"))["executions"]
     ]
     assert names == ["ops-fail"]
+
+
+def test_judge_job_failure_logs(emulated: Any) -> None:
+    emu, deployment = emulated
+    _standins(emu, deployment, fail_judge=True)
+    args = ["start", "-n", "2", "--dataset", "squad-sample", "--run-id", "ops-judge-fail",
+            "--poll-seconds", "0", "--wait", "--refresh-seconds", "0.2"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "JudgeJobFailed" in result.output
+
+    logs = runner.invoke(app, ["logs", "ops-judge-fail"])
+    assert logs.exit_code == 0, logs.output
+    assert "error: JudgeJobFailed" in logs.output
+    assert "training job: ops-judge-fail-rubric-" in logs.output
+    assert "failure reason: AlgorithmError: [LOCAL STAND-IN JUDGE] injected judge failure" in logs.output
+    # The stand-in judge writes no CloudWatch stream; the command says so instead of failing.
+    assert "note: no log group /aws/sagemaker/TrainingJobs" in logs.output
