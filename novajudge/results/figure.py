@@ -107,7 +107,7 @@ def _panel_pie(ax: Axes, c: Mapping[str, int]) -> None:
 
 def _panel_versus(ax: Axes, c: Mapping[str, int], model_a: str, model_b: str) -> None:
     a, b = c["a_wins"], c["b_wins"]
-    bars = ax.bar([f"A\n{model_a}", f"B\n{model_b}"], [a, b], color=[COLOUR_A, COLOUR_B])
+    bars = ax.bar([f"A\n{_wrap(model_a)}", f"B\n{_wrap(model_b)}"], [a, b], color=[COLOUR_A, COLOUR_B])
     for bar, v in zip(bars, [a, b], strict=True):
         ax.annotate(str(v), (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom")
     ax.set_ylim(0, max(a, b, 1) * 1.3)
@@ -178,7 +178,7 @@ def _panel_weighted(
     if a is None or b is None:
         ax.text(0.5, 0.5, "no rubric scores", ha="center", va="center", transform=ax.transAxes)
         return
-    bars = ax.bar([f"A\n{model_a}", f"B\n{model_b}"], [a, b], color=[COLOUR_A, COLOUR_B])
+    bars = ax.bar([f"A\n{_wrap(model_a)}", f"B\n{_wrap(model_b)}"], [a, b], color=[COLOUR_A, COLOUR_B])
     for bar, v in zip(bars, [a, b], strict=True):
         ax.annotate(f"{v:.3f}", (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom")
     ax.set_ylim(0, 1.1)
@@ -276,3 +276,8 @@ def render_png(
         return buf.getvalue()
     finally:
         plt.close(fig)
+
+
+def _wrap(name: str, width: int = 22) -> str:
+    """Break long model ids at '/' or '-' so the two bar labels do not run into each other."""
+    return "\n".join(textwrap.wrap(name.replace("/", "/ "), width)).replace("/ ", "/")
