@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO
+from ops_helpers import REPO
 from typer.testing import CliRunner
 
 from novajudge.cli.app import _register, app

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
-from conftest import REPO
+from ops_helpers import REPO
 from typer.testing import CliRunner
 
 from novajudge.cli import endpoints_cmd

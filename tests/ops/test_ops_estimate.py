@@ -7,7 +7,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from conftest import ACCOUNT, REGION, Deployed
+from ops_helpers import ACCOUNT, REGION, Deployed
 from typer.testing import CliRunner
 
 from novajudge.cli.app import _register, app
@@ -92,8 +92,8 @@ def test_hand_calculation_rubric_both_orders(deployed: Deployed, prices_file: Pa
 def test_binary_one_order_and_running_judge_job_in_burn(deployed: Deployed, prices_file: Path) -> None:
     # Binary judge (nova-micro) on ml.g5.12xlarge: 20 lines at 10/min = 2 min + 15 = 17 min × 12/h = 3.40.
     deploy_endpoints(deployed)
-    from conftest import make_failed_training_job
     from moto.sagemaker.models import sagemaker_backends
+    from ops_helpers import make_failed_training_job
 
     make_failed_training_job("busy-judge", "", [])
     sagemaker_backends[ACCOUNT][REGION].training_jobs["busy-judge"].training_job_status = "InProgress"
@@ -116,7 +116,7 @@ def test_endpoints_not_deployed(deployed: Deployed, prices_file: Path) -> None:
 
 
 def test_estimate_function_matches_hand_calculation(aws_env: None, prices_file: Path) -> None:
-    from conftest import REPO
+    from ops_helpers import REPO
 
     from novajudge.config import Settings
 

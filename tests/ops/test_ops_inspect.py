@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import GENERATE_FN, SUMMARY, Deployed, make_failed_training_job, put_log_lines
+from ops_helpers import GENERATE_FN, SUMMARY, Deployed, make_failed_training_job, put_log_lines
 from typer.testing import CliRunner
 
 from novajudge.cli.app import _register, app

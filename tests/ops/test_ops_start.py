@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import SUMMARY, Deployed
+from ops_helpers import SUMMARY, Deployed
 from typer.testing import CliRunner
 
 from novajudge.cli.app import _register, app
