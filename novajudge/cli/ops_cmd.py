@@ -152,6 +152,10 @@ def start(
         arn = runs_mod.start_run(sfn, deployment.state_machine_arn, run_id, execution_input)
         console.print(f"Started run {run_id}")
         console.print(f"console: {runs_mod.console_url(ctx.aws.region_name, arn)}")
+        if ctx.aws.endpoint_url:
+            console.print(
+                f"note: AWS_ENDPOINT_URL={ctx.aws.endpoint_url}: the run is there, not in the console"
+            )
         if not wait:
             console.print(f"follow it with: novajudge status {run_id}")
             return

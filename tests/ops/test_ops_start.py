@@ -124,3 +124,23 @@ def test_start_without_deployment_fails_clearly(deployed: Deployed) -> None:
     result = invoke("start", "--prefix", "Elsewhere")
     assert result.exit_code == 1
     assert "stack 'Elsewhere-Storage' is not deployed" in result.output
+
+
+def test_follow_on_a_terminal_uses_a_live_view(deployed: Deployed) -> None:
+    import io
+
+    from rich.console import Console
+
+    from novajudge.ops.follow import follow
+
+    deployed.use_definition("success", wait_seconds=0)
+    assert invoke("start", "--run-id", "tty").exit_code == 0
+    deployed.wait_finished("tty")
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=100)
+    s3, sfn = deployed.client("s3"), deployed.client("stepfunctions")
+    run = follow(sfn, s3, deployed.bucket, deployed.state_machine_arn, "tty", defaults={}, console=console,
+                 sleep=lambda _: None)  # fmt: skip
+    assert run.status == "SUCCEEDED"
+    text = buffer.getvalue()
+    assert "SUCCEEDED" in text and "Done" in text
