@@ -102,7 +102,9 @@ class Settings(BaseModel):
                 )
         if self.max_input_tokens >= self.max_total_tokens:
             raise _FieldError(
-                "max_input_tokens", self.max_input_tokens, f"less than max_total_tokens ({self.max_total_tokens})"
+                "max_input_tokens",
+                self.max_input_tokens,
+                f"less than max_total_tokens ({self.max_total_tokens})",
             )
         model = catalog.variant(self.judge_variant).model(self.judge_model_key())
         if self.resolved_judge_instance_type() not in model.instance_types:
@@ -184,7 +186,9 @@ class Settings(BaseModel):
             raise ConfigError(_one_line(exc, values)) from None
 
     @classmethod
-    def from_cdk_json(cls, path: str | Path = "cdk.json", overrides: Mapping[str, Any] | None = None) -> Settings:
+    def from_cdk_json(
+        cls, path: str | Path = "cdk.json", overrides: Mapping[str, Any] | None = None
+    ) -> Settings:
         """The configuration the CDK app would use, for the CLI (same file, same keys)."""
         path = Path(path)
         context: dict[str, Any] = {}
