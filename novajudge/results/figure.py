@@ -14,7 +14,7 @@ from __future__ import annotations
 import io
 import math
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import matplotlib
@@ -25,6 +25,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Wedge
+
+from novajudge.trust.calibration import plot_reliability
+from novajudge.trust.render import plot_trust
 
 COLOUR_A = "#1f77b4"
 COLOUR_B = "#ff7f0e"
@@ -222,7 +225,8 @@ def build_figure(
 ) -> Figure:
     """The summary figure from a summary dict (`ours`, `judge`, `rubric`, `variant`)."""
     ours, judge, rubric = summary["ours"], summary["judge"], summary.get("rubric")
-    nrows = 3 if rubric is not None else 2
+    trust = summary.get("trust")
+    nrows = (3 if rubric is not None else 2) + (1 if trust else 0)
     fig, axes = plt.subplots(nrows, 3, figsize=(18, 5.2 * nrows + (0.8 if stand_in else 0)))
     _panel_counts(axes[0][0], ours["counts"])
     _panel_rates(axes[0][1], ours, judge)
@@ -234,6 +238,8 @@ def build_figure(
         _panel_weighted(axes[2][0], rubric, judge, model_a, model_b)
         _panel_margin(axes[2][1], margins)
         _panel_criteria(axes[2][2], rubric)
+    if trust:
+        _panel_trust(axes[-1], trust)
     variant = summary.get("variant", "")
     # Figure-fraction heights of the header lines, so the header stays put whatever the row count.
     line = 0.3 / fig.get_figheight()
@@ -263,6 +269,22 @@ def build_figure(
     # Fixed margins instead of tight_layout: same look for this grid, and one draw less (~1 s in Lambda).
     fig.subplots_adjust(left=0.08, right=0.98, bottom=0.05, top=top - 0.02, wspace=0.45, hspace=0.4)
     return fig
+
+
+def _panel_trust(axes: Sequence[Axes], trust: Mapping[str, Any]) -> None:
+    """Last row: position-bias rates, agreement with humans (when labelled), the trust headline."""
+    plot_trust(trust, axes[0])
+    calibration = trust.get("calibration", {})
+    if calibration.get("measured"):
+        plot_reliability(calibration, axes[1])
+    else:
+        axes[1].set_axis_off()
+        axes[1].text(0.5, 0.5, "calibration not measured:\nno human preference labels given",
+                     ha="center", va="center", transform=axes[1].transAxes, fontsize=10)  # fmt: skip
+    axes[2].set_axis_off()
+    axes[2].set_title("Judge trust", fontsize=12)
+    text = "\n".join(textwrap.wrap(str(trust.get("headline", "")).removeprefix("Judge trust: "), 48))
+    axes[2].text(0.0, 0.95, text, ha="left", va="top", transform=axes[2].transAxes, fontsize=10)
 
 
 def render_png(

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from novajudge.results.figure import STAND_IN_TEXT
+from novajudge.trust.render import render_trust_html
 
 DEFAULT_MAX_PROMPTS = 200
 
@@ -228,5 +229,6 @@ def render_html(
         f"{'<ul class=note>' + notes + '</ul>' if notes else ''}"
         f"<h2>Summary</h2>{_summary_table(summary)}"
         f"<h2>Figure</h2><img alt='summary figure' src='data:image/png;base64,{img}'>"
-        f"{crit_section}<h2>Judgements</h2>{cap_note}{''.join(blocks)}{banner}</body></html>"
+        f"{crit_section}{render_trust_html(summary['trust']) if summary.get('trust') else ''}"
+        f"<h2>Judgements</h2>{cap_note}{''.join(blocks)}{banner}</body></html>"
     )

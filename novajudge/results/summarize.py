@@ -25,6 +25,10 @@ summary.json keys (stable; other analyses add their own top-level keys, never ch
 - `methods`: how each of our numbers is computed (bootstrap seed and resamples included)
 - `notes`: list of caveats in words (swapped rows, renormalised weights, judge/ours disagreement)
 - `files`: {"summary", "details", "figure", "report"} file names in `out_dir`
+- `trust`: `novajudge.trust.analyse` block: position bias (plain view, reconciled view over both
+  orders, positional consistency, first-position preference), calibration against human labels
+  when given, the judge's use of the score scale and margins, the most common criteria; its own
+  `headline` sentence is appended to the summary's headline
 
 Numbers that cannot be computed (e.g. no valid judgements) are JSON null, never NaN.
 details.parquet: the two flattened tables of docs/design.md stacked with a `kind` column
@@ -46,6 +50,8 @@ from novajudge.results.figure import render_png
 from novajudge.results.parse import CRITERION_COLUMNS, PROMPT_COLUMNS, read_flattened
 from novajudge.results.report import DEFAULT_MAX_PROMPTS, render_html
 from novajudge.results.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, compute, model_scores
+from novajudge.trust.analyse import HumanLabels, analyse
+from novajudge.trust.binary import binary_outputs_from_details
 
 SCHEMA_VERSION = 1
 FILES = {
@@ -136,6 +142,11 @@ def _notes(flat_prompts: pd.DataFrame, stats: Mapping[str, Any], variant: str) -
                 f"the judge's weighted scores differ from those recomputed from its criteria in "
                 f"{rubric['judge_vs_ours_rows_differing']} response(s), by up to {diff:.3g}"
             )
+    if swapped and (flat_prompts["order"] == "AB").any():
+        notes.append(
+            "each prompt judged in both orders counts twice in the per-judgement counts, so their "
+            "intervals and p-value are optimistic; the reconciled view (trust) counts each prompt once"
+        )
     if variant == "binary":
         notes.append("binary judge: the judge's a_scores/b_scores/ties count both passes (two per pair)")
     return notes
@@ -153,11 +164,13 @@ def summarize(
     resamples: int = DEFAULT_RESAMPLES,
     max_report_prompts: int = DEFAULT_MAX_PROMPTS,
     parquet_engine: str = "auto",
+    human_labels: HumanLabels | None = None,
 ) -> dict[str, Any]:
     """Read the judge output at `source`, write the four result files into `out_dir`, return the summary.
 
     Raises `novajudge.errors.ResultsError` (naming the file and what was expected) when the judge
     output or the manifest is missing or malformed; nothing is written in that case.
+    `human_labels` (prompt_id → A|B|tie, or a JSONL path) turns on the judge's calibration.
     """
     flat = read_flattened(source, manifest)
     variant = flat.judge.variant
@@ -184,7 +197,13 @@ def summarize(
         "notes": _notes(flat.prompts, stats, variant),
         "files": dict(FILES),
     }
-    summary["headline"] = headline(summary, model_a, model_b)
+    binary_outputs = (
+        binary_outputs_from_details(flat.judge.details, flat.prompts) if variant == "binary" else None
+    )
+    summary["trust"] = analyse(
+        flat.prompts, flat.criteria, variant=variant, human_labels=human_labels, binary_outputs=binary_outputs
+    )
+    summary["headline"] = f"{headline(summary, model_a, model_b)} {summary['trust']['headline']}"
     if stand_in:
         summary["headline"] = "[LOCAL STAND-IN] " + summary["headline"]
 

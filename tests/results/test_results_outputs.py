@@ -42,6 +42,7 @@ STABLE_KEYS = {
     "methods",
     "notes",
     "files",
+    "trust",
 }
 
 
@@ -60,6 +61,21 @@ def run(tmp_path_factory):
         max_report_prompts=10,
     )
     return case, archive, summary, tmp / "out"
+
+
+def test_trust_block_reaches_summary_report_and_headline(run):
+    _, _, s, out = run
+    trust = s["trust"]
+    # 25 prompts sent in both orders: consistency is measured over those whose two verdicts are valid.
+    details = pd.read_parquet(out / "details.parquet")
+    rows = details[details["kind"] == "prompt"]
+    valid = rows[rows["winner"] != "error"].groupby("prompt_id")["order"].nunique()
+    assert trust["position"]["consistency"]["measured"] is True
+    assert trust["position"]["consistency"]["n"] == int((valid == 2).sum()) > 0
+    assert trust["headline"] in s["headline"]
+    assert any("counts twice" in note for note in s["notes"])
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Can we trust the judge?" in page
 
 
 def test_summary_keys_are_the_documented_ones(run):
