@@ -60,6 +60,11 @@ RUBRIC: tuple[tuple[str, str, float], ...] = (
 )
 #: |weighted margin| below this is a tie.
 TIE_THRESHOLD = 0.05
+#: The stand-in judge's deliberate lean toward the response shown first, added to the margin before
+#: labelling (the reported weighted scores stay unbiased). Real LLM judges show such a position
+#: bias; without one the demo's position-bias analysis would have nothing to find. Below the tie
+#: threshold, so identical answers still tie; a one-step difference on one criterion (0.05) flips.
+FIRST_POSITION_LEAN = 0.04
 _HEDGES = ("i think", "probably", "not entirely clear", "might", "possibly", "not sure", "does not say")
 _PROMPT = re.compile(r"Passage:\n(?P<passage>.*?)\n\nQuestion: (?P<question>.*)\Z", re.S)
 _WORD = re.compile(r"[a-z0-9]+")
@@ -347,7 +352,7 @@ def judge_pair(prompt: str, response_a: str, response_b: str) -> Judgement:
     ]
     wa = sum(c.weight * c.normalised(c.score_A) for c in criteria)
     wb = sum(c.weight * c.normalised(c.score_B) for c in criteria)
-    margin = wa - wb
+    margin = wa - wb + FIRST_POSITION_LEAN
     if abs(margin) < TIE_THRESHOLD:
         label = "A=B" if min(wa, wb) >= 0.5 else "A=B (bothbad)"
     else:
@@ -366,7 +371,8 @@ def judge_pair(prompt: str, response_a: str, response_b: str) -> Judgement:
         criteria=criteria,
         overall_justification=(
             f"{STAND_IN_JUDGE_TAG} deterministic local rubric, not Amazon Nova. "
-            f"{verdict} (weighted {wa:.3f} vs {wb:.3f}, tie below {TIE_THRESHOLD})."
+            f"{verdict} (weighted {wa:.3f} vs {wb:.3f}, leaning {FIRST_POSITION_LEAN} toward the "
+            f"first-shown response, tie below {TIE_THRESHOLD})."
         ),
     )
 
