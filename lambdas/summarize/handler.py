@@ -97,6 +97,11 @@ def read_manifest(s3: Any, layout: RunLayout) -> list[dict[str, Any]]:
     return records
 
 
+def human_labels(manifest: list[dict[str, Any]]) -> dict[str, str]:
+    """prompt_id → A|B|tie from the user's dataset (`preference` column), carried by the manifest."""
+    return {str(m["prompt_id"]): m["human_preference"] for m in manifest if m.get("human_preference")}
+
+
 def _default_summarize() -> Summarize:
     from novajudge.results.summarize import summarize  # heavy (pandas, matplotlib): import on use
 
@@ -125,7 +130,11 @@ def summarize_run(
         s3.download_file(layout.bucket, key, str(archive))
         out_dir = Path(tmp) / "results"
         out_dir.mkdir()
-        summary = summarize(archive, out_dir, run.model_a, run.model_b, manifest=manifest, stand_in=stand_in)
+        labels = human_labels(manifest)
+        extra = {"human_labels": labels} if labels else {}
+        summary = summarize(
+            archive, out_dir, run.model_a, run.model_b, manifest=manifest, stand_in=stand_in, **extra
+        )
         results: dict[str, Any] = {}
         for name, (field, content_type) in RESULT_OBJECTS.items():
             path = out_dir / name

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from novajudge.errors import DatasetError
+from novajudge.labels import parse_preference
 from novajudge.run_request import DatasetSpec
 
 BUNDLED_SQUAD = Path(__file__).resolve().parents[1] / "data" / "squad_v1.1_train_first20.jsonl"
@@ -38,6 +39,8 @@ class PromptItem:
     prompt_id: str
     prompt: str
     reference: str | None = None
+    #: A human's preference between the two models' answers (A, B or tie), for calibration.
+    human_preference: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,7 +146,8 @@ def parse_user_jsonl(lines: Iterable[str], where: str) -> list[PromptItem]:
     """Validate every line of a user JSONL file; all problems are reported, none skipped silently.
 
     Each line is an object with `prompt` (required, non-empty string), optional `id` (string or
-    integer; default `line-<n>`) and optional `reference` (string). Blank lines are ignored.
+    integer; default `line-<n>`), optional `reference` (string) and optional `preference` (a human's
+label A, B or tie, used to calibrate the judge). Blank lines are ignored.
     """
     items: list[PromptItem] = []
     errors: list[str] = []
@@ -187,7 +191,11 @@ def _parse_user_line(line: str, number: int) -> tuple[str | None, PromptItem | N
     reference = obj.get("reference")
     if reference is not None and not isinstance(reference, str):
         return "field 'reference' must be a string", None
-    return None, PromptItem(prompt_id=str(raw_id), prompt=prompt, reference=reference)
+    preference = obj.get("preference")
+    label = parse_preference(preference) if preference is not None else None
+    if preference is not None and label is None:
+        return f"field 'preference' is {preference!r}; expected one of A, B, tie", None
+    return None, PromptItem(prompt_id=str(raw_id), prompt=prompt, reference=reference, human_preference=label)
 
 
 def load_dataset(

@@ -83,6 +83,7 @@ def build_judge_inputs(
         base = {
             "prompt_id": item.prompt_id,
             "reference": item.reference,
+            "human_preference": item.human_preference,
             "stand_in": stand_in,
         }
         if not outcome.ok:

@@ -18,18 +18,19 @@ from pathlib import Path
 import pandas as pd
 
 from novajudge.errors import DatasetError
+from novajudge.labels import parse_preference
 from novajudge.trust.stats import cohen_kappa, proportion
 from novajudge.trust.verdicts import PREFERENCES, check_prompts, preference
 
 #: |score margin| buckets: [low, high), the last one closed at 1.
 BUCKETS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 1.0))
-_PREFERENCE_SPELLINGS = {"a": "A", "b": "B", "tie": "tie"}
 
 
 def _preference_value(value: object, where: str) -> str:
-    if not isinstance(value, str) or value.strip().casefold() not in _PREFERENCE_SPELLINGS:
+    label = parse_preference(value)
+    if label is None:
         raise DatasetError(f"{where}: field 'preference' is {value!r}; expected one of A, B, tie")
-    return _PREFERENCE_SPELLINGS[value.strip().casefold()]
+    return label
 
 
 def load_human_labels(path: str | Path) -> dict[str, str]:

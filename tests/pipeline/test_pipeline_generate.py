@@ -240,6 +240,7 @@ def test_malformed_user_jsonl_names_the_line(aws, tgi: FakeTGI, lambda_context) 
     with pytest.raises(DatasetError) as info:
         _invoke(event, lambda_context)
     assert f"s3://{BUCKET}/datasets/mine.jsonl line 3: field 'prompt' is missing" in str(info.value)
+    assert "line 2" not in str(info.value)  # every bad line is named, only the bad ones
     assert not _keys(s3, "runs/user-data/")  # the run id is not used up by a bad file
     assert not tgi.calls
 
@@ -270,6 +271,25 @@ def test_user_jsonl_happy_path(aws, tgi: FakeTGI, lambda_context) -> None:
     assert gen["dataset_source"] == "s3"
     assert [m["prompt_id"] for m in manifest] == ["p1", "p1", "p2", "p2"]
     assert manifest[0]["reference"] == "ref 1"
+
+
+def test_bad_human_preference_names_the_line_and_field(aws, tgi: FakeTGI, lambda_context) -> None:
+    s3 = aws["s3"]
+    body = json.dumps({"id": "q1", "prompt": "Name a prime.", "preference": "model B"}) + "\n"
+    s3.put_object(Bucket=BUCKET, Key="datasets/labelled.jsonl", Body=body.encode())
+    event = {
+        "input": {
+            "run_id": "labelled",
+            "dataset": {"source": "s3", "uri": f"s3://{BUCKET}/datasets/labelled.jsonl"},
+        },
+        "execution_name": EXECUTION_NAME,
+    }
+    with pytest.raises(DatasetError) as info:
+        _invoke(event, lambda_context)
+    assert "labelled.jsonl line 1: field 'preference' is 'model B'; expected one of A, B, tie" in str(
+        info.value
+    )
+    assert not tgi.calls
 
 
 def test_invalid_input_names_the_field(aws, tgi: FakeTGI, lambda_context) -> None:

@@ -96,6 +96,38 @@ def test_end_to_end_with_the_real_summary(aws, tgi: FakeTGI, lambda_context, tmp
     assert results["headline"] == summary["headline"] and results["headline"].startswith("B (Qwen/Qwen2.5-7B")
 
 
+def test_human_preferences_in_the_dataset_calibrate_the_judge(
+    aws, tgi: FakeTGI, lambda_context, tmp_path: Path
+) -> None:
+    """A `preference` column in the user's dataset travels in the manifest to the trust block."""
+    s3 = aws["s3"]
+    labels = {"h0": "B", "h1": "B", "h2": "A"}  # the judge below always prefers model B
+    rows = [{"id": pid, "prompt": f"Question {pid}?", "preference": pref} for pid, pref in labels.items()]
+    s3.put_object(
+        Bucket=BUCKET, Key="datasets/labelled.jsonl", Body="".join(json.dumps(r) + "\n" for r in rows)
+    )
+    tgi.by_prompt.update({r["prompt"]: r["id"] for r in rows})
+    event = {
+        "input": {
+            "run_id": "hl",
+            "dataset": {"source": "s3", "uri": f"s3://{BUCKET}/datasets/labelled.jsonl"},
+        },
+        "execution_name": EXECUTION_NAME,
+    }
+    state = load_handler("generate").handler(event, lambda_context)
+    archive = write_judge_archive(tmp_path, "rubric", _judgements(s3, "hl"), JOB, "20261123_101500")
+    s3.upload_file(str(archive), BUCKET, f"runs/hl/judge-output/{JOB}/output/output.tar.gz")
+    state["judge"] = _judge("hl")
+
+    load_handler("summarize").handler(state, lambda_context)
+
+    summary = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/hl/results/summary.json")["Body"].read())
+    calibration = summary["trust"]["calibration"]
+    assert calibration["measured"] is True
+    # Judge says B for all three prompts (both orders agree); humans say B, B, A → 2 of 3 agree.
+    assert (calibration["forward_agreement"]["successes"], calibration["forward_agreement"]["n"]) == (2, 3)
+
+
 def test_plumbing_finds_the_archive_by_suffix(aws, tgi: FakeTGI, lambda_context) -> None:
     s3 = aws["s3"]
     state = _generate("exp-8", tgi, lambda_context, questions=2)
