@@ -50,3 +50,13 @@ def join_text(value: Any) -> str:
     if isinstance(value, dict) and "Fn::FindInMap" in value:
         return f"{{Map:{value['Fn::FindInMap'][0]}}}"
     raise AssertionError(f"unexpected template value {value!r}")
+
+
+def nag_violations(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """(construct path, rule id) of every violation in a CDK validation report."""
+    return [
+        (construct["constructPath"], violation["ruleName"])
+        for plugin in report.get("pluginReports", [])
+        for violation in plugin.get("violations", [])
+        for construct in violation.get("violatingConstructs", [])
+    ]

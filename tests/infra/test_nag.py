@@ -7,24 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from infra_helpers import nag_violations
 from infra_synth import Synth, synth_app
 
 from stacks.constructs import nag
 
 
-def _violations(report: dict[str, Any]) -> list[tuple[str, str]]:
-    """(construct path, rule id) of every violation in a CDK validation report."""
-    return [
-        (construct["constructPath"], violation["ruleName"])
-        for plugin in report.get("pluginReports", [])
-        for violation in plugin.get("violations", [])
-        for construct in violation.get("violatingConstructs", [])
-    ]
-
-
 def test_default_app_has_no_unacknowledged_finding(app_synth: Synth) -> None:
     # Reaching here means synth did not raise; the report must agree.
-    assert _violations(app_synth.report) == []
+    assert nag_violations(app_synth.report) == []
     assert all(p.get("conclusion") != "failure" for p in app_synth.report.get("pluginReports", []))
 
 
@@ -45,7 +36,7 @@ def test_every_acknowledgement_matches_a_real_finding(
     monkeypatch.setattr(nag, "acknowledge", record)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         synth_app(tmp_path)
-    found = _violations(json.loads((tmp_path / "validation-report.json").read_text()))
+    found = nag_violations(json.loads((tmp_path / "validation-report.json").read_text()))
 
     ours = ("NovaJudge-Storage/", "NovaJudge-Endpoints/")
     found_ours = {(path, rule) for path, rule in found if path.startswith(ours)}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_helpers import as_list, of_type
+from infra_helpers import as_list, nag_violations, of_type
 from infra_synth import ROOT, Synth, synth_app
 
 from novajudge.config import Settings
@@ -486,18 +486,9 @@ def test_cfn_lint_has_no_errors(app_synth: Synth) -> None:
     assert result.returncode in (0, 4, 8), result.stdout + result.stderr  # 4/8: warnings/informational
 
 
-def _violations(report: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (construct["constructPath"], violation["ruleName"])
-        for plugin in report.get("pluginReports", [])
-        for violation in plugin.get("violations", [])
-        for construct in violation.get("violatingConstructs", [])
-    ]
-
-
 def test_nag_reports_nothing_for_the_pipeline(app_synth: Synth) -> None:
     pipeline_name = app_synth.settings.stack_names()["pipeline"]
-    assert [v for v in _violations(app_synth.report) if v[0].startswith(pipeline_name)] == []
+    assert [v for v in nag_violations(app_synth.report) if v[0].startswith(pipeline_name)] == []
 
 
 def test_each_pipeline_acknowledgement_matches_a_real_finding(
@@ -514,7 +505,7 @@ def test_each_pipeline_acknowledgement_matches_a_real_finding(
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         synth_app(tmp_path)
     prefix = Settings().stack_names()["pipeline"] + "/"
-    found = {(p, r) for p, r in _violations(json.loads((tmp_path / "validation-report.json").read_text()))}
+    found = {(p, r) for p, r in nag_violations(json.loads((tmp_path / "validation-report.json").read_text()))}
     found = {(p, r) for p, r in found if p.startswith(prefix)}
     ours = {(s, r) for s, r in acknowledged if s.startswith(prefix)}
     assert ours, "the pipeline acknowledges its wildcards"
@@ -535,5 +526,5 @@ def test_an_older_runtime_is_flagged_by_nag(tmp_path: Path, monkeypatch: pytest.
     monkeypatch.setattr(pipeline_stack, "RUNTIME", aws_lambda.Runtime.PYTHON_3_13)
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         synth_app(tmp_path)
-    rules = {r for _, r in _violations(json.loads((tmp_path / "validation-report.json").read_text()))}
+    rules = {r for _, r in nag_violations(json.loads((tmp_path / "validation-report.json").read_text()))}
     assert "AwsSolutions-L1" in rules
