@@ -30,7 +30,8 @@ import boto3
 import botocore.session
 import pytest
 from infra_helpers import as_list, of_type
-from infra_synth import ROOT, Synth
+from infra_synth import Synth
+from lambda_handlers import load_handler
 from moto import mock_aws
 
 PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
@@ -297,21 +298,6 @@ class Context:
     aws_request_id: str = "8f5d1f4e-3c2b-4a1d-9e8f-7a6b5c4d3e2f"
 
 
-def _load_handler(name: str) -> Any:
-    import importlib.util
-    import sys
-
-    module_name = f"nj_handler_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, ROOT / "lambdas" / name / "handler.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _fake_tgi_response(request: Any, **_: Any) -> Any:
     """A TGI chat completion for any InvokeEndpoint (the body the handler parses)."""
     from botocore.awsrequest import AWSResponse
@@ -412,7 +398,7 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
     mp.setattr(botocore.session.Session, "create_client", create_client)
 
     def run(name: str, event: dict[str, Any]) -> tuple[Any, list[tuple[str, str, dict[str, Any]]]]:
-        handler = _load_handler(name)
+        handler = load_handler(name)
         with mp.context() as local:
             for key, value in envs[name].items():
                 local.setenv(key, value)

@@ -105,11 +105,13 @@ def tgi(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> FakeTGI:
 
     fake = FakeTGI()
     original = endpoints.runtime_client
+    # Import the handler before patching: a first import inside the patch would bind `patched` as
+    # the handler's own `runtime_client`, and monkeypatch would "restore" it to the patch.
+    gen_handler = load_handler("generate")
 
     def patched(*args: Any, **kwargs: Any) -> Any:
         return fake.attach(original(*args, **kwargs))
 
     monkeypatch.setattr(endpoints, "runtime_client", patched)
-    gen_handler = load_handler("generate")
     monkeypatch.setattr(gen_handler, "runtime_client", patched)
     return fake

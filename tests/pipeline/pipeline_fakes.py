@@ -7,18 +7,16 @@ of SageMaker runtime errors, not against hand-made exception objects.
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import json
-import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
+from lambda_handlers import load_handler as load_handler  # re-exported for the pipeline tests
 
 from novajudge.generation.datasets import load_bundled_squad
 
@@ -31,19 +29,6 @@ MODEL_A = "Qwen/Qwen2.5-1.5B-Instruct"
 MODEL_B = "Qwen/Qwen2.5-7B-Instruct"
 ROLE_ARN = "arn:aws:iam::123456789012:role/NovaJudge-Storage-JudgeRole1A2B3C4D-ABCDEF123456"
 EXECUTION_NAME = "c0ffee00-1234-4abc-9def-0123456789ab"
-
-
-def load_handler(name: str) -> ModuleType:
-    """Import `lambdas/<name>/handler.py` under a unique module name (all three are `handler`)."""
-    module_name = f"nj_handler_{name}"
-    if module_name in sys.modules:
-        return sys.modules[module_name]
-    spec = importlib.util.spec_from_file_location(module_name, REPO / "lambdas" / name / "handler.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- a scripted TGI endpoint behind real botocore parsing ------------------------------------------
