@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from novajudge.judge.archive import Criterion, Judgement, write_judge_archive  # noqa: E402
+from novajudge.local.judge_archive import Criterion, Judgement, write_judge_archive  # noqa: E402
 
 CRITERIA = [
     ("Factual accuracy", "scale"), ("Completeness", "scale"), ("Conciseness", "scale"), ("Clarity", "scale"),

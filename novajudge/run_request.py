@@ -5,27 +5,40 @@ validated copy (`run` in the state). Validating here, with defaults taken from t
 configuration (`RUN_DEFAULTS`, built by `Settings.run_defaults()`), means a typo in a field fails in
 the first second with a message naming the field, instead of after an hour of endpoint and judge
 time. See docs/design.md, "Execution input".
+
+The bounds and defaults of the numbers a request may set are those of the deployment's `Settings`
+fields of the same meaning, taken from there (`_as_in_settings`), so the two cannot disagree.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from novajudge.config import Settings
 from novajudge.errors import InvalidRunRequest, JudgeConfigError
 from novajudge.judge import catalog
+from novajudge.layout import DATASETS_PREFIX, S3_DATASET_URI, dataset_location
 
 #: A run id lands in S3 keys and in the judge's training-job name, whose alphabet is the narrowest:
 #: `[a-zA-Z0-9](-*[a-zA-Z0-9])*`. Step Functions' default execution names (UUIDs) fit it.
 RUN_ID_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 RUN_ID_MAX_LENGTH = 64
-DATASETS_PREFIX = "datasets/"
-S3_DATASET_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+\.jsonl)$")
+
+
+def _as_in_settings(name: str) -> Any:
+    """A field with the default and the bounds (ge/le/gt/lt) of `Settings.<name>`."""
+    info = Settings.model_fields[name]
+    bounds = {
+        attr: getattr(constraint, attr)
+        for constraint in info.metadata
+        for attr in ("ge", "le", "gt", "lt")
+        if hasattr(constraint, attr)
+    }
+    return Field(info.default, **bounds)
 
 
 class DatasetSpec(BaseModel):
@@ -52,10 +65,10 @@ class DatasetSpec(BaseModel):
         return self
 
     def bucket_and_key(self) -> tuple[str, str]:
-        match = S3_DATASET_URI.match(self.uri or "")
-        if not match:  # pragma: no cover - guarded by the validator
+        location = dataset_location(self.uri)
+        if location is None:  # pragma: no cover - guarded by the validator
             raise InvalidRunRequest(f"dataset.uri={self.uri!r} is not an s3:// JSONL URI")
-        return match["bucket"], match["key"]
+        return location
 
 
 class GenerationOptions(BaseModel):
@@ -63,10 +76,10 @@ class GenerationOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    max_new_tokens: int = Field(500, ge=1, le=8192)
-    temperature: float = Field(0.9, ge=0.0, le=2.0)
-    concurrency: int = Field(4, ge=1, le=32)
-    max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
+    max_new_tokens: int = _as_in_settings("max_new_tokens")
+    temperature: float = _as_in_settings("temperature")
+    concurrency: int = _as_in_settings("generation_concurrency")
+    max_failure_rate: float = _as_in_settings("max_failure_rate")
 
 
 class JudgeOptions(BaseModel):
@@ -74,7 +87,7 @@ class JudgeOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    variant: Literal["rubric", "binary"] = "rubric"
+    variant: Literal["rubric", "binary"] = _as_in_settings("judge_variant")
     instance_type: str | None = None
     recipe_overrides: dict[str, Any] = Field(default_factory=dict)
 
@@ -100,13 +113,13 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     run_id: str = Field(min_length=1, max_length=RUN_ID_MAX_LENGTH)
-    questions: int = Field(20, ge=1, le=10000)
+    questions: int = _as_in_settings("default_questions")
     offset: int = Field(0, ge=0)
     dataset: DatasetSpec = Field(default_factory=DatasetSpec)
     generation: GenerationOptions = Field(default_factory=GenerationOptions)
     judge: JudgeOptions = Field(default_factory=JudgeOptions)
-    both_orders: bool = True
-    poll_seconds: int = Field(60, ge=0, le=3600)
+    both_orders: bool = _as_in_settings("both_orders")
+    poll_seconds: int = _as_in_settings("poll_seconds")
 
     @field_validator("run_id")
     @classmethod
@@ -165,21 +178,6 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return merged
 
 
-def defaults_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The deployment's defaults (`RUN_DEFAULTS`), or the model's own defaults when unset."""
-    environ = os.environ if environ is None else environ
-    raw = environ.get("RUN_DEFAULTS")
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidRunRequest(f"environment variable RUN_DEFAULTS is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise InvalidRunRequest("environment variable RUN_DEFAULTS must be a JSON object")
-    return value
-
-
 def parse_run_request(
     raw: Any,
     *,
@@ -188,6 +186,7 @@ def parse_run_request(
 ) -> RunRequest:
     """Validate the execution input; any problem raises `InvalidRunRequest` naming the field.
 
+    `defaults` are the deployment's (`Settings.run_defaults()`); without them the model's own apply.
     `run_id` defaults to the Step Functions execution name, so re-running an execution name is
     refused later (`RunExistsError`) instead of overwriting results.
     """
@@ -195,7 +194,7 @@ def parse_run_request(
         raw = {}
     if not isinstance(raw, Mapping):
         raise InvalidRunRequest(f"the execution input must be a JSON object, got {type(raw).__name__}")
-    values = deep_merge(defaults_from_env() if defaults is None else defaults, raw)
+    values = deep_merge(defaults or {}, raw)
     if not values.get("run_id"):
         if not execution_name:
             raise InvalidRunRequest("run_id is required when there is no execution name to default to")

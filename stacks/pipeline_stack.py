@@ -25,6 +25,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from novajudge.config import Settings
+from novajudge.layout import DATASETS_PREFIX, RUNS_PREFIX
 from stacks.constructs import nag
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.state_machine import EvaluationStateMachine
@@ -32,8 +33,6 @@ from stacks.constructs.state_machine import EvaluationStateMachine
 #: Newest Python runtime known to aws-cdk-lib (cdk-nag L1); every pinned package has cp314 wheels
 #: for manylinux x86_64 (checked by tests/infra/test_bundle_size.py).
 RUNTIME = lambda_.Runtime.PYTHON_3_14
-RUNS_PREFIX = "runs/"
-DATASETS_PREFIX = "datasets/"
 
 GENERATE_TIMEOUT = cdk.Duration.minutes(15)  # Lambda's maximum: the whole batch runs in one call
 START_JUDGE_TIMEOUT = cdk.Duration.minutes(2)
@@ -66,19 +65,22 @@ class PipelineStack(cdk.Stack):
         self.bucket = bucket
         self.judge_role = judge_role
 
-        models = {
-            "ENDPOINT_A_NAME": settings.endpoint_name("A"),
-            "ENDPOINT_B_NAME": settings.endpoint_name("B"),
-            "MODEL_A_ID": settings.model_id("A"),
-            "MODEL_B_ID": settings.model_id("B"),
-        }
+        # Each function gets the variables its `novajudge.steps.environment` class reads, no more
+        # (docs/design.md, "Lambda environment"): later steps take bucket and models from the run.
         self.generate = self._function(
             "Generate",
             "generate",
             "Asks models A and B every question and writes the Nova judge input",
             memory_size=1024,
             timeout=GENERATE_TIMEOUT,
-            environment={**models, "RUN_DEFAULTS": json.dumps(settings.run_defaults(), sort_keys=True)},
+            environment={
+                "BUCKET_NAME": bucket.bucket_name,
+                "ENDPOINT_A_NAME": settings.endpoint_name("A"),
+                "ENDPOINT_B_NAME": settings.endpoint_name("B"),
+                "MODEL_A_ID": settings.model_id("A"),
+                "MODEL_B_ID": settings.model_id("B"),
+                "RUN_DEFAULTS": json.dumps(settings.run_defaults(), sort_keys=True),
+            },
         )
         self.start_judge = self._function(
             "StartJudge",
@@ -102,7 +104,6 @@ class PipelineStack(cdk.Stack):
             timeout=SUMMARIZE_TIMEOUT,
             ephemeral_storage_size=cdk.Size.gibibytes(2),
             environment={
-                **models,
                 # Lambda's home is read-only: matplotlib needs a writable cache, and no display.
                 "MPLCONFIGDIR": "/tmp/matplotlib",
                 "MPLBACKEND": "Agg",
@@ -139,9 +140,8 @@ class PipelineStack(cdk.Stack):
         environment: dict[str, str],
         **sizing: object,
     ) -> PythonFunction:
-        """A pipeline function: common environment (bucket, Powertools) plus its own."""
+        """A pipeline function: Powertools' environment plus its own."""
         common = {
-            "BUCKET_NAME": self.bucket.bucket_name,
             "POWERTOOLS_SERVICE_NAME": f"novajudge-{name.replace('_', '-')}",
             "POWERTOOLS_LOG_LEVEL": "INFO",
         }
@@ -262,8 +262,8 @@ class PipelineStack(cdk.Stack):
             "xray:PutTelemetryRecords have no resource-level permissions, AWS requires Resource *."
         )
         run_objects = (
-            "Each execution writes and reads only under runs/<run_id>/, and run ids are chosen per "
-            "execution, so the grant is the runs/ prefix of the evaluation bucket, not one key."
+            f"Each execution writes and reads only under {RUNS_PREFIX}<run_id>/, and run ids are chosen "
+            f"per execution, so the grant is the {RUNS_PREFIX} prefix of the evaluation bucket, not one key."
         )
         for fn in (self.generate, self.start_judge, self.summarize):
             nag.acknowledge(fn.role, "IAM5", xray, findings=["Resource::*"])
@@ -271,8 +271,8 @@ class PipelineStack(cdk.Stack):
         nag.acknowledge(
             self.generate.role,
             "IAM5",
-            "Users upload their own JSONL datasets to s3://<BucketName>/datasets/ and name one per "
-            "execution; reads are limited to that prefix of the stack's own bucket.",
+            f"Users upload their own JSONL datasets to s3://<BucketName>/{DATASETS_PREFIX} and name one "
+            "per execution; reads are limited to that prefix of the stack's own bucket.",
             findings=[datasets],
         )
         nag.acknowledge(

@@ -15,12 +15,9 @@ from constructs import Construct
 
 from novajudge.config import Settings
 from novajudge.judge import catalog
+from novajudge.layout import RUNS_PREFIX, TRAINING_LOG_GROUP
 from stacks.constructs import images, nag
 
-#: Every run writes under `runs/<run_id>/` (docs/design.md); the judge role is limited to it.
-RUNS_PREFIX = "runs/"
-#: Log group SageMaker writes training job logs to (fixed name, one per account and region).
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 #: Server access logs land under this prefix of the log bucket.
 ACCESS_LOG_PREFIX = "evaluation-bucket/"
 
@@ -148,14 +145,14 @@ class StorageStack(cdk.Stack):
             "IAM5",
             "ecr:GetAuthorizationToken and cloudwatch:PutMetricData have no resource-level "
             "permissions (AWS requires Resource *); PutMetricData is limited to the "
-            "/aws/sagemaker/TrainingJobs namespace by a condition.",
+            f"{TRAINING_LOG_GROUP} namespace by a condition.",
             findings=["Resource::*"],
         )
         nag.acknowledge(
             self.judge_role,
             "IAM5",
-            "The judge job reads its input and recipe and writes its output under runs/<run_id>/; "
-            "run ids are chosen per execution, so the grant is the runs/ prefix, not one key.",
+            f"The judge job reads its input and recipe and writes its output under {RUNS_PREFIX}<run_id>/; "
+            f"run ids are chosen per execution, so the grant is the {RUNS_PREFIX} prefix, not one key.",
             findings=[
                 f"Resource::<{self.get_logical_id(self.bucket.node.default_child)}.Arn>/{RUNS_PREFIX}*"
             ],
@@ -164,7 +161,7 @@ class StorageStack(cdk.Stack):
             self.judge_role,
             "IAM5",
             "SageMaker names one log stream per training job and instance "
-            "(<job>/algo-1-<epoch>); the grant is limited to the /aws/sagemaker/TrainingJobs group.",
+            f"(<job>/algo-1-<epoch>); the grant is limited to the {TRAINING_LOG_GROUP} group.",
             findings=[
                 "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
                 f"{TRAINING_LOG_GROUP}:*"

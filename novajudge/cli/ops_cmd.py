@@ -20,6 +20,7 @@ from rich.table import Table
 
 from novajudge.cli.app import app
 from novajudge.errors import NovaJudgeError
+from novajudge.layout import RunLayout
 from novajudge.ops import runs as runs_mod
 from novajudge.ops.aws import UsageProblem
 from novajudge.ops.context import OpsContext
@@ -111,7 +112,7 @@ def start(
     ),
     judge: Judge | None = JUDGE,
     run_id: str | None = typer.Option(
-        None, "--run-id", help="Run id = execution name (default run-YYYYmmdd-HHMMSS, UTC)."
+        None, "--run-id", help="Run id = execution name (default run-YYYYmmdd-HHMMSS-mmm, UTC)."
     ),
     poll_seconds: int | None = typer.Option(
         None, "--poll-seconds", help="How often the state machine polls the judge job (seconds)."
@@ -181,12 +182,13 @@ def _finish(console: Console, ctx: OpsContext, deployment: Deployment, run: runs
     if run.status != "SUCCEEDED":
         _print_failure(console, ctx, run)
         raise typer.Exit(1)
+    layout = RunLayout(deployment.bucket, run.run_id)
     summary = runs_mod.read_summary(ctx.aws.client("s3"), deployment.bucket, run.run_id)
     line = runs_mod.headline(summary) or runs_mod.headline(run.output)
     if not line:
         err().print(
-            f"error: run {run.run_id} succeeded but s3://{deployment.bucket}/"
-            f"{runs_mod.result_key(run.run_id, 'summary.json')} has no headline"
+            f"error: run {run.run_id} succeeded but "
+            f"{layout.uri(layout.results_key('summary.json'))} has no headline"
         )
         raise typer.Exit(1)
     console.print(line)
@@ -293,6 +295,7 @@ def results(
         run = runs_mod.describe_run(sfn, deployment.state_machine_arn, run_id)
         target = out_dir or Path("results") / run_id
         written, missing = runs_mod.download_results(s3, deployment.bucket, run_id, target)
+        layout = RunLayout(deployment.bucket, run_id)
         if "summary.json" in missing:
             failed = run.status in TERMINAL and run.status != "SUCCEEDED"
             hint = f"the run is {run.status}" + (f"; see `novajudge logs {run_id}`" if failed else "")
@@ -301,7 +304,7 @@ def results(
         for path in written:
             console.print(f"wrote {path}")
         for name in missing:
-            console.print(f"missing {runs_mod.result_key(run_id, name)}")
+            console.print(f"missing {layout.uri(layout.results_key(name))}")
         summary = runs_mod.read_summary(s3, deployment.bucket, run_id)
         console.print(runs_mod.headline(summary) or "(summary.json has no headline)")
         if missing:

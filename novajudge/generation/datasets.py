@@ -8,17 +8,16 @@ it, but calibration and spot checks later compare the judge's verdicts with it.
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from novajudge.errors import DatasetError
 from novajudge.labels import parse_preference
-from novajudge.run_request import DatasetSpec
+from novajudge.layout import dataset_location
 
 BUNDLED_SQUAD = Path(__file__).resolve().parents[1] / "data" / "squad_v1.1_train_first20.jsonl"
 SQUAD_ROWS_URL = "https://datasets-server.huggingface.co/rows"
@@ -30,6 +29,16 @@ SOURCE_SQUAD_FALLBACK = "bundled sample (offline fallback)"
 MAX_REPORTED_ERRORS = 5
 
 FetchJson = Callable[[str, float], Any]
+
+
+class DatasetChoice(Protocol):
+    """Which dataset a run reads (`novajudge.run_request.DatasetSpec` is one)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def uri(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -108,11 +117,15 @@ def _http_get_json(url: str, timeout: float) -> Any:
 
 
 def fetch_squad(
-    offset: int, count: int, *, fetch: FetchJson | None = None, timeout: float = 10.0
+    offset: int,
+    count: int,
+    *,
+    fetch: FetchJson | None = None,
+    timeout: float = 10.0,
+    rows_url: str = SQUAD_ROWS_URL,
 ) -> list[PromptItem]:
-    """Rows of SQuAD v1.1 train from the datasets-server rows API, paged by 100."""
+    """Rows of SQuAD v1.1 train from the datasets-server rows API (`rows_url`), paged by 100."""
     fetch = fetch or _http_get_json
-    base = os.environ.get("NOVAJUDGE_SQUAD_ROWS_URL", SQUAD_ROWS_URL)
     items: list[PromptItem] = []
     position = offset
     while len(items) < count:
@@ -126,10 +139,10 @@ def fetch_squad(
                 "length": length,
             }
         )
-        page = fetch(f"{base}?{query}", timeout)
+        page = fetch(f"{rows_url}?{query}", timeout)
         rows = page.get("rows") if isinstance(page, dict) else None
         if not isinstance(rows, list):
-            raise DatasetError(f"unexpected answer from {base}: no 'rows' list")
+            raise DatasetError(f"unexpected answer from {rows_url}: no 'rows' list")
         for entry in rows:
             items.append(
                 squad_item(entry.get("row", {}), f"SQuAD train row {entry.get('row_idx', position)}")
@@ -199,12 +212,13 @@ def _parse_user_line(line: str, number: int) -> tuple[str | None, PromptItem | N
 
 
 def load_dataset(
-    spec: DatasetSpec,
+    spec: DatasetChoice,
     *,
     offset: int,
     count: int,
     s3: Any = None,
     fetch: FetchJson | None = None,
+    squad_rows_url: str = SQUAD_ROWS_URL,
 ) -> LoadedDataset:
     """The `count` items from `offset` of the run's dataset."""
     if spec.source == "squad-sample":
@@ -212,7 +226,7 @@ def load_dataset(
         return LoadedDataset(items, SOURCE_SQUAD_BUNDLED, {"file": BUNDLED_SQUAD.name})
     if spec.source == "squad":
         try:
-            items = fetch_squad(offset, count, fetch=fetch)
+            items = fetch_squad(offset, count, fetch=fetch, rows_url=squad_rows_url)
             return LoadedDataset(items, SOURCE_SQUAD_ONLINE, {"dataset": SQUAD_DATASET, "split": "train"})
         except (OSError, ValueError, DatasetError) as exc:
             # No internet from the Lambda (VPC without NAT, outage): the run still works on the sample,
@@ -221,8 +235,11 @@ def load_dataset(
             return LoadedDataset(
                 items, SOURCE_SQUAD_FALLBACK, {"file": BUNDLED_SQUAD.name, "fetch_error": str(exc)[:300]}
             )
-    bucket, key = spec.bucket_and_key()
-    where = spec.uri or f"s3://{bucket}/{key}"
+    location = dataset_location(spec.uri)
+    if spec.source != "s3" or location is None:  # the request model refuses these first
+        raise DatasetError(f"dataset {spec.source!r} with uri {spec.uri!r}: expected s3://<bucket>/<key>.jsonl")
+    bucket, key = location
+    where = f"s3://{bucket}/{key}"
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except Exception as exc:  # botocore ClientError and friends: name the object and the reason

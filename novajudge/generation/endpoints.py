@@ -10,7 +10,6 @@ no retry at all for errors that would fail again (bad request, missing endpoint,
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 import zlib
@@ -46,21 +45,13 @@ _TRANSIENT_CODES = frozenset(
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Attempts and backoff; the delays come from env so tests and the emulator can make them ~0."""
+    """Attempts and backoff. The generate function's environment sets them (NOVAJUDGE_RETRY_*), so
+    tests and the local emulator can make the delays ~0."""
 
     max_attempts: int = 4
     base_delay: float = 1.0
     max_delay: float = 20.0
     seed: int = 0
-
-    @classmethod
-    def from_env(cls) -> RetryPolicy:
-        return cls(
-            max_attempts=int(os.environ.get("NOVAJUDGE_RETRY_MAX_ATTEMPTS", cls.max_attempts)),
-            base_delay=float(os.environ.get("NOVAJUDGE_RETRY_BASE_SECONDS", cls.base_delay)),
-            max_delay=float(os.environ.get("NOVAJUDGE_RETRY_MAX_SECONDS", cls.max_delay)),
-            seed=int(os.environ.get("NOVAJUDGE_RETRY_SEED", cls.seed)),
-        )
 
     def rng_for(self, *keys: str) -> random.Random:
         """One generator per item and endpoint: the jitter sequence does not depend on thread timing."""
@@ -140,11 +131,10 @@ def classify(exc: BaseException) -> ErrorInfo:
     return ErrorInfo(type(exc).__name__, str(exc)[:500], transient=False)
 
 
-def runtime_client(region: str | None = None, *, read_timeout: float | None = None) -> Any:
+def runtime_client(region: str | None = None, *, read_timeout: float = DEFAULT_READ_TIMEOUT) -> Any:
     """A sagemaker-runtime client with our timeouts and botocore's own retries switched off."""
-    read = read_timeout or float(os.environ.get("NOVAJUDGE_READ_TIMEOUT_SECONDS", DEFAULT_READ_TIMEOUT))
     config = Config(
-        read_timeout=read,
+        read_timeout=read_timeout,
         connect_timeout=DEFAULT_CONNECT_TIMEOUT,
         retries={"total_max_attempts": 1, "mode": "standard"},
         max_pool_connections=64,
@@ -200,7 +190,7 @@ class EndpointInvoker:
         self.endpoint_name = endpoint_name
         self.max_new_tokens = max_new_tokens
         self.temperature = temperature
-        self.retry = retry or RetryPolicy.from_env()
+        self.retry = retry or RetryPolicy()
         self._sleep = sleep
         self._clock = clock
         self.start_by = start_by

@@ -13,7 +13,6 @@ nothing is lost). See docs/design.md, "The flattened details".
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +25,6 @@ DEFAULT_CONTEXT_LIMIT_TOKENS = 7000
 #: Characters per token for the estimate. English averages ~4 characters per token on modern
 #: tokenizers; 3.5 over-estimates tokens, which errs on the side of excluding rather than truncating.
 CHARS_PER_TOKEN = 3.5
-
-
-def context_limit_from_env() -> int:
-    return int(os.environ.get("JUDGE_CONTEXT_LIMIT_TOKENS", DEFAULT_CONTEXT_LIMIT_TOKENS))
 
 
 def estimate_tokens(*texts: str) -> int:

@@ -6,9 +6,10 @@ two endpoints and the Nova judge job) with stand-ins that say so. Waits are shor
 execution input (`poll_seconds`) and the stand-in job duration, never by editing the definition.
 
 Steps: synthesize -> start the emulator -> deploy -> register stand-ins -> start an execution ->
-follow it state by state (get_execution_history) -> download `runs/<run_id>/results/*` to
-`<out>/<run_id>/` on success, or report the failed state, error and cause. The emulator is stopped
-in every case (success, failure, exception, Ctrl-C).
+follow it state by state -> download the result files to `<out>/<run_id>/` on success, or report
+the failed state, error and cause. The emulator is stopped in every case (success, failure,
+exception, Ctrl-C). Run ids, following, history and downloads are the operating commands' own
+(`novajudge.ops`), pointed at the emulator: the demo exercises the code users run against AWS.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, TextIO
 
@@ -34,7 +34,9 @@ from rich.table import Table
 from novajudge.local import moto_patches
 from novajudge.local.deploy import Deployment, StackTemplate, deploy, synthesize
 from novajudge.local.emulator import Emulator, local_aws
-from novajudge.local.standins import EndpointFaults, JudgeFaults, StandInEndpoints, StandInJudge
+from novajudge.local.standins import EndpointFaults, JudgeFaults, LocalLLM, StandInEndpoints, StandInJudge
+from novajudge.ops.follow import watch
+from novajudge.ops.runs import Run, download_results, history, new_run_id, start_run
 
 STAND_IN_BANNER = (
     "LOCAL STAND-IN RUN: nothing ran on AWS and no real model answered. The two endpoints and the "
@@ -87,18 +89,13 @@ class DemoResult:
     cause: str | None = None
     results_dir: Path | None = None
     files: list[Path] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)  # result files the run did not write
     timings: dict[str, float] = field(default_factory=dict)
     log_file: Path | None = None
 
     @property
     def ok(self) -> bool:
         return self.status == "SUCCEEDED"
-
-
-def default_run_id(now: datetime | None = None) -> str:
-    """`demo-YYYYMMDD-HHMMSS-mmm`: distinct for runs started side by side, valid as an S3 prefix."""
-    now = now or datetime.now(UTC)
-    return now.strftime("demo-%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}"
 
 
 def execution_input(options: DemoOptions, run_id: str) -> dict[str, Any]:
@@ -254,40 +251,38 @@ class ExecutionView:
 
 def follow_execution(
     emu: Emulator,
-    execution_arn: str,
+    state_machine_arn: str,
+    run_id: str,
     view: ExecutionView,
     *,
     timeout_seconds: float,
     on_update: Callable[[], None] | None = None,
     interval: float = 0.3,
-) -> dict[str, Any]:
-    """Poll until the execution ends (or times out: then stop it); returns describe_execution."""
+) -> Run:
+    """Poll until the execution ends (or times out: then stop it); returns the final run."""
     sfn = emu.client("stepfunctions")
-    deadline = time.monotonic() + timeout_seconds
-    while True:
-        events: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
-        while True:
-            page = sfn.get_execution_history(**kwargs)
-            events.extend(page["events"])
-            if not page.get("nextToken"):
-                break
-            kwargs["nextToken"] = page["nextToken"]
-        view.update(events)
+
+    def show(run: Run) -> None:
+        view.update(history(sfn, run.execution_arn))
         if on_update:
             on_update()
-        desc = sfn.describe_execution(executionArn=execution_arn)
-        if desc["status"] != "RUNNING":
-            view.update(sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"])
-            return desc
-        if time.monotonic() > deadline:
-            sfn.stop_execution(
-                executionArn=execution_arn,
-                error="NovaJudge.DemoTimeout",
-                cause=f"the demo gave up after {timeout_seconds:.0f} s",
-            )
-            return sfn.describe_execution(executionArn=execution_arn)
-        time.sleep(interval)
+
+    run = watch(
+        sfn,
+        state_machine_arn,
+        run_id,
+        on_poll=show,
+        refresh_seconds=interval,
+        deadline=time.monotonic() + timeout_seconds,
+    )
+    if run.status != "RUNNING":
+        return run
+    sfn.stop_execution(
+        executionArn=run.execution_arn,
+        error="NovaJudge.DemoTimeout",
+        cause=f"the demo gave up after {timeout_seconds:.0f} s",
+    )
+    return watch(sfn, state_machine_arn, run_id, on_poll=show, max_polls=1)
 
 
 # -- the demo -----------------------------------------------------------------------------------------
@@ -303,8 +298,7 @@ def register_standins(emu: Emulator, deployment: Deployment, options: DemoOption
         profiles={names["A"]: "A", names["B"]: "B"},
         seed=options.seed,
         faults=faults,
-        local_llm_url=os.environ.get("NOVAJUDGE_LOCAL_LLM_URL") or None,
-        local_llm_timeout=float(os.environ.get("NOVAJUDGE_LOCAL_LLM_TIMEOUT", "60")),
+        local_llm=LocalLLM.from_environ(os.environ),
     )
     moto_patches.registry.training_job_hook = StandInJudge(
         s3_factory=lambda: emu.client("s3"),
@@ -320,24 +314,6 @@ def register_standins(emu: Emulator, deployment: Deployment, options: DemoOption
     moto_patches.registry.extra_env.update(LOCAL_LAMBDA_ENV)
 
 
-def download_results(emu: Emulator, bucket: str, run_id: str, target: Path) -> list[Path]:
-    """Copy `runs/<run_id>/results/*` from the emulated bucket into `target`."""
-    s3 = emu.client("s3")
-    prefix = f"runs/{run_id}/results/"
-    target.mkdir(parents=True, exist_ok=True)
-    files = []
-    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
-        path = target / obj["Key"][len(prefix) :]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        s3.download_file(bucket, obj["Key"], str(path))
-        files.append(path)
-    return sorted(files)
-
-
-def _failure(desc: dict[str, Any], view: ExecutionView) -> tuple[str | None, str | None, str | None]:
-    return view.failed_state, desc.get("error"), desc.get("cause")
-
-
 def run_demo(
     options: DemoOptions,
     console: Console | None = None,
@@ -346,7 +322,7 @@ def run_demo(
 ) -> DemoResult:
     """Run one local evaluation end to end; `stacks` skips synthesis (tests reuse one synth)."""
     console = console or Console()
-    run_id = options.run_id or default_run_id()
+    run_id = options.run_id or new_run_id(prefix="demo")
     result = DemoResult(run_id=run_id, status="NOT_STARTED")
     run_dir = options.out / run_id
     result.log_file = options.log_file or run_dir / "local-run.log"
@@ -377,16 +353,14 @@ def run_demo(
         definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
         view = ExecutionView(main_path(definition))
         t0 = time.monotonic()
-        execution = sfn.start_execution(
-            stateMachineArn=machine, name=run_id, input=json.dumps(execution_input(options, run_id))
-        )
-        result.execution_arn = execution["executionArn"]
+        result.execution_arn = start_run(sfn, machine, run_id, execution_input(options, run_id))
         title = f"Execution {run_id} (LOCAL STAND-IN)"
         try:
             with Live(view.table(title), console=console, refresh_per_second=4, transient=False) as live:
-                desc = follow_execution(
+                run = follow_execution(
                     emu,
-                    result.execution_arn,
+                    machine,
+                    run_id,
                     view,
                     timeout_seconds=options.timeout_seconds,
                     on_update=lambda: live.update(view.table(title)),
@@ -403,15 +377,17 @@ def run_demo(
                 )
             raise
         result.timings["execution"] = time.monotonic() - t0
-        result.status = desc["status"]
+        result.status = run.status
         if result.ok:
-            result.output = json.loads(desc.get("output") or "{}")
+            result.output = run.output or {}
             t0 = time.monotonic()
-            result.files = download_results(emu, deployment.output("BucketName"), run_id, run_dir)
+            result.files, result.missing = download_results(
+                emu.client("s3"), deployment.output("BucketName"), run_id, run_dir
+            )
             result.results_dir = run_dir
             result.timings["download"] = time.monotonic() - t0
         else:
-            result.failed_state, result.error, result.cause = _failure(desc, view)
+            result.failed_state, result.error, result.cause = view.failed_state, run.error, run.cause
     result.timings["total"] = time.monotonic() - started
     _write_record(result, options)
     _print_outcome(console, result)
@@ -453,6 +429,7 @@ def _print_outcome(console: Console, result: DemoResult) -> None:
             f"[bold]{headline}[/]",
             "",
             f"Results: {result.results_dir}  ({', '.join(f.name for f in result.files)})",
+            *([f"[red]Missing: {', '.join(result.missing)}[/]"] if result.missing else []),
             f"Report:  {report}" if report else "Report:  (missing)",
             f"Handler logs: {result.log_file}",
             f"Timings: {timings}",

@@ -12,10 +12,10 @@ chat responses name `novajudge-local-stand-in-*` as their model, every judgement
   quotes the supporting sentence (sometimes it omits the support or quotes the wrong sentence);
   profile "A" (baseline) is, per prompt and seeded, sometimes as good, often right but hedging,
   often quotes an unrelated sentence or stays vague. With `NOVAJUDGE_LOCAL_LLM_URL`
-  set, the chat request is forwarded to that OpenAI-compatible server instead.
+  set (`LocalLLM`), the chat request is forwarded to that OpenAI-compatible server instead.
 - Judge: reads the recipe and `llm_judge.jsonl` from the emulated S3 through the job's channels,
   scores each pair on correctness / completeness / clarity (weights 0.5 / 0.3 / 0.2, 1-5) and
-  writes the real archive layout with `novajudge.judge.archive.write_judge_archive`.
+  writes the real archive layout with `novajudge.local.judge_archive.write_judge_archive`.
 - Faults (for tests and `novajudge demo --fail-*`): an endpoint answering `ModelError`, a judge
   job ending `Failed`, or a corrupt archive.
 """
@@ -23,14 +23,13 @@ chat responses name `novajudge-local-stand-in-*` as their model, every judgement
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import tempfile
 import urllib.error
 import urllib.request
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -39,14 +38,42 @@ from typing import Any, Literal
 
 import yaml
 
-from novajudge.judge.archive import Criterion, Judgement, mirror, write_judge_archive
+from novajudge.local.judge_archive import Criterion, Judgement, mirror, write_judge_archive
 from novajudge.local.moto_patches import EndpointFailure, TrainingJobRequest
 
 STAND_IN_JUDGE_TAG = "[LOCAL STAND-IN JUDGE]"
 STAND_IN_MODEL_PREFIX = "novajudge-local-stand-in"
-LOCAL_LLM_URL_ENV = "NOVAJUDGE_LOCAL_LLM_URL"
 
 Profile = Literal["A", "B"]
+
+
+@dataclass(frozen=True)
+class LocalLLM:
+    """An OpenAI-compatible server (llama.cpp, vLLM, Ollama) answering for the stand-in endpoints.
+
+    From the environment: `NOVAJUDGE_LOCAL_LLM_URL` (unset: no forwarding), `NOVAJUDGE_LOCAL_LLM_TIMEOUT`
+    (seconds, default 60), and the model names `NOVAJUDGE_LOCAL_LLM_MODEL_A` / `_B`, falling back to
+    `NOVAJUDGE_LOCAL_LLM_MODEL` and then `local`.
+    """
+
+    url: str
+    timeout: float = 60.0
+    models: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> LocalLLM | None:
+        url = environ.get("NOVAJUDGE_LOCAL_LLM_URL", "").strip()
+        if not url:
+            return None
+        fallback = environ.get("NOVAJUDGE_LOCAL_LLM_MODEL") or "local"
+        return cls(
+            url=url,
+            timeout=float(environ.get("NOVAJUDGE_LOCAL_LLM_TIMEOUT") or 60.0),
+            models={w: environ.get(f"NOVAJUDGE_LOCAL_LLM_MODEL_{w}") or fallback for w in ("A", "B")},
+        )
+
+    def model(self, which: Profile) -> str:
+        return self.models.get(which, "local")
 
 #: Rubric of the stand-in judge: (name, description, weight); weights sum to 1.
 RUBRIC: tuple[tuple[str, str, float], ...] = (
@@ -214,8 +241,7 @@ class StandInEndpoints:
     profiles: dict[str, Profile]
     seed: int = 0
     faults: dict[str, EndpointFaults] = field(default_factory=dict)
-    local_llm_url: str | None = None
-    local_llm_timeout: float = 60.0
+    local_llm: LocalLLM | None = None
     calls: dict[str, int] = field(default_factory=dict)
 
     def profile(self, endpoint: str) -> Profile:
@@ -243,8 +269,8 @@ class StandInEndpoints:
                 fault.code, f"{fault.message} ({endpoint})", original_status=fault.original_status
             )
         which = self.profile(endpoint)
-        if self.local_llm_url:
-            return self._forward(which, request), "application/json"
+        if self.local_llm:
+            return self._forward(self.local_llm, which, request), "application/json"
         content = stand_in_answer(which, prompt, self.seed)
         out = chat_completion(
             content,
@@ -254,16 +280,14 @@ class StandInEndpoints:
         )
         return json.dumps(out).encode(), "application/json"
 
-    def _forward(self, which: Profile, request: dict[str, Any]) -> bytes:
-        """Send the chat request to a local OpenAI-compatible server (e.g. llama.cpp, vLLM, Ollama)."""
-        model = os.environ.get(f"NOVAJUDGE_LOCAL_LLM_MODEL_{which}") or os.environ.get(
-            "NOVAJUDGE_LOCAL_LLM_MODEL", "local"
-        )
+    @staticmethod
+    def _forward(llm: LocalLLM, which: Profile, request: dict[str, Any]) -> bytes:
+        """Send the chat request to the local OpenAI-compatible server."""
         payload = {
             k: v for k, v in request.items() if k in {"messages", "max_tokens", "temperature", "top_p"}
         }
-        payload["model"] = model
-        url = f"{(self.local_llm_url or '').rstrip('/')}/v1/chat/completions"
+        payload["model"] = llm.model(which)
+        url = f"{llm.url.rstrip('/')}/v1/chat/completions"
         req = urllib.request.Request(
             url,
             data=json.dumps(payload).encode(),
@@ -271,7 +295,7 @@ class StandInEndpoints:
             headers={"Content-Type": "application/json"},
         )
         try:
-            with urllib.request.urlopen(req, timeout=self.local_llm_timeout) as resp:
+            with urllib.request.urlopen(req, timeout=llm.timeout) as resp:
                 return resp.read()
         except urllib.error.HTTPError as exc:
             raise EndpointFailure(

@@ -19,21 +19,21 @@ from novajudge.ops.aws import Aws, OpsError, UsageProblem
 CDK_JSON_ENV = "NOVAJUDGE_CDK_JSON"
 
 
+def cdk_json_path() -> Path:
+    """`cdk.json`: $NOVAJUDGE_CDK_JSON, else the source checkout's (editable install), else ./cdk.json."""
+    configured = os.environ.get(CDK_JSON_ENV)
+    return Path(configured) if configured else _project_folder() / "cdk.json"
+
+
 def repo_root() -> Path:
     """The project folder holding `cdk.json`: $NOVAJUDGE_CDK_JSON's folder, the source checkout the
     package is installed from (editable install), or the current directory, in that order."""
-    env = os.environ.get(CDK_JSON_ENV)
-    if env:
-        return Path(env).resolve().parent
+    return cdk_json_path().resolve().parent
+
+
+def _project_folder() -> Path:
     checkout = Path(__file__).resolve().parents[2]
-    if (checkout / "cdk.json").is_file():
-        return checkout
-    return Path.cwd()
-
-
-def cdk_json_path() -> Path:
-    env = os.environ.get(CDK_JSON_ENV)
-    return Path(env) if env else repo_root() / "cdk.json"
+    return checkout if (checkout / "cdk.json").is_file() else Path.cwd()
 
 
 def load_settings(prefix: str | None = None) -> Settings:

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from novajudge.layout import RunLayout
 from novajudge.ops.aws import error_code
 from novajudge.ops.runs import Run, current_state, describe_run
 
@@ -60,7 +61,7 @@ def expected_generations(execution_input: dict[str, Any] | None, defaults: dict[
 def generation_progress(s3: Any, bucket: str, run_id: str) -> int | None:
     """Lines in `runs/<run_id>/generation/manifest.jsonl`, or None while it does not exist."""
     try:
-        body = s3.get_object(Bucket=bucket, Key=f"runs/{run_id}/generation/manifest.jsonl")["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=RunLayout(bucket, run_id).manifest_key)["Body"].read()
     except ClientError as exc:
         if error_code(exc) in ("NoSuchKey", "404", "AccessDenied"):
             return None
@@ -77,6 +78,35 @@ def render(snap: Snapshot) -> Table:
     if snap.generated is not None:
         table.add_row("generation", f"{snap.generated}" + (f" / {snap.expected}" if snap.expected else ""))
     return table
+
+
+def watch(
+    sfn: Any,
+    state_machine_arn: str,
+    run_id: str,
+    *,
+    on_poll: Callable[[Run], None],
+    refresh_seconds: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
+    max_polls: int | None = None,
+    deadline: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> Run:
+    """Describe the run every `refresh_seconds` and hand it to `on_poll` until it ends.
+
+    Returns the last `Run`: terminal, or still running when `max_polls` polls or the `clock()`
+    instant `deadline` came first (the caller decides whether to stop the execution then).
+    """
+    polls = 0
+    while True:
+        run = describe_run(sfn, state_machine_arn, run_id)
+        on_poll(run)
+        if run.status in TERMINAL:
+            return run
+        polls += 1
+        if (max_polls is not None and polls >= max_polls) or (deadline is not None and clock() > deadline):
+            return run
+        sleep(refresh_seconds)
 
 
 def follow(
@@ -97,33 +127,37 @@ def follow(
     console = console or Console()
     live = Live(console=console, refresh_per_second=4, transient=False) if console.is_terminal else None
     last_line = ""
-    polls = 0
+
+    def show(run: Run) -> None:
+        nonlocal last_line
+        state = current_state(sfn, run.execution_arn)
+        generated = expected = None
+        if state == "GenerateData" or run.status in TERMINAL:
+            generated = generation_progress(s3, bucket, run_id)
+            expected = expected_generations(run.input, defaults) if generated is not None else None
+        snap = Snapshot(run, state, run.duration_seconds(now()), generated, expected)
+        if live:
+            live.update(render(snap))
+            return
+        line = snap.line()
+        # Elapsed time changes every poll; print only when something else changed.
+        key = line.replace(_hms(snap.elapsed), "")
+        if key != last_line:
+            console.print(line, highlight=False)
+            last_line = key
+
     try:
         if live:
             live.start()
-        while True:
-            run = describe_run(sfn, state_machine_arn, run_id)
-            state = current_state(sfn, run.execution_arn)
-            generated = expected = None
-            if state == "GenerateData" or run.status in TERMINAL:
-                generated = generation_progress(s3, bucket, run_id)
-                expected = expected_generations(run.input, defaults) if generated is not None else None
-            snap = Snapshot(run, state, run.duration_seconds(now()), generated, expected)
-            if live:
-                live.update(render(snap))
-            else:
-                line = snap.line()
-                # Elapsed time changes every poll; print only when something else changed.
-                key = line.replace(_hms(snap.elapsed), "")
-                if key != last_line:
-                    console.print(line, highlight=False)
-                    last_line = key
-            if run.status in TERMINAL:
-                return run
-            polls += 1
-            if max_polls is not None and polls >= max_polls:
-                return run
-            sleep(refresh_seconds)
+        return watch(
+            sfn,
+            state_machine_arn,
+            run_id,
+            on_poll=show,
+            refresh_seconds=refresh_seconds,
+            sleep=sleep,
+            max_polls=max_polls,
+        )
     finally:
         if live:
             live.stop()

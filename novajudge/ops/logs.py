@@ -17,10 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from novajudge.layout import TRAINING_LOG_GROUP
 from novajudge.ops.aws import OpsError, error_code
 from novajudge.ops.runs import Run, history
 
-TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 DEFAULT_LINES = 30
 
 

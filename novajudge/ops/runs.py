@@ -19,11 +19,9 @@ from botocore.exceptions import ClientError
 
 from novajudge.config import Settings
 from novajudge.errors import InvalidRunRequest
+from novajudge.layout import RESULT_FILES, RunLayout, dataset_location
 from novajudge.ops.aws import OpsError, UsageProblem, error_code
-from novajudge.run_request import RUN_ID_MAX_LENGTH, RUN_ID_PATTERN, S3_DATASET_URI, parse_run_request
-
-#: What `summarize` writes under `runs/<run_id>/results/` (docs/design.md), in download order.
-RESULT_FILES = ("summary.json", "details.parquet", "report.png", "report.html")
+from novajudge.run_request import RUN_ID_MAX_LENGTH, RUN_ID_PATTERN, parse_run_request
 
 #: Rows in the bundled SQuAD sample: `squad-sample` cannot serve more than this.
 BUNDLED_SAMPLE_ROWS = 20
@@ -31,10 +29,11 @@ BUNDLED_SAMPLE_ROWS = 20
 DATASET_CHOICES = ("squad", "squad-sample", "s3://<bucket>/<key>.jsonl")
 
 
-def new_run_id(now: datetime | None = None) -> str:
-    """`run-YYYYmmdd-HHMMSS` (UTC): sortable, readable, and valid as execution and job name."""
+def new_run_id(now: datetime | None = None, *, prefix: str = "run") -> str:
+    """`<prefix>-YYYYmmdd-HHMMSS-mmm` (UTC): sortable, readable, distinct for runs started side by
+    side, and valid as execution name, S3 prefix and part of the judge job's name."""
     now = now or datetime.now(UTC)
-    return now.strftime("run-%Y%m%d-%H%M%S")
+    return now.strftime(f"{prefix}-%Y%m%d-%H%M%S-") + f"{now.microsecond // 1000:03d}"
 
 
 def check_run_id(run_id: str) -> str:
@@ -52,7 +51,7 @@ def dataset_spec(dataset: str) -> dict[str, str]:
     if dataset in ("squad", "squad-sample"):
         return {"source": dataset}
     if dataset.startswith("s3://"):
-        if not S3_DATASET_URI.match(dataset):
+        if dataset_location(dataset) is None:
             raise UsageProblem(f"--dataset {dataset!r}: expected s3://<bucket>/<key>.jsonl")
         return {"source": "s3", "uri": dataset}
     raise UsageProblem(f"--dataset {dataset!r}: expected one of {', '.join(DATASET_CHOICES)}")
@@ -102,11 +101,11 @@ def build_input(
 
 def check_dataset_readable(s3: Any, uri: str) -> None:
     """HeadObject the user's dataset so a typo fails now, not inside the generate Lambda."""
-    match = S3_DATASET_URI.match(uri)
-    if not match:
+    location = dataset_location(uri)
+    if location is None:
         raise UsageProblem(f"--dataset {uri!r}: expected s3://<bucket>/<key>.jsonl")
     try:
-        head = s3.head_object(Bucket=match["bucket"], Key=match["key"])
+        head = s3.head_object(Bucket=location[0], Key=location[1])
     except ClientError as exc:
         code = error_code(exc)
         why = {
@@ -195,13 +194,14 @@ def run_exists(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: s
         return True
     except UsageProblem:
         pass
+    layout = RunLayout(bucket, run_id)
     try:
-        s3.head_object(Bucket=bucket, Key=f"runs/{run_id}/request.json")
+        s3.head_object(Bucket=bucket, Key=layout.request_key)
         return True
     except ClientError as exc:
         if error_code(exc) in ("404", "NoSuchKey"):
             return False
-        raise OpsError(f"cannot check s3://{bucket}/runs/{run_id}/: {exc}") from None
+        raise OpsError(f"cannot check {layout.uri(layout.prefix)}: {exc}") from None
 
 
 def start_run(sfn: Any, state_machine_arn: str, run_id: str, execution_input: Mapping[str, Any]) -> str:
@@ -255,10 +255,6 @@ def latest_run(sfn: Any, state_machine_arn: str) -> Run:
 # -- the run's objects ---------------------------------------------------------------------------
 
 
-def result_key(run_id: str, name: str) -> str:
-    return f"runs/{run_id}/results/{name}"
-
-
 def read_json_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
     """A JSON object from S3, or None when it is not there (yet)."""
     try:
@@ -275,7 +271,7 @@ def read_json_object(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
 
 
 def read_summary(s3: Any, bucket: str, run_id: str) -> dict[str, Any] | None:
-    return read_json_object(s3, bucket, result_key(run_id, "summary.json"))
+    return read_json_object(s3, bucket, RunLayout(bucket, run_id).results_key("summary.json"))
 
 
 def headline(summary: Mapping[str, Any] | None) -> str | None:
@@ -306,18 +302,19 @@ def download_results(
     s3: Any, bucket: str, run_id: str, out_dir: Path, names: tuple[str, ...] = RESULT_FILES
 ) -> tuple[list[Path], list[str]]:
     """Download the run's result files into `out_dir`; returns (written files, missing names)."""
+    layout = RunLayout(bucket, run_id)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     missing: list[str] = []
     for name in names:
         target = out_dir / name
         try:
-            s3.download_file(bucket, result_key(run_id, name), str(target))
+            s3.download_file(bucket, layout.results_key(name), str(target))
         except ClientError as exc:
             if error_code(exc) in ("404", "NoSuchKey"):
                 missing.append(name)
                 continue
-            raise OpsError(f"cannot download s3://{bucket}/{result_key(run_id, name)}: {exc}") from None
+            raise OpsError(f"cannot download {layout.uri(layout.results_key(name))}: {exc}") from None
         written.append(target)
     return written, missing
 

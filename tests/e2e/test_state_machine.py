@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from novajudge.generation.layout import RESULT_FILES
+from novajudge.layout import RESULT_FILES
 from novajudge.local import moto_patches
 from novajudge.local.demo import LOCAL_LAMBDA_ENV
 from novajudge.local.deploy import Deployment, StackTemplate, deploy

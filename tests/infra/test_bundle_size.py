@@ -84,6 +84,11 @@ def test_bundle_layout(bundles: dict[str, Path]) -> None:
             p.name for p in (ROOT / "recipes").glob("*.yaml")
         )
         assert not (path / "novajudge" / "cli").exists() and not (path / "novajudge" / "local").exists()
+        # The stand-in judge's archive writer lives in novajudge/local/: no trace of it ships.
+        shipped = {p.relative_to(path).as_posix(): p for p in (path / "novajudge").rglob("*.py")}
+        assert not [p for p in shipped if p.endswith(("archive.py", "judge_archive.py"))], sorted(shipped)
+        assert not [p for p, f in shipped.items() if "write_judge_archive" in f.read_text()]
+        assert f"novajudge/steps/{name}.py" in shipped and "novajudge/layout.py" in shipped
         assert not (path / "bin").exists()
         dead = [p for p in path.rglob("*") if p.name in DEAD_DIRS or p.suffix == ".pyc"]
         assert not dead, dead[:5]
@@ -222,14 +227,17 @@ def _runtime_boto3(python: str) -> Path:
 
 
 IMPORT_CHECK = r"""
-import importlib, json, sys
+import importlib, importlib.util, json, sys
 bundle, runtime, name = sys.argv[1:4]
 sys.path[:0] = [bundle, runtime]
 import handler
 assert callable(handler.handler)
 assert handler.__file__.startswith(bundle), handler.__file__
+step = importlib.import_module("novajudge.steps." + name)
+assert step.__file__.startswith(bundle), step.__file__
 import novajudge.config, novajudge.judge.catalog
-checked = ["handler", "novajudge.config"]
+assert importlib.util.find_spec("novajudge.local") is None, "novajudge.local must not ship"
+checked = ["handler", "novajudge.steps." + name, "novajudge.config", "no novajudge.local"]
 if name == "summarize":
     import pandas, matplotlib, fastparquet
     matplotlib.use("Agg")
@@ -294,6 +302,8 @@ def _fake_project(root: Path) -> None:
     (root / "novajudge" / "cli").mkdir(parents=True)
     (root / "novajudge" / "__init__.py").write_text("")
     (root / "novajudge" / "cli" / "app.py").write_text("import typer\n")
+    (root / "novajudge" / "local").mkdir()
+    (root / "novajudge" / "local" / "judge_archive.py").write_text("import pandas\n")
     (root / "recipes").mkdir()
     (root / "recipes" / "r.yaml").write_text("run: {}\n")
 
@@ -316,9 +326,12 @@ def test_asset_hash_follows_every_input(tmp_path: Path) -> None:
         current = bundle.asset_hash()
         assert current not in seen, path
         seen.add(current)
-    # The command line is not bundled, so changing it does not redeploy the functions.
+    # The command line and the local emulator are not bundled: changing them redeploys nothing.
     (tmp_path / "novajudge" / "cli" / "app.py").write_text("import typer, rich\n")
+    (tmp_path / "novajudge" / "local" / "judge_archive.py").write_text("import numpy\n")
     assert bundle.asset_hash() == current
+    built = bundle.source_files()
+    assert not [p for p in built if "local" in p.relative_to(tmp_path).parts], built
 
 
 def test_pip_command_targets_lambdas_platform(tmp_path: Path) -> None:

@@ -1,10 +1,10 @@
 """IAM least privilege, proven against what the handlers really call.
 
-1. Each handler (`lambdas/<name>/handler.py`) runs in moto with the environment the synthesized
-   template gives its function (tokens resolved to placeholder values). Every boto3 call it makes
-   is recorded through a botocore `before-parameter-build` hook registered on each client created
-   inside the recording window (threads included), then mapped to the IAM action(s), resource ARN
-   and condition keys AWS evaluates for it.
+1. Each handler (`lambdas/<name>/handler.py`, imported as `lambdas.<name>.handler`) runs in moto
+   with the environment the synthesized template gives its function (tokens resolved to placeholder
+   values). Every boto3 call it makes is recorded through a botocore `before-parameter-build` hook
+   registered on each client created inside the recording window (threads included), then mapped
+   to the IAM action(s), resource ARN and condition keys AWS evaluates for it.
 2. A small policy evaluator (actions with wildcards, resource ARN globs, StringEquals/StringLike/
    ArnLike conditions, explicit Deny) checks the function role's synthesized policy:
    (a) every recorded call is allowed;
@@ -19,6 +19,7 @@ segments) are listed in `PLATFORM_ACTIONS` and excluded from (b) only.
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 import threading
@@ -31,7 +32,6 @@ import botocore.session
 import pytest
 from infra_helpers import as_list, of_type
 from infra_synth import Synth
-from lambda_handlers import load_handler
 from moto import mock_aws
 
 PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
@@ -297,6 +297,10 @@ class Context:
     invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:f"
     aws_request_id: str = "8f5d1f4e-3c2b-4a1d-9e8f-7a6b5c4d3e2f"
 
+    def get_remaining_time_in_millis(self) -> int:
+        """As the Lambda context does: a fresh 15-minute invocation (the generate timeout)."""
+        return 900_000
+
 
 def _fake_tgi_response(request: Any, **_: Any) -> Any:
     """A TGI chat completion for any InvokeEndpoint (the body the handler parses)."""
@@ -398,7 +402,7 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
     mp.setattr(botocore.session.Session, "create_client", create_client)
 
     def run(name: str, event: dict[str, Any]) -> tuple[Any, list[tuple[str, str, dict[str, Any]]]]:
-        handler = load_handler(name)
+        handler = importlib.import_module(f"lambdas.{name}.handler")
         with mp.context() as local:
             for key, value in envs[name].items():
                 local.setenv(key, value)
@@ -446,7 +450,7 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
             assert retried == judge, retried
             raw["start_judge"] += calls
 
-            from novajudge.judge.archive import Judgement, write_judge_archive
+            from novajudge.local.judge_archive import Judgement, write_judge_archive
 
             body = s3.get_object(Bucket=BUCKET, Key="runs/iam-squad/input/llm_judge.jsonl")["Body"].read()
             judgements = [

@@ -27,11 +27,12 @@ LAMBDA_TRANSIENT = {
     "Lambda.TooManyRequestsException",
 }
 FAIL_STATES = {"GenerationFailed", "JudgeStartFailed", "JudgeJobFailed", "SummarizeFailed"}
-COMMON_ENV = {"BUCKET_NAME", "POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}
+COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}
 MODEL_ENV = {"ENDPOINT_A_NAME", "ENDPOINT_B_NAME", "MODEL_A_ID", "MODEL_B_ID"}
-#: docs/design.md "Lambda environment", per function (summarize adds matplotlib's two).
+#: docs/design.md "Lambda environment", per function (summarize adds matplotlib's two); the later
+#: steps take bucket, models and endpoints from the run, so only generate is told them.
 EXPECTED_ENV = {
-    "generate": COMMON_ENV | MODEL_ENV | {"RUN_DEFAULTS"},
+    "generate": COMMON_ENV | MODEL_ENV | {"BUCKET_NAME", "RUN_DEFAULTS"},
     "start_judge": COMMON_ENV
     | {
         "JUDGE_ROLE_ARN",
@@ -40,7 +41,7 @@ EXPECTED_ENV = {
         "BINARY_JUDGE_MODEL",
         "JUDGE_MAX_RUNTIME_SECONDS",
     },
-    "summarize": COMMON_ENV | MODEL_ENV | {"MPLCONFIGDIR", "MPLBACKEND"},
+    "summarize": COMMON_ENV | {"MPLCONFIGDIR", "MPLBACKEND"},
 }
 
 
@@ -154,13 +155,13 @@ def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth:
     for name, env in envs.items():
         assert set(env) == EXPECTED_ENV[name], name
         assert "NOVAJUDGE_STAND_IN" not in env  # only the local emulator sets it
-        assert render(env["BUCKET_NAME"]).startswith("<import:")
+    assert render(envs["generate"]["BUCKET_NAME"]).startswith("<import:")
     assert json.loads(envs["generate"]["RUN_DEFAULTS"]) == settings.run_defaults()
-    for name in ("generate", "summarize"):
-        assert envs[name]["ENDPOINT_A_NAME"] == settings.endpoint_name("A") == "novajudge-model-a"
-        assert envs[name]["ENDPOINT_B_NAME"] == settings.endpoint_name("B")
-        assert envs[name]["MODEL_A_ID"] == settings.model_a_id
-        assert envs[name]["MODEL_B_ID"] == settings.model_b_id
+    generate = envs["generate"]
+    assert generate["ENDPOINT_A_NAME"] == settings.endpoint_name("A") == "novajudge-model-a"
+    assert generate["ENDPOINT_B_NAME"] == settings.endpoint_name("B")
+    assert generate["MODEL_A_ID"] == settings.model_a_id
+    assert generate["MODEL_B_ID"] == settings.model_b_id
     judge = envs["start_judge"]
     assert judge["JUDGE_INSTANCE_TYPE_RUBRIC"] == settings.resolved_judge_instance_type("rubric")
     assert judge["JUDGE_INSTANCE_TYPE_BINARY"] == settings.resolved_judge_instance_type("binary")

@@ -10,10 +10,10 @@ from novajudge.local.demo import (
     DemoOptions,
     ExecutionView,
     _ThreadRouter,
-    default_run_id,
     execution_input,
     main_path,
 )
+from novajudge.ops.runs import new_run_id
 from novajudge.run_request import RUN_ID_PATTERN, parse_run_request
 
 DEFINITION = {
@@ -37,10 +37,12 @@ DEFINITION = {
 
 
 def test_default_run_ids_are_valid_and_distinct() -> None:
-    a = default_run_id(datetime(2026, 11, 23, 9, 50, 1, 123000, tzinfo=UTC))
-    b = default_run_id(datetime(2026, 11, 23, 9, 50, 1, 124000, tzinfo=UTC))
+    a = new_run_id(datetime(2026, 11, 23, 9, 50, 1, 123000, tzinfo=UTC), prefix="demo")
+    b = new_run_id(datetime(2026, 11, 23, 9, 50, 1, 124000, tzinfo=UTC), prefix="demo")
     assert a == "demo-20261123-095001-123" and a != b
     assert RUN_ID_PATTERN.match(a)
+    # the operating commands' own ids: same rule, their prefix
+    assert new_run_id(datetime(2026, 1, 2, 3, 4, 5, 6000, tzinfo=UTC)) == "run-20260102-030405-006"
 
 
 def test_execution_input_is_accepted_by_the_real_request_parser() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from novajudge.generation.datasets import load_bundled_squad
-from novajudge.judge.archive import TASK_KEYS
+from novajudge.local.judge_archive import TASK_KEYS
 from novajudge.local.moto_patches import EndpointFailure, TrainingJobRequest
 from novajudge.local.standins import (
     FIRST_POSITION_LEAN,
@@ -23,6 +23,7 @@ from novajudge.local.standins import (
     TIE_THRESHOLD,
     EndpointFaults,
     JudgeFaults,
+    LocalLLM,
     StandInEndpoints,
     StandInJudge,
     judge_pair,
@@ -159,17 +160,23 @@ def local_llm() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         thread.join()
 
 
-def test_forward_to_local_openai_compatible_server(
-    local_llm: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_forward_to_local_openai_compatible_server(local_llm: tuple[str, list[dict[str, Any]]]) -> None:
     url, seen = local_llm
-    monkeypatch.setenv("NOVAJUDGE_LOCAL_LLM_MODEL_A", "tiny-a")
-    ep = StandInEndpoints(profiles={"m-a": "A"}, local_llm_url=url, local_llm_timeout=5)
+    environ = {
+        "NOVAJUDGE_LOCAL_LLM_URL": url,
+        "NOVAJUDGE_LOCAL_LLM_TIMEOUT": "5",
+        "NOVAJUDGE_LOCAL_LLM_MODEL_A": "tiny-a",
+        "NOVAJUDGE_LOCAL_LLM_MODEL": "shared",
+    }
+    llm = LocalLLM.from_environ(environ)
+    assert llm is not None and (llm.timeout, llm.model("A"), llm.model("B")) == (5.0, "tiny-a", "shared")
+    assert LocalLLM.from_environ({"NOVAJUDGE_LOCAL_LLM_MODEL_A": "tiny-a"}) is None  # no URL: no forwarding
+    ep = StandInEndpoints(profiles={"m-a": "A"}, local_llm=llm)
     body, _ = ep("m-a", _chat("hello"), "application/json")
     assert json.loads(body)["choices"][0]["message"]["content"] == "from local llm"
     assert seen[0]["path"] == "/v1/chat/completions" and seen[0]["model"] == "tiny-a"
     assert seen[0]["messages"] == [{"role": "user", "content": "hello"}]
-    down = StandInEndpoints(profiles={}, local_llm_url="http://127.0.0.1:9", local_llm_timeout=1)
+    down = StandInEndpoints(profiles={}, local_llm=LocalLLM("http://127.0.0.1:9", timeout=1))
     with pytest.raises(EndpointFailure, match="unreachable"):
         down("m-b", _chat("hello"), "application/json")
 

@@ -8,21 +8,15 @@ fast into the bundled fallback.
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from pipeline_fakes import (  # noqa: E402
+from pipeline_fakes import (
     BUCKET,
     ENDPOINT_A,
     ENDPOINT_B,
@@ -31,10 +25,12 @@ from pipeline_fakes import (  # noqa: E402
     REGION,
     ROLE_ARN,
     FakeTGI,
-    load_handler,
 )
 
-from novajudge.config import Settings  # noqa: E402
+from novajudge.config import Settings
+from novajudge.generation.endpoints import runtime_client
+from novajudge.steps.environment import GenerateEnvironment
+from novajudge.steps.generate import build_run, generate
 
 
 @pytest.fixture(autouse=True)
@@ -99,19 +95,28 @@ def lambda_context() -> LambdaContext:
 
 
 @pytest.fixture
-def tgi(aws: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> FakeTGI:
-    """A FakeTGI attached to every sagemaker-runtime client the code under test creates."""
-    from novajudge.generation import endpoints
+def tgi(aws: dict[str, Any]) -> FakeTGI:
+    """A scripted TGI endpoint behind both candidate endpoints (attached by `generate_step`)."""
+    return FakeTGI()
 
-    fake = FakeTGI()
-    original = endpoints.runtime_client
-    # Import the handler before patching: a first import inside the patch would bind `patched` as
-    # the handler's own `runtime_client`, and monkeypatch would "restore" it to the patch.
-    gen_handler = load_handler("generate")
 
-    def patched(*args: Any, **kwargs: Any) -> Any:
-        return fake.attach(original(*args, **kwargs))
+GenerateStep = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
-    monkeypatch.setattr(endpoints, "runtime_client", patched)
-    monkeypatch.setattr(gen_handler, "runtime_client", patched)
-    return fake
+
+@pytest.fixture
+def generate_step(aws: dict[str, Any], tgi: FakeTGI) -> GenerateStep:
+    """The generate step as its handler runs it: environment read at the call, the Lambda's
+    remaining time from the context, a sagemaker-runtime client with our timeouts behind `tgi`."""
+
+    def run(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        env = GenerateEnvironment.from_environ(os.environ)
+        runtime = tgi.attach(runtime_client(REGION, read_timeout=env.read_timeout_seconds))
+        return generate(
+            build_run(event, env),
+            env,
+            s3=aws["s3"],
+            runtime=runtime,
+            remaining_ms=context.get_remaining_time_in_millis(),
+        )
+
+    return run

@@ -16,7 +16,6 @@ from typing import Any
 
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ReadTimeoutError
-from lambda_handlers import load_handler as load_handler  # re-exported for the pipeline tests
 
 from novajudge.generation.datasets import load_bundled_squad
 

@@ -1,4 +1,4 @@
-"""The generate Lambda against moto S3 and a scripted TGI endpoint (real botocore error parsing)."""
+"""The generate step against moto S3 and a scripted TGI endpoint (real botocore error parsing)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from pipeline_fakes import (
     MODEL_A,
     MODEL_B,
     FakeTGI,
-    load_handler,
 )
 
 from novajudge.errors import DatasetError, GenerationFailed, InvalidRunRequest, RunExistsError
@@ -34,11 +33,9 @@ def _keys(s3: Any, prefix: str) -> list[str]:
     return [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
 
 
-def _invoke(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    return load_handler("generate").handler(event, context)
-
-
-def test_happy_path_both_orders_with_transient_errors(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_happy_path_both_orders_with_transient_errors(
+    aws, tgi: FakeTGI, generate_step, lambda_context
+) -> None:
     items = tgi.items[:6]
     tgi.script(ENDPOINT_A, items[0].prompt_id, ["overloaded", "ok"])  # ModelError 424 / 429: retried
     tgi.script(ENDPOINT_B, items[1].prompt_id, ["timeout", "timeout", "ok"])  # read timeouts: retried
@@ -54,7 +51,7 @@ def test_happy_path_both_orders_with_transient_errors(aws, tgi: FakeTGI, lambda_
         "execution_name": EXECUTION_NAME,
     }
 
-    state = _invoke(event, lambda_context)
+    state = generate_step(event, lambda_context)
     s3 = aws["s3"]
 
     run, gen = state["run"], state["generation"]
@@ -110,26 +107,26 @@ def test_happy_path_both_orders_with_transient_errors(aws, tgi: FakeTGI, lambda_
     assert request["run_id"] == "exp-001" and request["execution_name"] == EXECUTION_NAME
 
 
-def test_one_order_only(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_one_order_only(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     event = {
         "input": {"run_id": "one-order", "questions": 3, "dataset": SAMPLE, "both_orders": False},
         "execution_name": EXECUTION_NAME,
     }
-    gen = _invoke(event, lambda_context)["generation"]
+    gen = generate_step(event, lambda_context)["generation"]
     manifest = _jsonl(aws["s3"], "runs/one-order/generation/manifest.jsonl")
     assert gen["judge_input_lines"] == 3
     assert [(m["row"], m["order"]) for m in manifest] == [(0, "AB"), (1, "AB"), (2, "AB")]
 
 
-def test_run_id_defaults_to_execution_name(aws, tgi: FakeTGI, lambda_context) -> None:
-    state = _invoke(
+def test_run_id_defaults_to_execution_name(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
+    state = generate_step(
         {"input": {"questions": 1, "dataset": SAMPLE}, "execution_name": EXECUTION_NAME}, lambda_context
     )
     assert state["run"]["run_id"] == EXECUTION_NAME
     assert _keys(aws["s3"], f"runs/{EXECUTION_NAME}/request.json")
 
 
-def test_failure_rate_exceeded(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_failure_rate_exceeded(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     tgi.default[ENDPOINT_B] = ["unavailable"]  # every B call: ModelError 424 / original 503, retried, fails
     tgi.script(ENDPOINT_B, tgi.items[0].prompt_id, ["ok"])
     event = {
@@ -137,7 +134,7 @@ def test_failure_rate_exceeded(aws, tgi: FakeTGI, lambda_context) -> None:
         "execution_name": EXECUTION_NAME,
     }
     with pytest.raises(GenerationFailed) as info:
-        _invoke(event, lambda_context)
+        generate_step(event, lambda_context)
     message = str(info.value)
     assert "4 of 5 items failed (80% > max_failure_rate 20%)" in message
     assert "ModelError 424 (original 503) ×4 (B 4)" in message
@@ -150,28 +147,32 @@ def test_failure_rate_exceeded(aws, tgi: FakeTGI, lambda_context) -> None:
     assert len({m["prompt_id"] for m in manifest}) == 5 and len(manifest) == 6  # 4 failed + 1 pair x 2 orders
 
 
-def test_model_4xx_is_not_retried(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_model_4xx_is_not_retried(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     tgi.default[ENDPOINT_A] = ["bad_input"]
     event = {
         "input": {"run_id": "bad-input", "questions": 2, "dataset": SAMPLE},
         "execution_name": EXECUTION_NAME,
     }
     with pytest.raises(GenerationFailed, match=r"ModelError 424 \(original 422\) ×2 \(A 2\)"):
-        _invoke(event, lambda_context)
+        generate_step(event, lambda_context)
     assert tgi.calls[(ENDPOINT_A, tgi.items[0].prompt_id)] == 1
 
 
-def test_zero_usable_pairs_fails_even_under_the_rate(aws, tgi: FakeTGI, lambda_context, monkeypatch) -> None:
+def test_zero_usable_pairs_fails_even_under_the_rate(
+    aws, tgi: FakeTGI, generate_step, lambda_context, monkeypatch
+) -> None:
     monkeypatch.setenv("JUDGE_CONTEXT_LIMIT_TOKENS", "50")  # every SQuAD passage is longer
     event = {
         "input": {"run_id": "too-long", "questions": 2, "dataset": SAMPLE},
         "execution_name": EXECUTION_NAME,
     }
     with pytest.raises(GenerationFailed, match="no usable pair for the judge: 2 of 2 over the context limit"):
-        _invoke(event, lambda_context)
+        generate_step(event, lambda_context)
 
 
-def test_over_context_records_are_excluded_and_reported(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_over_context_records_are_excluded_and_reported(
+    aws, tgi: FakeTGI, generate_step, lambda_context
+) -> None:
     long_id = tgi.items[1].prompt_id
     original = tgi.answer
 
@@ -185,7 +186,7 @@ def test_over_context_records_are_excluded_and_reported(aws, tgi: FakeTGI, lambd
         "input": {"run_id": "long-one", "questions": 3, "dataset": SAMPLE},
         "execution_name": EXECUTION_NAME,
     }
-    gen = _invoke(event, lambda_context)["generation"]
+    gen = generate_step(event, lambda_context)["generation"]
     assert gen["excluded"]["over_context"]["count"] == 1
     assert gen["excluded"]["over_context"]["ids"] == [long_id]
     assert gen["excluded"]["over_context"]["limit_tokens"] == 7000
@@ -196,30 +197,30 @@ def test_over_context_records_are_excluded_and_reported(aws, tgi: FakeTGI, lambd
     assert summary["excluded_over_context"]["ids"] == [long_id]
 
 
-def test_run_id_reuse_is_refused(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_run_id_reuse_is_refused(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     event = {
         "input": {"run_id": "twice", "questions": 1, "dataset": SAMPLE},
         "execution_name": "first-execution",
     }
-    _invoke(event, lambda_context)
+    generate_step(event, lambda_context)
     before = {k: _read(aws["s3"], k) for k in _keys(aws["s3"], "runs/twice/")}
     calls = sum(tgi.calls.values())
     with pytest.raises(RunExistsError, match="run 'twice' already exists"):
-        _invoke({**event, "execution_name": "second-execution"}, lambda_context)
+        generate_step({**event, "execution_name": "second-execution"}, lambda_context)
     assert sum(tgi.calls.values()) == calls  # no endpoint was called
     assert {k: _read(aws["s3"], k) for k in _keys(aws["s3"], "runs/twice/")} == before  # nothing overwritten
 
 
-def test_a_retry_of_the_same_execution_may_continue(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_a_retry_of_the_same_execution_may_continue(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     event = {
         "input": {"run_id": "retried", "questions": 1, "dataset": SAMPLE},
         "execution_name": EXECUTION_NAME,
     }
-    _invoke(event, lambda_context)
-    assert _invoke(event, lambda_context)["generation"]["judge_input_lines"] == 2
+    generate_step(event, lambda_context)
+    assert generate_step(event, lambda_context)["generation"]["judge_input_lines"] == 2
 
 
-def test_malformed_user_jsonl_names_the_line(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_malformed_user_jsonl_names_the_line(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     s3 = aws["s3"]
     body = "\n".join(
         [
@@ -238,14 +239,14 @@ def test_malformed_user_jsonl_names_the_line(aws, tgi: FakeTGI, lambda_context) 
         "execution_name": EXECUTION_NAME,
     }
     with pytest.raises(DatasetError) as info:
-        _invoke(event, lambda_context)
+        generate_step(event, lambda_context)
     assert f"s3://{BUCKET}/datasets/mine.jsonl line 3: field 'prompt' is missing" in str(info.value)
     assert "line 2" not in str(info.value)  # every bad line is named, only the bad ones
     assert not _keys(s3, "runs/user-data/")  # the run id is not used up by a bad file
     assert not tgi.calls
 
 
-def test_user_jsonl_happy_path(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_user_jsonl_happy_path(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     s3 = aws["s3"]
     prompts = [
         {"id": f"p{i}", "prompt": f"Explain idea number {i} in one sentence.", "reference": f"ref {i}"}
@@ -266,14 +267,16 @@ def test_user_jsonl_happy_path(aws, tgi: FakeTGI, lambda_context) -> None:
         },
         "execution_name": EXECUTION_NAME,
     }
-    gen = _invoke(event, lambda_context)["generation"]
+    gen = generate_step(event, lambda_context)["generation"]
     manifest = _jsonl(s3, "runs/ideas/generation/manifest.jsonl")
     assert gen["dataset_source"] == "s3"
     assert [m["prompt_id"] for m in manifest] == ["p1", "p1", "p2", "p2"]
     assert manifest[0]["reference"] == "ref 1"
 
 
-def test_bad_human_preference_names_the_line_and_field(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_bad_human_preference_names_the_line_and_field(
+    aws, tgi: FakeTGI, generate_step, lambda_context
+) -> None:
     s3 = aws["s3"]
     body = json.dumps({"id": "q1", "prompt": "Name a prime.", "preference": "model B"}) + "\n"
     s3.put_object(Bucket=BUCKET, Key="datasets/labelled.jsonl", Body=body.encode())
@@ -285,24 +288,24 @@ def test_bad_human_preference_names_the_line_and_field(aws, tgi: FakeTGI, lambda
         "execution_name": EXECUTION_NAME,
     }
     with pytest.raises(DatasetError) as info:
-        _invoke(event, lambda_context)
+        generate_step(event, lambda_context)
     assert "labelled.jsonl line 1: field 'preference' is 'model B'; expected one of A, B, tie" in str(
         info.value
     )
     assert not tgi.calls
 
 
-def test_invalid_input_names_the_field(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_invalid_input_names_the_field(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     event = {"input": {"questions": 0, "dataset": SAMPLE}, "execution_name": EXECUTION_NAME}
     with pytest.raises(InvalidRunRequest, match=r"questions=0: Input should be greater than or equal to 1"):
-        _invoke(event, lambda_context)
+        generate_step(event, lambda_context)
     assert not _keys(aws["s3"], "runs/")
 
 
-def test_stand_in_marks_every_output(aws, tgi: FakeTGI, lambda_context, monkeypatch) -> None:
+def test_stand_in_marks_every_output(aws, tgi: FakeTGI, generate_step, lambda_context, monkeypatch) -> None:
     monkeypatch.setenv("NOVAJUDGE_STAND_IN", "1")
     event = {"input": {"run_id": "demo", "questions": 2, "dataset": SAMPLE}, "execution_name": EXECUTION_NAME}
-    state = _invoke(event, lambda_context)
+    state = generate_step(event, lambda_context)
     assert state["run"]["stand_in"] is True and state["generation"]["stand_in"] is True
     assert all(m["stand_in"] for m in _jsonl(aws["s3"], "runs/demo/generation/manifest.jsonl"))
     assert json.loads(_read(aws["s3"], "runs/demo/generation/summary.json"))["stand_in"] is True
@@ -312,21 +315,21 @@ def test_stand_in_marks_every_output(aws, tgi: FakeTGI, lambda_context, monkeypa
     "uri", [f"s3://{BUCKET}/uploads/mine.jsonl", "s3://someone-elses-bucket/datasets/mine.jsonl"]
 )
 def test_user_dataset_must_be_where_the_pipeline_may_read(
-    aws, tgi: FakeTGI, lambda_context, uri: str
+    aws, tgi: FakeTGI, generate_step, lambda_context, uri: str
 ) -> None:
     event = {"input": {"run_id": "elsewhere", "dataset": {"source": "s3", "uri": uri}}, "execution_name": "e"}
     with pytest.raises(
         InvalidRunRequest, match=rf"dataset.uri='{uri}': the pipeline reads user datasets only from"
     ):
-        _invoke(event, lambda_context)
+        generate_step(event, lambda_context)
     assert not _keys(aws["s3"], "runs/")
 
 
-def test_out_of_time_items_are_recorded_not_lost(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_out_of_time_items_are_recorded_not_lost(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     lambda_context.remaining_ms = 60_000  # less than one read timeout + write margin: nothing may start
     event = {"input": {"run_id": "late", "questions": 3, "dataset": SAMPLE}, "execution_name": EXECUTION_NAME}
     with pytest.raises(GenerationFailed, match=r"3 of 3 items failed .*NotAttempted ×6 \(A 3, B 3\)"):
-        _invoke(event, lambda_context)
+        generate_step(event, lambda_context)
     assert not tgi.calls
     manifest = _jsonl(aws["s3"], "runs/late/generation/manifest.jsonl")
     assert [m["A"]["error_kind"] for m in manifest] == ["NotAttempted"] * 3

@@ -1,18 +1,26 @@
-"""start_judge: the create_training_job request, checked against facts from nova-judge.md."""
+"""start_judge: the create_training_job request, checked against the documented contract.
+
+The expected request is written out by hand from the public sources on Nova LLM-as-a-judge
+(https://docs.aws.amazon.com/sagemaker/latest/dg/nova-judge-evaluation.html, the recipes of
+https://github.com/aws/sagemaker-hyperpod-recipes), not derived from the code under test.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import boto3
 import pytest
 import yaml
 from botocore.awsrequest import AWSResponse
-from pipeline_fakes import BUCKET, EXECUTION_NAME, MODEL_A, MODEL_B, REGION, ROLE_ARN, RawBody, load_handler
+from pipeline_fakes import BUCKET, EXECUTION_NAME, MODEL_A, MODEL_B, REGION, ROLE_ARN, RawBody
 
 from novajudge.errors import InvalidRunRequest, JudgeConfigError
 from novajudge.judge.job import judge_job_name
+from novajudge.steps.environment import StartJudgeEnvironment
+from novajudge.steps.start_judge import start_judge
 
 JOB_NAME_RE = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
 
@@ -70,27 +78,19 @@ def judge_input(aws: dict[str, Any]) -> None:
         )
 
 
-def _start(state: dict[str, Any], aws: dict[str, Any], sagemaker: Any, lambda_context: Any) -> dict[str, Any]:
-    handler = load_handler("start_judge")
-    original = handler.boto3.client
-
-    def client(name: str, **kwargs: Any) -> Any:
-        return sagemaker if name == "sagemaker" else original(name, **kwargs)
-
-    handler.boto3.client = client  # type: ignore[assignment]
-    try:
-        return handler.handler(state, lambda_context)
-    finally:
-        handler.boto3.client = original  # type: ignore[assignment]
+def _start(state: dict[str, Any], aws: dict[str, Any], sagemaker: Any) -> dict[str, Any]:
+    """The start_judge step with the environment its handler would read now."""
+    env = StartJudgeEnvironment.from_environ(os.environ)
+    return start_judge(state, env, s3=aws["s3"], sagemaker=sagemaker)
 
 
-def test_rubric_request_matches_the_documented_contract(aws, sagemaker, judge_input, lambda_context) -> None:
-    judge = _start(_state(), aws, sagemaker, lambda_context)
+def test_rubric_request_matches_the_documented_contract(aws, sagemaker, judge_input) -> None:
+    judge = _start(_state(), aws, sagemaker)
 
     job = judge["training_job_name"]
     assert job == judge_job_name("exp-042", "rubric", "2026-11-23T09:58:12Z")
     prefix = f"s3://{BUCKET}/runs/exp-042"
-    # Built from nova-judge.md alone: image account for us-east-1, tag of the rubric judge, channels...
+    # Built from the public docs alone: image account for us-east-1, tag of the rubric judge, channels...
     expected = {
         "TrainingJobName": job,
         "RoleArn": ROLE_ARN,
@@ -167,7 +167,7 @@ def test_rubric_request_matches_the_documented_contract(aws, sagemaker, judge_in
     )
 
 
-def test_binary_judge_with_overrides(aws, sagemaker, judge_input, lambda_context, monkeypatch) -> None:
+def test_binary_judge_with_overrides(aws, sagemaker, judge_input, monkeypatch) -> None:
     monkeypatch.setenv("BINARY_JUDGE_MODEL", "nova-lite")
     monkeypatch.setenv("AWS_REGION", "us-west-2")
     sagemaker = boto3.client("sagemaker", region_name="us-west-2")
@@ -180,7 +180,7 @@ def test_binary_judge_with_overrides(aws, sagemaker, judge_input, lambda_context
         instance_type="ml.g6.48xlarge",
         recipe_overrides={"inference.max_new_tokens": 4096, "run.replicas": 2},
     )
-    judge = _start(state, aws, sagemaker, lambda_context)
+    judge = _start(state, aws, sagemaker)
     request = sent[0]
     assert request["AlgorithmSpecification"]["TrainingImage"] == (
         "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
@@ -208,54 +208,48 @@ def _nothing_started(aws: dict[str, Any], sagemaker: Any) -> None:
     assert "Contents" not in aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix="runs/exp-042/recipe/")
 
 
-def test_unknown_region_fails_before_any_call(
-    aws, sagemaker, judge_input, lambda_context, monkeypatch
-) -> None:
+def test_unknown_region_fails_before_any_call(aws, sagemaker, judge_input, monkeypatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-central-1")
     with pytest.raises(JudgeConfigError, match="not documented for region 'eu-central-1'"):
-        _start(_state(), aws, sagemaker, lambda_context)
+        _start(_state(), aws, sagemaker)
     _nothing_started(aws, sagemaker)
 
 
-def test_instance_type_not_allowed_fails_before_any_call(
-    aws, sagemaker, judge_input, lambda_context, monkeypatch
-) -> None:
+def test_instance_type_not_allowed_fails_before_any_call(aws, sagemaker, judge_input, monkeypatch) -> None:
     monkeypatch.setenv(
         "JUDGE_INSTANCE_TYPE_RUBRIC", "ml.g5.12xlarge"
     )  # a deployment default the judge refuses
     with pytest.raises(
         JudgeConfigError, match=r"instance type 'ml.g5.12xlarge' is not supported by the rubric judge"
     ):
-        _start(_state(), aws, sagemaker, lambda_context)
+        _start(_state(), aws, sagemaker)
     _nothing_started(aws, sagemaker)
 
 
-def test_instance_type_in_the_state_is_checked_too(aws, sagemaker, judge_input, lambda_context) -> None:
+def test_instance_type_in_the_state_is_checked_too(aws, sagemaker, judge_input) -> None:
     with pytest.raises(InvalidRunRequest, match=r"judge.instance_type='ml.g5.12xlarge' is not supported"):
-        _start(_state(instance_type="ml.g5.12xlarge"), aws, sagemaker, lambda_context)
+        _start(_state(instance_type="ml.g5.12xlarge"), aws, sagemaker)
     _nothing_started(aws, sagemaker)
 
 
-def test_binary_model_narrows_instance_types(
-    aws, sagemaker, judge_input, lambda_context, monkeypatch
-) -> None:
+def test_binary_model_narrows_instance_types(aws, sagemaker, judge_input, monkeypatch) -> None:
     monkeypatch.setenv("BINARY_JUDGE_MODEL", "nova-pro")  # Nova Pro runs only on ml.p5.48xlarge
     with pytest.raises(JudgeConfigError, match="nova-pro"):
-        _start(_state(variant="binary", instance_type="ml.g5.12xlarge"), aws, sagemaker, lambda_context)
+        _start(_state(variant="binary", instance_type="ml.g5.12xlarge"), aws, sagemaker)
     _nothing_started(aws, sagemaker)
 
 
-def test_missing_judge_input_starts_nothing(aws, sagemaker, lambda_context) -> None:
+def test_missing_judge_input_starts_nothing(aws, sagemaker) -> None:
     with pytest.raises(JudgeConfigError, match=r"llm_judge\.jsonl is missing"):
-        _start(_state(), aws, sagemaker, lambda_context)
+        _start(_state(), aws, sagemaker)
     _nothing_started(aws, sagemaker)
 
 
-def test_bad_state_is_refused(aws, sagemaker, lambda_context) -> None:
+def test_bad_state_is_refused(aws, sagemaker) -> None:
     state = _state()
     del state["run"]["bucket"]
     with pytest.raises(InvalidRunRequest, match="bucket"):
-        _start(state, aws, sagemaker, lambda_context)
+        _start(state, aws, sagemaker)
 
 
 def _refuse_duplicate_names(sagemaker: Any) -> list[str]:
@@ -278,23 +272,23 @@ def _refuse_duplicate_names(sagemaker: Any) -> list[str]:
     return created
 
 
-def test_retried_start_returns_the_same_job(aws, sagemaker, judge_input, lambda_context) -> None:
+def test_retried_start_returns_the_same_job(aws, sagemaker, judge_input) -> None:
     created = _refuse_duplicate_names(sagemaker)
-    first = _start(_state(), aws, sagemaker, lambda_context)
-    second = _start(_state(), aws, sagemaker, lambda_context)  # a Step Functions retry after a lost reply
+    first = _start(_state(), aws, sagemaker)
+    second = _start(_state(), aws, sagemaker)  # a Step Functions retry after a lost reply
     assert first == second and len(sagemaker.sent) == 2 and len(created) == 1
     assert len(sagemaker.list_training_jobs()["TrainingJobSummaries"]) == 1
 
 
-def test_name_clash_with_another_job_is_a_clear_error(aws, sagemaker, judge_input, lambda_context) -> None:
+def test_name_clash_with_another_job_is_a_clear_error(aws, sagemaker, judge_input) -> None:
     _refuse_duplicate_names(sagemaker)
-    _start(_state(), aws, sagemaker, lambda_context)
+    _start(_state(), aws, sagemaker)
     other_bucket_state = _state()
     other_bucket_state["run"]["bucket"] = "another-bucket"  # same name, different run: not ours
     aws["s3"].create_bucket(Bucket="another-bucket")
     aws["s3"].put_object(Bucket="another-bucket", Key="runs/exp-042/input/llm_judge.jsonl", Body=b"{}\n")
     with pytest.raises(JudgeConfigError, match="ResourceInUse"):
-        _start(other_bucket_state, aws, sagemaker, lambda_context)
+        _start(other_bucket_state, aws, sagemaker)
 
 
 def test_job_name_is_valid_and_unique_per_run() -> None:

@@ -4,25 +4,33 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_fakes import BUCKET, EXECUTION_NAME, MODEL_A, MODEL_B, FakeTGI, load_handler
+from pipeline_fakes import BUCKET, EXECUTION_NAME, MODEL_A, MODEL_B, FakeTGI
 
 from novajudge.errors import ResultsError
-from novajudge.judge.archive import Criterion, Judgement, write_judge_archive
+from novajudge.local.judge_archive import Criterion, Judgement, write_judge_archive
+from novajudge.steps.environment import SummarizeEnvironment
+from novajudge.steps.summarize import summarize_run
 
 JOB = "exp-7-rubric-1a2b3c4d"
 
 
-def _generate(run_id: str, tgi: FakeTGI, lambda_context: Any, questions: int = 4) -> dict[str, Any]:
+def _generate(run_id: str, generate_step: Any, lambda_context: Any, questions: int = 4) -> dict[str, Any]:
     event = {
         "input": {"run_id": run_id, "questions": questions, "dataset": {"source": "squad-sample"}},
         "execution_name": EXECUTION_NAME,
     }
-    return load_handler("generate").handler(event, lambda_context)
+    return generate_step(event, lambda_context)
+
+
+def _summarize(state: dict[str, Any], s3: Any, **kwargs: Any) -> dict[str, Any]:
+    """The summarize step with the environment the handler would read now."""
+    return summarize_run(state, SummarizeEnvironment.from_environ(os.environ), s3=s3, **kwargs)
 
 
 def _judge(run_id: str, job: str = JOB) -> dict[str, Any]:
@@ -66,17 +74,19 @@ def _judgements(s3: Any, run_id: str) -> list[Judgement]:
     return judgements
 
 
-def test_end_to_end_with_the_real_summary(aws, tgi: FakeTGI, lambda_context, tmp_path: Path) -> None:
+def test_end_to_end_with_the_real_summary(
+    aws, tgi: FakeTGI, generate_step, lambda_context, tmp_path: Path
+) -> None:
     """generate → (judge archive as the job would write it) → summarize, with the real results code."""
     s3 = aws["s3"]
-    state = _generate("exp-7", tgi, lambda_context)
+    state = _generate("exp-7", generate_step, lambda_context)
     archive = write_judge_archive(tmp_path, "rubric", _judgements(s3, "exp-7"), JOB, "20261123_101500")
     # the job writes under its own prefix; the path below it is the judge's business
     s3.upload_file(str(archive), BUCKET, f"runs/exp-7/judge-output/{JOB}/output/output.tar.gz")
     state["judge"] = _judge("exp-7")
     state["judge_status"] = {"TrainingJobStatus": "Completed"}
 
-    results = load_handler("summarize").handler(state, lambda_context)
+    results = _summarize(state, s3)
 
     base = f"s3://{BUCKET}/runs/exp-7/results"
     assert results["summary_uri"] == f"{base}/summary.json"
@@ -97,7 +107,7 @@ def test_end_to_end_with_the_real_summary(aws, tgi: FakeTGI, lambda_context, tmp
 
 
 def test_human_preferences_in_the_dataset_calibrate_the_judge(
-    aws, tgi: FakeTGI, lambda_context, tmp_path: Path
+    aws, tgi: FakeTGI, generate_step, lambda_context, tmp_path: Path
 ) -> None:
     """A `preference` column in the user's dataset travels in the manifest to the trust block."""
     s3 = aws["s3"]
@@ -114,12 +124,12 @@ def test_human_preferences_in_the_dataset_calibrate_the_judge(
         },
         "execution_name": EXECUTION_NAME,
     }
-    state = load_handler("generate").handler(event, lambda_context)
+    state = generate_step(event, lambda_context)
     archive = write_judge_archive(tmp_path, "rubric", _judgements(s3, "hl"), JOB, "20261123_101500")
     s3.upload_file(str(archive), BUCKET, f"runs/hl/judge-output/{JOB}/output/output.tar.gz")
     state["judge"] = _judge("hl")
 
-    load_handler("summarize").handler(state, lambda_context)
+    _summarize(state, s3)
 
     summary = json.loads(s3.get_object(Bucket=BUCKET, Key="runs/hl/results/summary.json")["Body"].read())
     calibration = summary["trust"]["calibration"]
@@ -128,9 +138,9 @@ def test_human_preferences_in_the_dataset_calibrate_the_judge(
     assert (calibration["forward_agreement"]["successes"], calibration["forward_agreement"]["n"]) == (2, 3)
 
 
-def test_plumbing_finds_the_archive_by_suffix(aws, tgi: FakeTGI, lambda_context) -> None:
+def test_plumbing_finds_the_archive_by_suffix(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     s3 = aws["s3"]
-    state = _generate("exp-8", tgi, lambda_context, questions=2)
+    state = _generate("exp-8", generate_step, lambda_context, questions=2)
     key = f"runs/exp-8/judge-output/{JOB}/some/other/depth/output.tar.gz"
     s3.put_object(Bucket=BUCKET, Key=key, Body=TINY_TAR)
     s3.put_object(Bucket=BUCKET, Key=f"runs/exp-8/judge-output/{JOB}/debug/events.json", Body=b"{}")
@@ -146,7 +156,7 @@ def test_plumbing_finds_the_archive_by_suffix(aws, tgi: FakeTGI, lambda_context)
             (Path(out_dir) / name).write_bytes(name.encode())
         return {"headline": "Qwen2.5-7B preferred in 2 of 2 pairs"}
 
-    results = load_handler("summarize").summarize_run(state, s3=s3, summarize=fake_summarize)
+    results = _summarize(state, s3, summarize=fake_summarize)
     assert seen["archive_bytes"] == TINY_TAR
     assert (seen["model_a"], seen["model_b"], seen["stand_in"]) == (MODEL_A, MODEL_B, False)
     assert [(m["row"], m["order"]) for m in seen["manifest"]] == [(0, "AB"), (1, "BA"), (2, "AB"), (3, "BA")]
@@ -157,16 +167,16 @@ def test_plumbing_finds_the_archive_by_suffix(aws, tgi: FakeTGI, lambda_context)
         assert body == name.encode()
 
 
-def test_missing_archive_is_a_results_error(aws, tgi: FakeTGI, lambda_context) -> None:
-    state = _generate("exp-9", tgi, lambda_context, questions=1)
+def test_missing_archive_is_a_results_error(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
+    state = _generate("exp-9", generate_step, lambda_context, questions=1)
     state["judge"] = _judge("exp-9")
     with pytest.raises(ResultsError, match=f"no output.tar.gz for judge job {JOB}"):
-        load_handler("summarize").summarize_run(state, s3=aws["s3"], summarize=_never)
+        _summarize(state, aws["s3"], summarize=_never)
     assert "Contents" not in aws["s3"].list_objects_v2(Bucket=BUCKET, Prefix="runs/exp-9/results/")
 
 
-def test_summarize_must_write_all_four_files(aws, tgi: FakeTGI, lambda_context) -> None:
-    state = _generate("exp-10", tgi, lambda_context, questions=1)
+def test_summarize_must_write_all_four_files(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
+    state = _generate("exp-10", generate_step, lambda_context, questions=1)
     aws["s3"].put_object(
         Bucket=BUCKET, Key=f"runs/exp-10/judge-output/{JOB}/output/output.tar.gz", Body=TINY_TAR
     )
@@ -177,12 +187,12 @@ def test_summarize_must_write_all_four_files(aws, tgi: FakeTGI, lambda_context) 
         return {"headline": "x"}
 
     with pytest.raises(ResultsError, match=r"did not write details\.parquet"):
-        load_handler("summarize").summarize_run(state, s3=aws["s3"], summarize=partial)
+        _summarize(state, aws["s3"], summarize=partial)
 
 
-def test_stand_in_reaches_the_summary(aws, tgi: FakeTGI, lambda_context, monkeypatch) -> None:
+def test_stand_in_reaches_the_summary(aws, tgi: FakeTGI, generate_step, lambda_context, monkeypatch) -> None:
     monkeypatch.setenv("NOVAJUDGE_STAND_IN", "1")
-    state = _generate("exp-11", tgi, lambda_context, questions=1)
+    state = _generate("exp-11", generate_step, lambda_context, questions=1)
     aws["s3"].put_object(
         Bucket=BUCKET, Key=f"runs/exp-11/judge-output/{JOB}/output/output.tar.gz", Body=TINY_TAR
     )
@@ -196,7 +206,7 @@ def test_stand_in_reaches_the_summary(aws, tgi: FakeTGI, lambda_context, monkeyp
         return {"headline": "stand-in"}
 
     monkeypatch.delenv("NOVAJUDGE_STAND_IN")  # the run itself remembers it came from stand-ins
-    load_handler("summarize").summarize_run(state, s3=aws["s3"], summarize=record)
+    _summarize(state, aws["s3"], summarize=record)
     assert flags == [True]
 
 

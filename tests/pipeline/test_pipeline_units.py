@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import urllib.parse
 from typing import Any
@@ -12,7 +13,7 @@ import yaml
 from pipeline_fakes import ENDPOINT_A, ENDPOINT_B, REGION, FakeTGI
 
 from novajudge.config import Settings
-from novajudge.errors import DatasetError, InvalidRunRequest, JudgeConfigError
+from novajudge.errors import ConfigError, DatasetError, InvalidRunRequest, JudgeConfigError
 from novajudge.generation import datasets
 from novajudge.generation.datasets import parse_user_jsonl, squad_prompt
 from novajudge.generation.endpoints import (
@@ -25,6 +26,7 @@ from novajudge.generation.endpoints import (
 from novajudge.generation.manifest import estimate_tokens
 from novajudge.judge import recipe
 from novajudge.run_request import DatasetSpec, parse_run_request
+from novajudge.steps.environment import GenerateEnvironment
 
 # -- run request --------------------------------------------------------------------------------------
 
@@ -43,10 +45,11 @@ def test_defaults_come_from_the_deployment() -> None:
 
 def test_defaults_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RUN_DEFAULTS", json.dumps({**Settings().run_defaults(), "poll_seconds": 5}))
-    assert parse_run_request({}, execution_name="e").poll_seconds == 5
+    env = GenerateEnvironment.from_environ(os.environ)
+    assert parse_run_request({}, execution_name="e", defaults=env.run_defaults).poll_seconds == 5
     monkeypatch.setenv("RUN_DEFAULTS", "{not json")
-    with pytest.raises(InvalidRunRequest, match="RUN_DEFAULTS is not valid JSON"):
-        parse_run_request({}, execution_name="e")
+    with pytest.raises(ConfigError, match="RUN_DEFAULTS is not valid JSON"):
+        GenerateEnvironment.from_environ(os.environ)
 
 
 @pytest.mark.parametrize(
@@ -286,7 +289,8 @@ def test_a_non_chat_body_is_a_permanent_failure(runtime, monkeypatch) -> None:
 
 def test_client_timeouts_and_no_botocore_retries(monkeypatch) -> None:
     monkeypatch.setenv("NOVAJUDGE_READ_TIMEOUT_SECONDS", "12")
-    config = runtime_client(REGION).meta.config
+    env = GenerateEnvironment.from_environ(os.environ)
+    config = runtime_client(REGION, read_timeout=env.read_timeout_seconds).meta.config
     assert (config.read_timeout, config.connect_timeout) == (12.0, 5.0)
     assert config.retries["total_max_attempts"] == 1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from novajudge.judge.archive import Criterion, Judgement
+from novajudge.local.judge_archive import Criterion, Judgement
 
 CRITERIA = (
     ("Factual accuracy", "scale"),

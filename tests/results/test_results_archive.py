@@ -12,7 +12,7 @@ import pytest
 from results_builders import TIMESTAMP, rubric_case, simple
 
 from novajudge.errors import ResultsError
-from novajudge.judge.archive import Judgement, write_judge_archive
+from novajudge.local.judge_archive import Judgement, write_judge_archive
 
 
 def _members(path) -> dict[str, bytes]:

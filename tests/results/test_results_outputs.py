@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 import novajudge.cli.summarize_cmd  # noqa: F401  (registers the command on the shared app)
 from novajudge.cli.app import app
-from novajudge.judge.archive import write_judge_archive
+from novajudge.local.judge_archive import write_judge_archive
 from novajudge.results.figure import leader_text, needle_angle
 from novajudge.results.parse import CRITERION_COLUMNS, PROMPT_COLUMNS
 from novajudge.results.summarize import summarize
@@ -120,7 +120,7 @@ def test_summarize_works_without_pyarrow(run, tmp_path):
         sys.modules["pyarrow"] = None  # import pyarrow -> ImportError
         sys.path.insert(0, {str(ROOT)!r}); sys.path.insert(0, {str(Path(__file__).parent)!r})
         from results_builders import rubric_case
-        from novajudge.judge.archive import write_judge_archive
+        from novajudge.local.judge_archive import write_judge_archive
         from novajudge.results.summarize import summarize
         import pandas as pd
         case = rubric_case(50, seed=5)

@@ -12,7 +12,7 @@ import pytest
 from results_builders import TIMESTAMP, rubric_case, simple
 
 from novajudge.errors import ResultsError
-from novajudge.judge.archive import write_judge_archive
+from novajudge.local.judge_archive import write_judge_archive
 from novajudge.results.parse import normalise_criterion, parse_label, read_flattened
 
 DETAILS_NAME = "details_custom|rubric_llm_judge_judge|0_20250101.parquet"

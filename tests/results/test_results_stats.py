@@ -9,7 +9,7 @@ import statistics
 import pytest
 from results_builders import TIMESTAMP, rubric_case, simple
 
-from novajudge.judge.archive import Criterion, Judgement, write_judge_archive
+from novajudge.local.judge_archive import Criterion, Judgement, write_judge_archive
 from novajudge.results.summarize import summarize
 
 Z = 1.959963984540054

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import novajudge.cli.calibrate_cmd
 import novajudge.cli.reweight_cmd  # noqa: F401  (register the commands)
 from novajudge.cli.app import app
-from novajudge.judge.archive import Criterion, Judgement, write_judge_archive
+from novajudge.local.judge_archive import Criterion, Judgement, write_judge_archive
 from novajudge.results.summarize import summarize
 
 # prompt: (correctness A/B, style A/B) in *model* terms; weights 0.6 / 0.4.

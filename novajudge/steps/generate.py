@@ -1,75 +1,109 @@
-"""One generation run: read the prompts, ask both endpoints, write the judge input and the manifest.
+"""GenerateData: validate the execution input, ask both endpoints, write the judge input.
 
-Order of effects, chosen so a mistake costs as little as possible and loses nothing:
-1. refuse a reused run id (nothing read, nothing written);
-2. read and validate the dataset (a malformed file fails before the run id is claimed, so the user
+The event is `{"input": <execution input>, "execution_name": <$$.Execution.Name>}`; the result is
+the new state `{"run": {...validated request...}, "generation": {...}}` (docs/design.md). Order of
+effects, chosen so a mistake costs as little as possible and loses nothing:
+1. validate the event into the run (nothing read, nothing written);
+2. refuse a reused run id;
+3. read and validate the dataset (a malformed file fails before the run id is claimed, so the user
    fixes the file and reruns under the same id);
-3. claim the run (`request.json`, conditional write), invoke both endpoints concurrently;
-4. always write the manifest and the generation summary, then either the judge input or, when too
+4. claim the run (`request.json`, conditional write), invoke both endpoints concurrently;
+5. always write the manifest and the generation summary, then either the judge input or, when too
    many generations failed, `GenerationFailed` with counts and the top error kinds.
 """
 
 from __future__ import annotations
 
-import os
+import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-from novajudge.errors import GenerationFailed
-from novajudge.generation.datasets import FetchJson, LoadedDataset, PromptItem, load_dataset
+from pydantic import ValidationError
+
+from novajudge.errors import GenerationFailed, InvalidRunRequest
+from novajudge.generation.datasets import LoadedDataset, PromptItem, load_dataset
 from novajudge.generation.endpoints import EndpointInvoker, Generation, RetryPolicy
-from novajudge.generation.layout import RunLayout, claim_run, ensure_new_run, put_json, put_jsonl
-from novajudge.generation.manifest import (
-    CHARS_PER_TOKEN,
-    ItemOutcome,
-    JudgeInputs,
-    build_judge_inputs,
-    context_limit_from_env,
-)
-from novajudge.run_request import RunState
+from novajudge.generation.manifest import CHARS_PER_TOKEN, ItemOutcome, JudgeInputs, build_judge_inputs
+from novajudge.generation.store import claim_run, ensure_new_run, put_json, put_jsonl
+from novajudge.layout import RunLayout
+from novajudge.run_request import RunState, parse_run_request
+from novajudge.steps.environment import GenerateEnvironment
 
 #: How many ids the state-machine payload carries (Step Functions caps state at 256 KB);
 #: the full lists are in the generation summary in S3.
 MAX_IDS_IN_STATE = 50
-
-
-def stand_in_from_env() -> bool:
-    """True when the local emulator runs stand-in endpoints; every output then says so."""
-    return os.environ.get("NOVAJUDGE_STAND_IN", "").strip().lower() in {"1", "true", "yes"}
+#: Seconds kept at the end of the Lambda's time to write the manifest and summaries.
+WRITE_MARGIN_SECONDS = 20.0
+EVENT_FIELDS = frozenset({"input", "execution_name"})
 
 
 def now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def run_generation(
+def build_run(event: Any, env: GenerateEnvironment) -> RunState:
+    """The validated `run` of this execution: the request plus the deployment's bucket and models."""
+    if not isinstance(event, Mapping):
+        raise InvalidRunRequest(f"the generate event must be an object, got {type(event).__name__}")
+    unknown = sorted(set(event) - EVENT_FIELDS)
+    if unknown:
+        raise InvalidRunRequest(f"unexpected field(s) in the generate event: {', '.join(unknown)}")
+    execution_name = event.get("execution_name")
+    request = parse_run_request(event.get("input"), execution_name=execution_name, defaults=env.run_defaults)
+    try:
+        return RunState(
+            **request.model_dump(),
+            bucket=env.bucket,
+            execution_name=execution_name,
+            created_at=now_iso(),
+            model_a=env.model_a,
+            model_b=env.model_b,
+            endpoint_a=env.endpoint_a,
+            endpoint_b=env.endpoint_b,
+            stand_in=env.stand_in,
+        )
+    except ValidationError as exc:
+        raise InvalidRunRequest(
+            "invalid run request: " + "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        ) from None
+
+
+def start_by(remaining_ms: int | None, read_timeout_seconds: float) -> float | None:
+    """The last `time.monotonic()` instant an endpoint request may start: one read timeout plus time
+    to write the manifest and summary before the Lambda timeout, so a slow run ends with its outputs
+    saved. None (no limit) when the remaining time is unknown."""
+    if remaining_ms is None:
+        return None
+    return time.monotonic() + remaining_ms / 1000 - read_timeout_seconds - WRITE_MARGIN_SECONDS
+
+
+def generate(
     run: RunState,
+    env: GenerateEnvironment,
     *,
     s3: Any,
     runtime: Any,
-    retry: RetryPolicy | None = None,
-    fetch: FetchJson | None = None,
-    context_limit_tokens: int | None = None,
-    sleep: Callable[[float], None] | None = None,
-    start_by: float | None = None,
+    remaining_ms: int | None = None,
 ) -> dict[str, Any]:
-    """Run the generation of `run`; return the `generation` object of the state machine.
+    """Run the generation of `run`; return the new state `{"run": ..., "generation": ...}`.
 
-    `start_by` (a `time.monotonic()` instant): no endpoint request starts later; the items left
-    are recorded as failed (`NotAttempted`) and the outputs are still written.
+    `remaining_ms` (the Lambda's remaining time): no endpoint request starts after `start_by`; the
+    items left are recorded as failed (`NotAttempted`) and the outputs are still written.
     """
     layout = RunLayout(run.bucket, run.run_id)
     ensure_new_run(s3, layout, run.execution_name)
-    dataset = load_dataset(run.dataset, offset=run.offset, count=run.questions, s3=s3, fetch=fetch)
+    dataset = load_dataset(
+        run.dataset, offset=run.offset, count=run.questions, s3=s3, squad_rows_url=env.squad_rows_url
+    )
     claim_run(s3, layout, run.model_dump(mode="json"))
 
-    retry = retry or RetryPolicy.from_env()
-    limit = context_limit_tokens or context_limit_from_env()
+    limit = env.context_limit_tokens
     started = now_iso()
-    outcomes = generate_all(run, dataset.items, runtime=runtime, retry=retry, sleep=sleep, start_by=start_by)
+    deadline = start_by(remaining_ms, env.read_timeout_seconds)
+    outcomes = generate_all(run, dataset.items, runtime=runtime, retry=env.retry, start_by=deadline)
     models = {
         "A": {"model": run.model_a, "endpoint": run.endpoint_a},
         "B": {"model": run.model_b, "endpoint": run.endpoint_b},
@@ -93,7 +127,7 @@ def run_generation(
     put_json(s3, layout.bucket, layout.generation_summary_key, summary)
     if failed:
         raise GenerationFailed(failed)
-    return _state_view(summary)
+    return {"run": run.model_dump(mode="json"), "generation": _state_view(summary)}
 
 
 def generate_all(
@@ -102,7 +136,6 @@ def generate_all(
     *,
     runtime: Any,
     retry: RetryPolicy,
-    sleep: Callable[[float], None] | None = None,
     start_by: float | None = None,
 ) -> list[ItemOutcome]:
     """Both endpoints at once, each with at most `generation.concurrency` requests in flight.
@@ -111,7 +144,6 @@ def generate_all(
     endpoint sees the same bounded load it was sized for.
     """
     options = run.generation
-    extra = {"sleep": sleep} if sleep else {}
     invokers = {
         which: EndpointInvoker(
             runtime,
@@ -120,7 +152,6 @@ def generate_all(
             temperature=options.temperature,
             retry=retry,
             start_by=start_by,
-            **extra,
         )
         for which, endpoint in (("A", run.endpoint_a), ("B", run.endpoint_b))
     }

@@ -1,10 +1,12 @@
 """The Nova judge's output archive (`output.tar.gz`) in code.
 
 Why this exists: the local stand-in judge and the test fixtures must produce archives that look
-exactly like what the real judge job leaves in S3 (see `/work/shared/reference/nova-judge.md`,
-"Output"), so that the parser in `novajudge.results` is exercised against the real layout --
-including the `|` in the rubric judge's file names, the Python-dict-literal `metrics` strings and
-the double-bracketed preference labels -- and never against a convenient private format.
+exactly like what the real judge job leaves in S3 (the "Output" of
+https://docs.aws.amazon.com/sagemaker/latest/dg/nova-judge-evaluation.html), so that the parser in
+`novajudge.results` is exercised against the real layout -- including the `|` in the rubric judge's
+file names, the Python-dict-literal `metrics` strings and the double-bracketed preference labels --
+and never against a convenient private format. It lives in `novajudge.local` because only the
+emulator and tests write archives: the Lambda bundles leave `novajudge/local/` out.
 
 Layout written (one run)::
 
@@ -381,6 +383,6 @@ def write_judge_archive(
         _add_bytes(
             tar,
             f"{run_name}/tensorboard_results/eval/events.out.tfevents.{timestamp}",
-            b"placeholder written by novajudge.judge.archive; not TensorBoard event records\n",
+            b"placeholder written by novajudge.local.judge_archive; not TensorBoard event records\n",
         )
     return target

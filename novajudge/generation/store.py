@@ -1,74 +1,16 @@
-"""Where the objects of one run live (docs/design.md, "Objects of one run"), in one place.
+"""Writing one run's objects: refuse a reused run id, claim it atomically, put JSON and JSON Lines.
 
-Every handler builds keys from this class, so the S3 layout, the judge's channels and the CLI's
-look-ups cannot drift apart.
+The keys come from `novajudge.layout.RunLayout`; this module only decides how the generate step
+writes them, so a retried step continues its own run and never overwrites another one.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from novajudge.errors import RunExistsError
-
-RESULT_FILES = ("summary.json", "details.parquet", "report.png", "report.html")
-
-
-@dataclass(frozen=True)
-class RunLayout:
-    """Keys and URIs of the objects of run `run_id` in `bucket`."""
-
-    bucket: str
-    run_id: str
-
-    @property
-    def prefix(self) -> str:
-        return f"runs/{self.run_id}/"
-
-    @property
-    def request_key(self) -> str:
-        return f"{self.prefix}request.json"
-
-    @property
-    def judge_input_prefix(self) -> str:
-        return f"{self.prefix}input/"
-
-    @property
-    def judge_input_key(self) -> str:
-        return f"{self.judge_input_prefix}llm_judge.jsonl"
-
-    @property
-    def manifest_key(self) -> str:
-        return f"{self.prefix}generation/manifest.jsonl"
-
-    @property
-    def generation_summary_key(self) -> str:
-        return f"{self.prefix}generation/summary.json"
-
-    @property
-    def recipe_prefix(self) -> str:
-        return f"{self.prefix}recipe/"
-
-    def recipe_key(self, file_name: str) -> str:
-        return f"{self.recipe_prefix}{file_name}"
-
-    @property
-    def judge_output_prefix(self) -> str:
-        return f"{self.prefix}judge-output/"
-
-    def judge_archive_key(self, job_name: str) -> str:
-        return f"{self.judge_output_prefix}{job_name}/output/output.tar.gz"
-
-    @property
-    def results_prefix(self) -> str:
-        return f"{self.prefix}results/"
-
-    def results_key(self, file_name: str) -> str:
-        return f"{self.results_prefix}{file_name}"
-
-    def uri(self, key: str) -> str:
-        return f"s3://{self.bucket}/{key}"
+from novajudge.layout import RunLayout
 
 
 def ensure_new_run(s3: Any, layout: RunLayout, execution_name: str | None) -> None:

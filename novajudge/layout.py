@@ -1,0 +1,106 @@
+"""Where a deployment keeps things, in one place: bucket prefixes, the objects of one run, the
+result files and SageMaker's training-job log group.
+
+The steps, the operating commands, the local emulator and the stacks (IAM grants) all take these
+names from here, so the S3 layout, the judge's channels, the permissions and the CLI's look-ups
+cannot drift apart (docs/design.md, "Objects of one run"). This module sits at the bottom of the
+package: it imports nothing from it and touches no AWS API.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Every run writes under `runs/<run_id>/`; the functions and the judge role are limited to it.
+RUNS_PREFIX = "runs/"
+#: Users upload their JSONL datasets here; the generate function may read nothing else they own.
+DATASETS_PREFIX = "datasets/"
+#: Where SageMaker writes training-job logs (fixed name, one group per account and region).
+TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+#: A user dataset: `s3://<bucket>/<key>.jsonl`.
+S3_DATASET_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+\.jsonl)$")
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """One file summarize publishes: its name, its key in the state's `results`, its content type."""
+
+    name: str
+    state_key: str
+    content_type: str
+
+
+#: What summarize writes under `runs/<run_id>/results/`, in download order.
+RESULTS: tuple[ResultFile, ...] = (
+    ResultFile("summary.json", "summary_uri", "application/json"),
+    ResultFile("details.parquet", "details_uri", "application/vnd.apache.parquet"),
+    ResultFile("report.png", "figure_uri", "image/png"),
+    ResultFile("report.html", "report_uri", "text/html; charset=utf-8"),
+)
+RESULT_FILES: tuple[str, ...] = tuple(result.name for result in RESULTS)
+
+
+def dataset_location(uri: str | None) -> tuple[str, str] | None:
+    """(bucket, key) of a user dataset URI, or None when `uri` is not `s3://<bucket>/<key>.jsonl`."""
+    match = S3_DATASET_URI.match(uri or "")
+    return (match["bucket"], match["key"]) if match else None
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Keys and URIs of the objects of run `run_id` in `bucket`."""
+
+    bucket: str
+    run_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"{RUNS_PREFIX}{self.run_id}/"
+
+    @property
+    def request_key(self) -> str:
+        return f"{self.prefix}request.json"
+
+    @property
+    def judge_input_prefix(self) -> str:
+        return f"{self.prefix}input/"
+
+    @property
+    def judge_input_key(self) -> str:
+        return f"{self.judge_input_prefix}llm_judge.jsonl"
+
+    @property
+    def manifest_key(self) -> str:
+        return f"{self.prefix}generation/manifest.jsonl"
+
+    @property
+    def generation_summary_key(self) -> str:
+        return f"{self.prefix}generation/summary.json"
+
+    @property
+    def recipe_prefix(self) -> str:
+        return f"{self.prefix}recipe/"
+
+    def recipe_key(self, file_name: str) -> str:
+        return f"{self.recipe_prefix}{file_name}"
+
+    @property
+    def judge_output_prefix(self) -> str:
+        return f"{self.prefix}judge-output/"
+
+    def judge_job_prefix(self, job_name: str) -> str:
+        return f"{self.judge_output_prefix}{job_name}/"
+
+    def judge_archive_key(self, job_name: str) -> str:
+        return f"{self.judge_job_prefix(job_name)}output/output.tar.gz"
+
+    @property
+    def results_prefix(self) -> str:
+        return f"{self.prefix}results/"
+
+    def results_key(self, file_name: str) -> str:
+        return f"{self.results_prefix}{file_name}"
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"

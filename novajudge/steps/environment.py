@@ -1,0 +1,190 @@
+"""What each Lambda function's environment says, typed and checked once, in its handler.
+
+Every variable a step depends on is read here and nowhere else (docs/design.md, "Lambda
+environment"): the handler calls `<Step>Environment.from_environ(os.environ)` once per invocation
+and hands the object down, so the steps are plain functions a test calls with any environment it
+likes, and a missing or malformed variable fails in the first millisecond with one line naming it,
+before anything is read, written or paid for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from novajudge.errors import ConfigError, JudgeConfigError
+from novajudge.generation.datasets import SQUAD_ROWS_URL
+from novajudge.generation.endpoints import DEFAULT_READ_TIMEOUT, RetryPolicy
+from novajudge.generation.manifest import DEFAULT_CONTEXT_LIMIT_TOKENS
+from novajudge.judge import catalog
+
+Environ = Mapping[str, str]
+#: The values of NOVAJUDGE_STAND_IN that switch stand-in labelling on.
+TRUE_WORDS = frozenset({"1", "true", "yes"})
+#: Set only by the local emulator: every output of the run then says it comes from stand-ins.
+STAND_IN_VAR = "NOVAJUDGE_STAND_IN"
+DEFAULT_MAX_RUNTIME_SECONDS = 14400
+
+
+def stand_in(environ: Environ) -> bool:
+    """True when the local emulator runs stand-in endpoints and judge (`NOVAJUDGE_STAND_IN`)."""
+    return environ.get(STAND_IN_VAR, "").strip().lower() in TRUE_WORDS
+
+
+def _require(environ: Environ, names: tuple[str, ...], function: str, error: type[Exception]) -> None:
+    missing = [name for name in names if not environ.get(name, "").strip()]
+    if missing:
+        raise error(f"{function} function environment is missing {', '.join(missing)}")
+
+
+def _number(
+    environ: Environ,
+    name: str,
+    kind: type[int] | type[float],
+    default: float,
+    error: type[Exception],
+    minimum: float,
+) -> Any:
+    """`kind(environ[name])`, or `default` when unset; a bad value names the variable."""
+    raw = environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        what = "an integer" if kind is int else "a number"
+        raise error(f"environment variable {name}={raw!r} is not {what}") from None
+    if value < minimum:
+        raise error(f"environment variable {name}={raw!r} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True)
+class GenerateEnvironment:
+    """The generate function: where runs go, which endpoints answer, how they are asked."""
+
+    bucket: str
+    endpoint_a: str
+    endpoint_b: str
+    model_a: str
+    model_b: str
+    #: Defaults of the execution input (`Settings.run_defaults()`, JSON in RUN_DEFAULTS).
+    run_defaults: dict[str, Any] = field(default_factory=dict)
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    context_limit_tokens: int = DEFAULT_CONTEXT_LIMIT_TOKENS
+    squad_rows_url: str = SQUAD_ROWS_URL
+    stand_in: bool = False
+
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "BUCKET_NAME",
+        "ENDPOINT_A_NAME",
+        "ENDPOINT_B_NAME",
+        "MODEL_A_ID",
+        "MODEL_B_ID",
+    )
+
+    @classmethod
+    def from_environ(cls, environ: Environ) -> GenerateEnvironment:
+        _require(environ, cls.REQUIRED, "generate", ConfigError)
+        defaults = RetryPolicy()
+        return cls(
+            bucket=environ["BUCKET_NAME"],
+            endpoint_a=environ["ENDPOINT_A_NAME"],
+            endpoint_b=environ["ENDPOINT_B_NAME"],
+            model_a=environ["MODEL_A_ID"],
+            model_b=environ["MODEL_B_ID"],
+            run_defaults=_run_defaults(environ.get("RUN_DEFAULTS")),
+            read_timeout_seconds=_number(
+                environ, "NOVAJUDGE_READ_TIMEOUT_SECONDS", float, DEFAULT_READ_TIMEOUT, ConfigError, 0.001
+            ),
+            retry=RetryPolicy(
+                max_attempts=_number(
+                    environ, "NOVAJUDGE_RETRY_MAX_ATTEMPTS", int, defaults.max_attempts, ConfigError, 1
+                ),
+                base_delay=_number(
+                    environ, "NOVAJUDGE_RETRY_BASE_SECONDS", float, defaults.base_delay, ConfigError, 0.0
+                ),
+                max_delay=_number(
+                    environ, "NOVAJUDGE_RETRY_MAX_SECONDS", float, defaults.max_delay, ConfigError, 0.0
+                ),
+                seed=_number(environ, "NOVAJUDGE_RETRY_SEED", int, defaults.seed, ConfigError, 0),
+            ),
+            context_limit_tokens=_number(
+                environ, "JUDGE_CONTEXT_LIMIT_TOKENS", int, DEFAULT_CONTEXT_LIMIT_TOKENS, ConfigError, 1
+            ),
+            squad_rows_url=environ.get("NOVAJUDGE_SQUAD_ROWS_URL", "").strip() or SQUAD_ROWS_URL,
+            stand_in=stand_in(environ),
+        )
+
+
+def _run_defaults(raw: str | None) -> dict[str, Any]:
+    """RUN_DEFAULTS as an object; unset means the request model's own defaults."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"environment variable RUN_DEFAULTS is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ConfigError("environment variable RUN_DEFAULTS must be a JSON object")
+    return value
+
+
+@dataclass(frozen=True)
+class StartJudgeEnvironment:
+    """The start_judge function: what the deployment fixed for the judge, and the region it runs in.
+
+    Problems raise `JudgeConfigError`, the start_judge step's one name for "the judge cannot start
+    as configured", before any AWS call.
+    """
+
+    role_arn: str
+    region: str
+    instance_types: dict[str, str | None] = field(default_factory=dict)
+    binary_model: str = catalog.variant("binary").default_model
+    max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
+
+    @classmethod
+    def from_environ(cls, environ: Environ) -> StartJudgeEnvironment:
+        _require(environ, ("JUDGE_ROLE_ARN",), "start_judge", JudgeConfigError)
+        # Lambda sets AWS_REGION; AWS_DEFAULT_REGION is what other tools set outside Lambda.
+        region = environ.get("AWS_REGION", "").strip() or environ.get("AWS_DEFAULT_REGION", "").strip()
+        if not region:
+            raise JudgeConfigError("no AWS region: set AWS_REGION")
+        return cls(
+            role_arn=environ["JUDGE_ROLE_ARN"].strip(),
+            region=region,
+            instance_types={
+                "rubric": environ.get("JUDGE_INSTANCE_TYPE_RUBRIC") or None,
+                "binary": environ.get("JUDGE_INSTANCE_TYPE_BINARY") or None,
+            },
+            binary_model=environ.get("BINARY_JUDGE_MODEL") or catalog.variant("binary").default_model,
+            max_runtime_seconds=_number(
+                environ,
+                "JUDGE_MAX_RUNTIME_SECONDS",
+                int,
+                DEFAULT_MAX_RUNTIME_SECONDS,
+                JudgeConfigError,
+                1,
+            ),
+        )
+
+    def model_key(self, variant: str) -> str:
+        """The judge model of `variant`: the deployment's binary model, the catalogue's otherwise."""
+        return self.binary_model if variant == "binary" else catalog.variant(variant).default_model
+
+
+@dataclass(frozen=True)
+class SummarizeEnvironment:
+    """The summarize function: where to unpack the archive, and whether stand-ins made it."""
+
+    #: TMPDIR (Lambda's /tmp when unset); the archive and the four files are written below it.
+    work_dir: str | None = None
+    stand_in: bool = False
+
+    @classmethod
+    def from_environ(cls, environ: Environ) -> SummarizeEnvironment:
+        return cls(work_dir=environ.get("TMPDIR") or None, stand_in=stand_in(environ))
