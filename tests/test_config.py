@@ -10,12 +10,10 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # the package may not be pip-installed in a fresh checkout
-    sys.path.insert(0, str(ROOT))
+from novajudge.config import Settings
+from novajudge.errors import ConfigError
 
-from novajudge.config import Settings  # noqa: E402
-from novajudge.errors import ConfigError  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 RUBRIC_ON_G5 = ({"judge_instance_type": "ml.g5.12xlarge"}, "judge_instance_type", "'ml.g5.12xlarge'", "p5")
 

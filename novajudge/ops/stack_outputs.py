@@ -8,9 +8,6 @@ pipeline stacks are required for anything that touches a run.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +16,6 @@ from botocore.exceptions import ClientError
 from novajudge.config import Settings
 from novajudge.ops.aws import OpsError, error_code
 
-STORAGE_KEYS = ("BucketName", "JudgeRoleArn")
-ENDPOINT_KEYS = ("EndpointAName", "EndpointAArn", "EndpointBName", "EndpointBArn")
 PIPELINE_KEYS = ("StateMachineArn",)
 
 #: Stack states whose outputs cannot be trusted (a failed create, or a stack being deleted).
@@ -80,10 +75,6 @@ class Deployment:
     endpoint_a_name: str | None = None
     endpoint_b_name: str | None = None
 
-    @property
-    def endpoint_names(self) -> tuple[str, ...]:
-        return tuple(n for n in (self.endpoint_a_name, self.endpoint_b_name) if n)
-
 
 def load_deployment(cfn: Any, settings: Settings) -> Deployment:
     """Read the storage and pipeline stacks (required) and the endpoints stack (optional)."""
@@ -105,24 +96,3 @@ def load_deployment(cfn: Any, settings: Settings) -> Deployment:
         endpoint_a_name=endpoints.get("EndpointAName") or settings.endpoint_name("A"),
         endpoint_b_name=endpoints.get("EndpointBName") or settings.endpoint_name("B"),
     )
-
-
-def register_stack_outputs(cfn: Any, stack_name: str, outputs: dict[str, str]) -> str:
-    """Create a stack holding only literal `outputs`, so `describe_stacks` answers as after a deploy.
-
-    For the local emulator and tests, whose resources are created directly in moto rather than by
-    CloudFormation. moto ignores `AWS::CloudFormation::WaitConditionHandle` (it is one of its
-    "null" resource types, with a UserWarning we silence), which makes it the cheapest placeholder
-    a template must have. An existing stack of that name is replaced. Returns the stack id.
-    """
-    template = {
-        "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"Outputs of {stack_name} registered by novajudge.ops (local emulator)",
-        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
-        "Outputs": {key: {"Value": str(value)} for key, value in outputs.items()},
-    }
-    with contextlib.suppress(ClientError):
-        cfn.delete_stack(StackName=stack_name)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*WaitConditionHandle.*")
-        return str(cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))["StackId"])

@@ -151,7 +151,8 @@ class StartJudgeEnvironment:
     def from_environ(cls, environ: Environ) -> StartJudgeEnvironment:
         _require(environ, ("JUDGE_ROLE_ARN",), "start_judge", JudgeConfigError)
         # Lambda sets AWS_REGION; AWS_DEFAULT_REGION is what other tools set outside Lambda.
-        region = environ.get("AWS_REGION", "").strip() or environ.get("AWS_DEFAULT_REGION", "").strip()
+        regions = (environ.get("AWS_REGION", "").strip(), environ.get("AWS_DEFAULT_REGION", "").strip())
+        region = regions[0] or regions[1]
         if not region:
             raise JudgeConfigError("no AWS region: set AWS_REGION")
         return cls(

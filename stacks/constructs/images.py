@@ -23,7 +23,8 @@ ECR_PULL_ACTIONS = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr
 TGI_REPOSITORY = "huggingface-pytorch-tgi-inference"
 
 #: Regions the aws-cdk-lib facts miss, from the SageMaker Python SDK's `huggingface-llm` image
-#: table (see shared/reference/endpoints.md). Checked by a test so an upstream fix is noticed.
+#: table (`src/sagemaker/image_uri_config/huggingface-llm.json` of
+#: https://github.com/aws/sagemaker-python-sdk). Checked by a test so an upstream fix is noticed.
 DLC_ACCOUNTS_MISSING_FROM_FACTS: dict[str, str] = {
     "il-central-1": "780543022126",
     "af-south-1": "626614931356",

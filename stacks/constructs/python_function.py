@@ -35,8 +35,8 @@ from constructs import Construct
 
 #: The repository root: bundles copy `novajudge/` and `recipes/` from here.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-#: Git-ignored cache of pip installs (see .gitignore).
-CACHE_ROOT = PROJECT_ROOT / ".build" / "lambda-deps"
+#: Git-ignored cache of pip installs below the project root (see .gitignore).
+CACHE_DIR = Path(".build") / "lambda-deps"
 #: Bumped when what the bundler produces changes, so cached installs and asset hashes follow.
 BUNDLER_VERSION = "1"
 
@@ -77,11 +77,6 @@ def strip_dead_weight(root: Path) -> None:
     shutil.rmtree(root / "bin", ignore_errors=True)
 
 
-def directory_size(root: Path) -> int:
-    """Bytes of all regular files below `root` (what Lambda counts against its 250 MB limit)."""
-    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
-
-
 def _copy_tree(src: Path, dst: Path, *, ignore: Iterable[str] = (), link: bool = False) -> None:
     """Copy `src` into `dst`, skipping dead weight; hard-link when asked (the cached deps)."""
     ignored = set(ignore) | DEAD_DIRS
@@ -119,13 +114,12 @@ class LambdaBundle:
         python: str,
         architecture: lambda_.Architecture = lambda_.Architecture.X86_64,
         root: Path = PROJECT_ROOT,
-        cache_root: Path | None = None,
     ) -> None:
         self.name = name
         self.python = python
         self.platforms = PLATFORMS[architecture.name]
         self.root = root
-        self.cache_root = cache_root or root / ".build" / "lambda-deps"
+        self.cache_root = root / CACHE_DIR
         self.source_dir = root / "lambdas" / name
         self.requirements = self.source_dir / "requirements.txt"
 

@@ -6,15 +6,10 @@ Shared with the pipeline tests. For another configuration, call
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from infra_synth import Synth, synth_app
 
 

@@ -31,7 +31,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from stacks.constructs.python_function import DEAD_DIRS, LambdaBundle, directory_size
+from stacks.constructs.python_function import DEAD_DIRS, LambdaBundle
 
 #: Lambda's limit on the unzipped deployment package (250 MB as AWS counts it: 250 * 2**20 bytes).
 LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
@@ -59,6 +59,11 @@ def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         assert found[name].is_dir(), found[name]
     assert set(found) == set(NAMES)
     return found
+
+
+def directory_size(root: Path) -> int:
+    """Bytes of all regular files below `root` (what Lambda counts against its 250 MB limit)."""
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def _sizes_report(bundles: dict[str, Path]) -> dict[str, float]:

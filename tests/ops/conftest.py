@@ -7,16 +7,12 @@ state machine with the pipeline's state names are created directly (see `ops_hel
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ops_helpers import (
     ACCOUNT,
     ENDPOINT_ARN,
@@ -27,10 +23,10 @@ from ops_helpers import (
     Deployed,
     _clean,
     definition,
+    register_stack_outputs,
 )
 
 from novajudge.config import Settings
-from novajudge.ops.stack_outputs import register_stack_outputs
 
 
 @pytest.fixture

@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
-# Importable without `pip install -e .` (a bare `.venv/bin/pytest tests/ops`).
-_ROOT = str(Path(__file__).resolve().parents[2])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
-
-from novajudge.config import Settings  # noqa: E402
+from novajudge.config import Settings
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -207,3 +203,24 @@ def put_log_lines(group: str, stream: str, lines: list[str]) -> None:
         logStreamName=stream,
         logEvents=[{"timestamp": now + i, "message": line} for i, line in enumerate(lines)],
     )
+
+
+def register_stack_outputs(cfn: Any, stack_name: str, outputs: dict[str, str]) -> str:
+    """Create a stack holding only literal `outputs`, so `describe_stacks` answers as after a deploy.
+
+    The tests create resources directly in moto rather than through CloudFormation. moto ignores
+    `AWS::CloudFormation::WaitConditionHandle` (one of its "null" resource types, with a UserWarning
+    we silence), which makes it the cheapest placeholder a template must have. An existing stack of
+    that name is replaced. Returns the stack id.
+    """
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"Outputs of {stack_name} registered by the operating-command tests",
+        "Resources": {"Placeholder": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+        "Outputs": {key: {"Value": str(value)} for key, value in outputs.items()},
+    }
+    with contextlib.suppress(ClientError):
+        cfn.delete_stack(StackName=stack_name)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*WaitConditionHandle.*")
+        return str(cfn.create_stack(StackName=stack_name, TemplateBody=json.dumps(template))["StackId"])

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ops_helpers import REPO
+from ops_helpers import REPO, register_stack_outputs
 from typer.testing import CliRunner
 
 from novajudge.cli.app import _register, app
-from novajudge.ops.stack_outputs import register_stack_outputs
 
 pytestmark = pytest.mark.e2e
 

@@ -52,6 +52,44 @@ def test_defaults_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
         GenerateEnvironment.from_environ(os.environ)
 
 
+def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    return {path[0]: value} if len(path) == 1 else {path[0]: _nested(path[1:], value)}
+
+
+@pytest.mark.parametrize(
+    ("setting", "path", "low", "high", "step"),
+    [
+        ("default_questions", ("questions",), 1, 10000, 1),
+        ("max_new_tokens", ("generation", "max_new_tokens"), 1, 8192, 1),
+        ("temperature", ("generation", "temperature"), 0.0, 2.0, 0.01),
+        ("generation_concurrency", ("generation", "concurrency"), 1, 32, 1),
+        ("max_failure_rate", ("generation", "max_failure_rate"), 0.0, 1.0, 0.01),
+        ("poll_seconds", ("poll_seconds",), 0, 3600, 1),
+    ],
+)
+def test_request_bounds_are_the_deployments(
+    setting: str, path: tuple[str, ...], low: float, high: float, step: float
+) -> None:
+    """The documented limits (written out here) hold alike for a deployment's default and a run's value."""
+    for value, allowed in ((low, True), (high, True), (low - step, False), (high + step, False)):
+        try:
+            Settings.from_mapping({setting: value})
+            setting_ok = True
+        except ConfigError:
+            setting_ok = False
+        try:
+            parse_run_request(_nested(path, value), execution_name="e")
+            request_ok = True
+        except InvalidRunRequest:
+            request_ok = False
+        assert (setting_ok, request_ok) == (allowed, allowed), (setting, value)
+    request = parse_run_request({}, execution_name="e")  # no deployment defaults: the model's own
+    field = request
+    for part in path:
+        field = getattr(field, part)
+    assert field == getattr(Settings(), setting)
+
+
 @pytest.mark.parametrize(
     ("raw", "message"),
     [
