@@ -1,5 +1,5 @@
 """Where a deployment keeps things, in one place: bucket prefixes, the objects of one run, the
-result files and SageMaker's training-job log group.
+result files, SageMaker's training-job log group and the stacks' output keys.
 
 The steps, the operating commands, the local emulator and the stacks (IAM grants) all take these
 names from here, so the S3 layout, the judge's channels, the permissions and the CLI's look-ups
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 #: Every run writes under `runs/<run_id>/`; the functions and the judge role are limited to it.
 RUNS_PREFIX = "runs/"
@@ -18,6 +19,18 @@ RUNS_PREFIX = "runs/"
 DATASETS_PREFIX = "datasets/"
 #: Where SageMaker writes training-job logs (fixed name, one group per account and region).
 TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+#: The stacks' CloudFormation outputs (docs/design.md, "Stacks and names"): the stacks write them,
+#: the operating commands and the local emulator find the deployment's resources by them.
+OUTPUT_BUCKET = "BucketName"
+OUTPUT_JUDGE_ROLE = "JudgeRoleArn"
+OUTPUT_STATE_MACHINE = "StateMachineArn"
+
+
+def endpoint_output(which: Literal["A", "B"], what: Literal["Name", "Arn"]) -> str:
+    """`EndpointAName`, `EndpointBArn`, ...: the endpoints stack's output of model `which`."""
+    return f"Endpoint{which}{what}"
+
+
 #: A user dataset: `s3://<bucket>/<key>.jsonl`.
 S3_DATASET_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>\S+\.jsonl)$")
 

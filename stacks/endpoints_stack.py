@@ -16,6 +16,7 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from novajudge.config import Settings
+from novajudge.layout import endpoint_output
 from stacks.constructs import images, nag
 
 Which = Literal["A", "B"]
@@ -56,13 +57,13 @@ class EndpointsStack(cdk.Stack):
             self.endpoints[which] = endpoint
             cdk.CfnOutput(
                 self,
-                f"Endpoint{which}Name",
+                endpoint_output(which, "Name"),
                 value=endpoint.attr_endpoint_name,
                 description=f"Endpoint of model {which} ({settings.model_id(which)})",
             )
             cdk.CfnOutput(
                 self,
-                f"Endpoint{which}Arn",
+                endpoint_output(which, "Arn"),
                 value=endpoint.ref,
                 description=f"ARN of the endpoint of model {which}",
             )

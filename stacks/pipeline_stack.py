@@ -25,7 +25,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from novajudge.config import Settings
-from novajudge.layout import DATASETS_PREFIX, RUNS_PREFIX
+from novajudge.layout import DATASETS_PREFIX, OUTPUT_STATE_MACHINE, RUNS_PREFIX
 from stacks.constructs import nag
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.state_machine import EvaluationStateMachine
@@ -124,9 +124,9 @@ class PipelineStack(cdk.Stack):
 
         cdk.CfnOutput(
             self,
-            "StateMachineArn",
+            OUTPUT_STATE_MACHINE,
             value=self.state_machine.state_machine.state_machine_arn,
-            description="Evaluation state machine (start an execution with `novajudge run`)",
+            description="Evaluation state machine (start an execution with `novajudge start`)",
         )
 
     # -- construction helpers -----------------------------------------------------------------------

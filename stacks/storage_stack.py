@@ -15,7 +15,7 @@ from constructs import Construct
 
 from novajudge.config import Settings
 from novajudge.judge import catalog
-from novajudge.layout import RUNS_PREFIX, TRAINING_LOG_GROUP
+from novajudge.layout import OUTPUT_BUCKET, OUTPUT_JUDGE_ROLE, RUNS_PREFIX, TRAINING_LOG_GROUP
 from stacks.constructs import images, nag
 
 #: Server access logs land under this prefix of the log bucket.
@@ -80,9 +80,12 @@ class StorageStack(cdk.Stack):
         )
         self._acknowledge_judge_wildcards()
 
-        cdk.CfnOutput(self, "BucketName", value=self.bucket.bucket_name, description="Evaluation bucket")
+        cdk.CfnOutput(self, OUTPUT_BUCKET, value=self.bucket.bucket_name, description="Evaluation bucket")
         cdk.CfnOutput(
-            self, "JudgeRoleArn", value=self.judge_role.role_arn, description="Nova judge job execution role"
+            self,
+            OUTPUT_JUDGE_ROLE,
+            value=self.judge_role.role_arn,
+            description="Nova judge job execution role",
         )
 
     def _judge_policy(self) -> iam.PolicyDocument:

@@ -31,6 +31,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from novajudge.layout import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, endpoint_output
 from novajudge.local import moto_patches
 from novajudge.local.deploy import Deployment, StackTemplate, deploy, synthesize
 from novajudge.local.emulator import Emulator, local_aws
@@ -290,7 +291,7 @@ def follow_execution(
 
 def register_standins(emu: Emulator, deployment: Deployment, options: DemoOptions) -> None:
     """Endpoints answer per deployed name (A baseline, B challenger); the judge writes real archives."""
-    names = {"A": deployment.output("EndpointAName"), "B": deployment.output("EndpointBName")}
+    names = {which: deployment.output(endpoint_output(which, "Name")) for which in ("A", "B")}
     faults = {}
     if options.fail_endpoint:
         faults[names[options.fail_endpoint]] = EndpointFaults()
@@ -349,7 +350,7 @@ def run_demo(
         register_standins(emu, deployment, options)
 
         sfn = emu.client("stepfunctions")
-        machine = deployment.output("StateMachineArn")
+        machine = deployment.output(OUTPUT_STATE_MACHINE)
         definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
         view = ExecutionView(main_path(definition))
         t0 = time.monotonic()
@@ -382,7 +383,7 @@ def run_demo(
             result.output = run.output or {}
             t0 = time.monotonic()
             result.files, result.missing = download_results(
-                emu.client("s3"), deployment.output("BucketName"), run_id, run_dir
+                emu.client("s3"), deployment.output(OUTPUT_BUCKET), run_id, run_dir
             )
             result.results_dir = run_dir
             result.timings["download"] = time.monotonic() - t0

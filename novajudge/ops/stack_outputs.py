@@ -14,9 +14,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from novajudge.config import Settings
+from novajudge.layout import OUTPUT_BUCKET, OUTPUT_JUDGE_ROLE, OUTPUT_STATE_MACHINE, endpoint_output
 from novajudge.ops.aws import OpsError, error_code
-
-PIPELINE_KEYS = ("StateMachineArn",)
 
 #: Stack states whose outputs cannot be trusted (a failed create, or a stack being deleted).
 _UNUSABLE = frozenset(
@@ -80,19 +79,19 @@ def load_deployment(cfn: Any, settings: Settings) -> Deployment:
     """Read the storage and pipeline stacks (required) and the endpoints stack (optional)."""
     names = settings.stack_names()
     storage = read_outputs(cfn, names["storage"])
-    _require(storage, ("BucketName",), names["storage"])
+    _require(storage, (OUTPUT_BUCKET,), names["storage"])
     pipeline = read_outputs(cfn, names["pipeline"])
-    _require(pipeline, PIPELINE_KEYS, names["pipeline"])
+    _require(pipeline, (OUTPUT_STATE_MACHINE,), names["pipeline"])
     try:
         endpoints = read_outputs(cfn, names["endpoints"])
     except StackNotFound:
         endpoints = {}
     return Deployment(
-        bucket=storage["BucketName"],
-        state_machine_arn=pipeline["StateMachineArn"],
-        judge_role_arn=storage.get("JudgeRoleArn"),
+        bucket=storage[OUTPUT_BUCKET],
+        state_machine_arn=pipeline[OUTPUT_STATE_MACHINE],
+        judge_role_arn=storage.get(OUTPUT_JUDGE_ROLE),
         # The endpoint names are derived from the configuration too (design.md), so the cost
         # commands can still ask SageMaker about them after the stack is gone.
-        endpoint_a_name=endpoints.get("EndpointAName") or settings.endpoint_name("A"),
-        endpoint_b_name=endpoints.get("EndpointBName") or settings.endpoint_name("B"),
+        endpoint_a_name=endpoints.get(endpoint_output("A", "Name")) or settings.endpoint_name("A"),
+        endpoint_b_name=endpoints.get(endpoint_output("B", "Name")) or settings.endpoint_name("B"),
     )
