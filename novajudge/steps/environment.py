@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from novajudge.config import Settings
 from novajudge.errors import ConfigError, JudgeConfigError
 from novajudge.generation.datasets import SQUAD_ROWS_URL
 from novajudge.generation.endpoints import DEFAULT_READ_TIMEOUT, RetryPolicy
@@ -25,7 +26,8 @@ Environ = Mapping[str, str]
 TRUE_WORDS = frozenset({"1", "true", "yes"})
 #: Set only by the local emulator: every output of the run then says it comes from stand-ins.
 STAND_IN_VAR = "NOVAJUDGE_STAND_IN"
-DEFAULT_MAX_RUNTIME_SECONDS = 14400
+#: A judge job's time limit when JUDGE_MAX_RUNTIME_SECONDS is unset: the configuration's default.
+DEFAULT_MAX_RUNTIME_SECONDS: int = Settings.model_fields["judge_max_runtime_seconds"].default
 
 
 def stand_in(environ: Environ) -> bool:
