@@ -80,6 +80,9 @@ class PipelineStack(cdk.Stack):
                 "MODEL_A_ID": settings.model_id("A"),
                 "MODEL_B_ID": settings.model_id("B"),
                 "RUN_DEFAULTS": json.dumps(settings.run_defaults(), sort_keys=True),
+                # Prompts over the endpoints' limit are not sent; poll_seconds is checked against it.
+                "MAX_INPUT_TOKENS": str(settings.max_input_tokens),
+                "JUDGE_MAX_RUNTIME_SECONDS": str(settings.judge_max_runtime_seconds),
             },
         )
         self.start_judge = self._function(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from novajudge.errors import DatasetError
+from novajudge.jsonl import Limits, parse_json_line, read_jsonl_file, text_lines
 from novajudge.labels import parse_preference
 from novajudge.layout import dataset_location
 
@@ -27,6 +28,11 @@ SOURCE_SQUAD_ONLINE = "SQuAD v1.1 train (Hugging Face datasets-server, rajpurkar
 SOURCE_SQUAD_BUNDLED = "bundled sample"
 SOURCE_SQUAD_FALLBACK = "bundled sample (offline fallback)"
 MAX_REPORTED_ERRORS = 5
+#: Rows in the bundled SQuAD sample: `squad-sample` cannot serve more than this.
+BUNDLED_SAMPLE_ROWS = 20
+#: Size limits of a user dataset: 1 MiB per line (a prompt is sent whole to both endpoints and to
+#: the judge, whose context is a few thousand tokens) and 1 GiB of file read.
+DATASET_LIMITS = Limits(max_line_bytes=1024 * 1024, max_file_bytes=1024 * 1024 * 1024)
 
 FetchJson = Callable[[str, float], Any]
 
@@ -95,17 +101,16 @@ def squad_item(row: dict[str, Any], where: str) -> PromptItem:
 def load_bundled_squad(offset: int, count: int) -> list[PromptItem]:
     """Rows `offset`..`offset+count` of the bundled 20-row sample (fewer if it runs out)."""
     items = []
-    with BUNDLED_SQUAD.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            index = number - 1
-            if index < offset or not line.strip():
-                continue
-            if len(items) >= count:
-                break
-            items.append(squad_item(json.loads(line), f"{BUNDLED_SQUAD.name} line {number}"))
+    for number, row in read_jsonl_file(BUNDLED_SQUAD, error=DatasetError):
+        if number - 1 < offset:
+            continue
+        if len(items) >= count:
+            break
+        items.append(squad_item(row, f"{BUNDLED_SQUAD.name} line {number}"))
     if not items:
         raise DatasetError(
-            f"offset {offset} is past the end of the bundled SQuAD sample ({BUNDLED_SQUAD.name}, 20 rows)"
+            f"offset {offset} is past the end of the bundled SQuAD sample ({BUNDLED_SQUAD.name}, "
+            f"{BUNDLED_SAMPLE_ROWS} rows)"
         )
     return items
 
@@ -155,17 +160,22 @@ def fetch_squad(
     return items[:count]
 
 
-def parse_user_jsonl(lines: Iterable[str], where: str) -> list[PromptItem]:
-    """Validate every line of a user JSONL file; all problems are reported, none skipped silently.
+def parse_user_jsonl(lines: Iterable[str], where: str, *, stop_after: int | None = None) -> list[PromptItem]:
+    """Validate the lines of a user JSONL file; all problems are reported, none skipped silently.
 
     Each line is an object with `prompt` (required, non-empty string), optional `id` (string or
     integer; default `line-<n>`), optional `reference` (string) and optional `preference` (a human's
-label A, B or tie, used to calibrate the judge). Blank lines are ignored.
+    label A, B or tie, used to calibrate the judge). Blank lines are ignored. `lines` are the file's
+    lines in order (blank ones included, so numbers are positions in the file); with `stop_after`,
+    reading stops once that many valid prompts are in hand (a run of 20 questions does not read a
+    100 MB file to its end).
     """
     items: list[PromptItem] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
     for number, line in enumerate(lines, start=1):
+        if stop_after is not None and len(items) >= stop_after:
+            break
         if not line.strip():
             continue
         problem, item = _parse_user_line(line, number)
@@ -187,10 +197,9 @@ label A, B or tie, used to calibrate the judge). Blank lines are ignored.
 
 
 def _parse_user_line(line: str, number: int) -> tuple[str | None, PromptItem | None]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return f"not valid JSON ({exc.msg} at column {exc.colno})", None
+    obj, problem = parse_json_line(line)
+    if problem is not None:
+        return problem, None
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}", None
     prompt = obj.get("prompt")
@@ -241,16 +250,19 @@ def load_dataset(
     bucket, key = location
     where = f"s3://{bucket}/{key}"
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     except Exception as exc:  # botocore ClientError and friends: name the object and the reason
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise DatasetError(f"cannot read {where}: {code}") from None
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{where}: not UTF-8 text (byte {exc.start})") from None
-    all_items = parse_user_jsonl(text.splitlines(), where)
-    if offset >= len(all_items):
-        raise DatasetError(f"offset {offset} is past the end of {where} ({len(all_items)} prompts)")
-    items = all_items[offset : offset + count]
-    return LoadedDataset(items, "s3", {"uri": where, "prompts_in_file": len(all_items)})
+        lines = text_lines(body, where, error=DatasetError, limits=DATASET_LIMITS)
+        read = parse_user_jsonl(lines, where, stop_after=offset + count)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()  # stop the download when we stopped reading early
+    if offset >= len(read):
+        raise DatasetError(f"offset {offset} is past the end of {where} ({len(read)} prompts)")
+    items = read[offset : offset + count]
+    # `prompts_read`: the file is read only as far as the run needs, so this is not its length.
+    return LoadedDataset(items, "s3", {"uri": where, "prompts_read": len(read)})

@@ -28,6 +28,8 @@ TRUE_WORDS = frozenset({"1", "true", "yes"})
 STAND_IN_VAR = "NOVAJUDGE_STAND_IN"
 #: A judge job's time limit when JUDGE_MAX_RUNTIME_SECONDS is unset: the configuration's default.
 DEFAULT_MAX_RUNTIME_SECONDS: int = Settings.model_fields["judge_max_runtime_seconds"].default
+#: The endpoints' input limit when MAX_INPUT_TOKENS is unset: the configuration's default.
+DEFAULT_MAX_INPUT_TOKENS: int = Settings.model_fields["max_input_tokens"].default
 
 
 def stand_in(environ: Environ) -> bool:
@@ -79,6 +81,10 @@ class GenerateEnvironment:
     context_limit_tokens: int = DEFAULT_CONTEXT_LIMIT_TOKENS
     squad_rows_url: str = SQUAD_ROWS_URL
     stand_in: bool = False
+    #: The endpoints' MAX_INPUT_TOKENS: longer prompts are never sent (and are reported).
+    max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
+    #: The judge job's limit, to check a request's poll_seconds against the history budget.
+    judge_max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
 
     REQUIRED: ClassVar[tuple[str, ...]] = (
         "BUCKET_NAME",
@@ -119,6 +125,12 @@ class GenerateEnvironment:
             ),
             squad_rows_url=environ.get("NOVAJUDGE_SQUAD_ROWS_URL", "").strip() or SQUAD_ROWS_URL,
             stand_in=stand_in(environ),
+            max_input_tokens=_number(
+                environ, "MAX_INPUT_TOKENS", int, DEFAULT_MAX_INPUT_TOKENS, ConfigError, 1
+            ),
+            judge_max_runtime_seconds=_number(
+                environ, "JUDGE_MAX_RUNTIME_SECONDS", int, DEFAULT_MAX_RUNTIME_SECONDS, ConfigError, 1
+            ),
         )
 
 
