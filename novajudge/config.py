@@ -170,6 +170,17 @@ class Settings(BaseModel):
             return self.judge_instance_type
         return catalog.variant(variant).model(self.judge_model_key(variant)).default_instance_type
 
+    def permitted_judge_instance_types(self) -> list[str]:
+        """Every instance type a judge job of this deployment may use: those of the deployed judge
+        model of each variant (start_judge refuses the others; IAM denies them too)."""
+        return sorted(
+            {
+                instance_type
+                for variant in ("rubric", "binary")
+                for instance_type in catalog.variant(variant).model(self.judge_model_key(variant)).instance_types
+            }
+        )
+
     def stack_names(self) -> dict[StackRole, str]:
         """The CloudFormation stack names, shared by the CDK app and the CLI."""
         return {

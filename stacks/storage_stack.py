@@ -16,7 +16,7 @@ from constructs import Construct
 from novajudge.config import Settings
 from novajudge.judge import catalog
 from novajudge.layout import OUTPUT_BUCKET, OUTPUT_JUDGE_ROLE, RUNS_PREFIX, TRAINING_LOG_GROUP
-from stacks.constructs import images, nag
+from stacks.constructs import images, nag, trust
 
 #: Server access logs land under this prefix of the log bucket.
 ACCESS_LOG_PREFIX = "evaluation-bucket/"
@@ -63,10 +63,16 @@ class StorageStack(cdk.Stack):
             auto_delete_objects=auto_delete,
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix=ACCESS_LOG_PREFIX,
+            # Versioned: a result overwritten or deleted by mistake can be restored for a while.
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=cdk.Duration.days(1)
-                )
+                ),
+                s3.LifecycleRule(
+                    id="ExpireOldVersions",
+                    noncurrent_version_expiration=cdk.Duration.days(settings.noncurrent_version_expiration_days),
+                ),
             ],
         )
 
@@ -74,7 +80,7 @@ class StorageStack(cdk.Stack):
         self.judge_role = iam.Role(
             self,
             "JudgeRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=trust.sagemaker_principal(self, "training-job/*"),
             description="Execution role of the Nova LLM-as-a-judge SageMaker training job",
             inline_policies={"NovaJudgeJob": self._judge_policy()},
         )

@@ -64,7 +64,7 @@ def _nested(path: tuple[str, ...], value: Any) -> dict[str, Any]:
         ("temperature", ("generation", "temperature"), 0.0, 2.0, 0.01),
         ("generation_concurrency", ("generation", "concurrency"), 1, 32, 1),
         ("max_failure_rate", ("generation", "max_failure_rate"), 0.0, 1.0, 0.01),
-        ("poll_seconds", ("poll_seconds",), 0, 3600, 1),
+        ("poll_seconds", ("poll_seconds",), 1, 3600, 1),
     ],
 )
 def test_request_bounds_are_the_deployments(
