@@ -173,13 +173,8 @@ class Settings(BaseModel):
     def permitted_judge_instance_types(self) -> list[str]:
         """Every instance type a judge job of this deployment may use: those of the deployed judge
         model of each variant (start_judge refuses the others; IAM denies them too)."""
-        return sorted(
-            {
-                instance_type
-                for variant in ("rubric", "binary")
-                for instance_type in catalog.variant(variant).model(self.judge_model_key(variant)).instance_types
-            }
-        )
+        models = [catalog.variant(v).model(self.judge_model_key(v)) for v in ("rubric", "binary")]
+        return sorted({instance_type for model in models for instance_type in model.instance_types})
 
     def stack_names(self) -> dict[StackRole, str]:
         """The CloudFormation stack names, shared by the CDK app and the CLI."""

@@ -86,10 +86,16 @@ def test_start_wait_reports_failure_with_exit_1(deployed: Deployed, failing_lamb
         (("--run-id", "-leading"), "is not allowed"),
         (("--run-id", "x" * 65), "is not allowed"),
         (("--dataset", "hf://squad"), "expected one of squad, squad-sample"),
-        (("--dataset", "s3://novajudge-storage-bucket/datasets/missing.jsonl"), "cannot read it (no such object)"),
+        (
+            ("--dataset", "s3://novajudge-storage-bucket/datasets/missing.jsonl"),
+            "cannot read it (no such object)",
+        ),
         (("--dataset", "s3://no-such-bucket-here/datasets/x.jsonl"), "reads user datasets only from"),
         (("--dataset", "s3://novajudge-storage-bucket/in/x.jsonl"), "plain path under datasets/"),
-        (("--dataset", "s3://novajudge-storage-bucket/datasets/../runs/x.jsonl"), "plain path under datasets/"),
+        (
+            ("--dataset", "s3://novajudge-storage-bucket/datasets/../runs/x.jsonl"),
+            "plain path under datasets/",
+        ),
         (("--poll-seconds", "0"), "poll_seconds=0"),
         (("--poll-seconds", "1"), "poll_seconds=1 with"),
         (("--dataset", "s3://bucket/not-jsonl.csv"), "expected s3://<bucket>/<key>.jsonl"),
