@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from novajudge.errors import DatasetError
-from novajudge.jsonl import Limits, parse_json_line, read_jsonl_file, text_lines
+from novajudge.jsonl import Limits, parse_json_line, raw_lines, read_jsonl_file
 from novajudge.labels import parse_preference
 from novajudge.layout import dataset_location
 
@@ -160,22 +160,41 @@ def fetch_squad(
     return items[:count]
 
 
-def parse_user_jsonl(lines: Iterable[str], where: str, *, stop_after: int | None = None) -> list[PromptItem]:
+def _decoded(raw: str | bytes, number: int) -> tuple[str, str | None]:
+    """A line as text, or the problem (named like the other per-line problems) when not UTF-8."""
+    if isinstance(raw, str):
+        return raw, None
+    if number == 1:
+        raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return "", f"not UTF-8 text (byte {exc.start + 1} of the line)"
+
+
+def parse_user_jsonl(
+    lines: Iterable[str] | Iterable[bytes], where: str, *, stop_after: int | None = None
+) -> list[PromptItem]:
     """Validate the lines of a user JSONL file; all problems are reported, none skipped silently.
 
     Each line is an object with `prompt` (required, non-empty string), optional `id` (string or
     integer; default `line-<n>`), optional `reference` (string) and optional `preference` (a human's
     label A, B or tie, used to calibrate the judge). Blank lines are ignored. `lines` are the file's
-    lines in order (blank ones included, so numbers are positions in the file); with `stop_after`,
-    reading stops once that many valid prompts are in hand (a run of 20 questions does not read a
-    100 MB file to its end).
+    lines in order, as text or as UTF-8 bytes (`novajudge.jsonl.raw_lines`: then a line that is not
+    UTF-8 is reported with the others), blank ones included so numbers are positions in the file.
+    With `stop_after`, reading stops once that many valid prompts are in hand (a run of 20
+    questions does not read a 100 MB file to its end).
     """
     items: list[PromptItem] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
         if stop_after is not None and len(items) >= stop_after:
             break
+        line, problem = _decoded(raw, number)
+        if problem is not None:
+            errors.append(f"{where} line {number}: {problem}")
+            continue
         if not line.strip():
             continue
         problem, item = _parse_user_line(line, number)
@@ -246,7 +265,9 @@ def load_dataset(
             )
     location = dataset_location(spec.uri)
     if spec.source != "s3" or location is None:  # the request model refuses these first
-        raise DatasetError(f"dataset {spec.source!r} with uri {spec.uri!r}: expected s3://<bucket>/<key>.jsonl")
+        raise DatasetError(
+            f"dataset {spec.source!r} with uri {spec.uri!r}: expected s3://<bucket>/<key>.jsonl"
+        )
     bucket, key = location
     where = f"s3://{bucket}/{key}"
     try:
@@ -255,7 +276,7 @@ def load_dataset(
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise DatasetError(f"cannot read {where}: {code}") from None
     try:
-        lines = text_lines(body, where, error=DatasetError, limits=DATASET_LIMITS)
+        lines = raw_lines(body, where, error=DatasetError, limits=DATASET_LIMITS)
         read = parse_user_jsonl(lines, where, stop_after=offset + count)
     finally:
         close = getattr(body, "close", None)
