@@ -227,3 +227,20 @@ def test_environment_variables_of_limits_are_read(monkeypatch) -> None:
         {**os.environ, "MAX_INPUT_TOKENS": "123", "JUDGE_MAX_RUNTIME_SECONDS": "900"}
     )
     assert (env.max_input_tokens, env.judge_max_runtime_seconds) == (123, 900)
+
+
+def test_configuration_refuses_polls_that_overflow_the_history() -> None:
+    """The same budget at synth time: 432,000 s of judge time needs polls of at least 163 s."""
+    from novajudge.config import Settings
+    from novajudge.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"poll_seconds=60: .*use poll_seconds ≥ 163"):
+        Settings.from_mapping({"judge_max_runtime_seconds": 432000, "poll_seconds": 60})
+    assert Settings.from_mapping({"judge_max_runtime_seconds": 432000, "poll_seconds": 163}).poll_seconds == 163
+    # The IAM condition's list: Nova 2 Lite's types (rubric) and nova-micro's (binary default), by hand
+    # from the catalogue; nova-lite (binary) adds ml.g6.48xlarge.
+    rubric = ["ml.p4d.24xlarge", "ml.p5.48xlarge", "ml.p5en.48xlarge"]
+    micro = ["ml.g5.12xlarge", "ml.g5.24xlarge", "ml.g6.12xlarge", "ml.g6.24xlarge"]
+    assert Settings().permitted_judge_instance_types() == sorted(rubric + micro)
+    lite = Settings.from_mapping({"binary_judge_model": "nova-lite"}).permitted_judge_instance_types()
+    assert lite == sorted([*rubric, *micro, "ml.g6.48xlarge"])
