@@ -236,7 +236,8 @@ def test_configuration_refuses_polls_that_overflow_the_history() -> None:
 
     with pytest.raises(ConfigError, match=r"poll_seconds=60: .*use poll_seconds ≥ 163"):
         Settings.from_mapping({"judge_max_runtime_seconds": 432000, "poll_seconds": 60})
-    assert Settings.from_mapping({"judge_max_runtime_seconds": 432000, "poll_seconds": 163}).poll_seconds == 163
+    fits = Settings.from_mapping({"judge_max_runtime_seconds": 432000, "poll_seconds": 163})
+    assert fits.poll_seconds == 163
     # The IAM condition's list: Nova 2 Lite's types (rubric) and nova-micro's (binary default), by hand
     # from the catalogue; nova-lite (binary) adds ml.g6.48xlarge.
     rubric = ["ml.p4d.24xlarge", "ml.p5.48xlarge", "ml.p5en.48xlarge"]
