@@ -91,6 +91,7 @@ class PipelineStack(cdk.Stack):
                 "JUDGE_INSTANCE_TYPE_RUBRIC": settings.resolved_judge_instance_type("rubric"),
                 "JUDGE_INSTANCE_TYPE_BINARY": settings.resolved_judge_instance_type("binary"),
                 "BINARY_JUDGE_MODEL": settings.binary_judge_model,
+                "BINARY_JUDGE_IMAGE_TAG": settings.binary_judge_image_tag,
                 "JUDGE_MAX_RUNTIME_SECONDS": str(settings.judge_max_runtime_seconds),
             },
         )

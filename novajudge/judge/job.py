@@ -35,6 +35,7 @@ class JudgeEnvironment:
     instance_types: dict[str, str | None]
     binary_model: str
     max_runtime_seconds: int
+    binary_image_tag: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> JudgeEnvironment:
@@ -57,10 +58,15 @@ class JudgeEnvironment:
             },
             binary_model=environ.get("BINARY_JUDGE_MODEL") or catalog.variant("binary").default_model,
             max_runtime_seconds=runtime,
+            binary_image_tag=environ.get("BINARY_JUDGE_IMAGE_TAG") or None,
         )
 
     def model_key(self, variant: str) -> str:
         return self.binary_model if variant == "binary" else catalog.variant(variant).default_model
+
+    def image_tag(self, variant: str) -> str | None:
+        """The deployment's image tag for `variant` (None: the catalogue's default)."""
+        return self.binary_image_tag if variant == "binary" else None
 
 
 def judge_job_name(run_id: str, variant: str, created_at: str) -> str:
@@ -162,7 +168,7 @@ def plan_judge_job(run: RunState, *, region: str, env: JudgeEnvironment) -> Judg
     model = catalog.variant(variant).model(model_key)
     instance_type = run.judge.instance_type or env.instance_types.get(variant) or model.default_instance_type
     catalog.check_instance_type(variant, instance_type, model_key)
-    image = catalog.image_uri(variant, region)
+    image = catalog.image_uri(variant, region, env.image_tag(variant))
     job_name = judge_job_name(run.run_id, variant, run.created_at)
     rendered = recipe.render(
         variant, run_name=job_name, model_key=model_key, overrides=run.judge.recipe_overrides
