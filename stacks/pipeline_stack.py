@@ -29,9 +29,9 @@ from stacks.constructs import nag
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.state_machine import EvaluationStateMachine
 
-#: Newest Python runtime known to aws-cdk-lib (cdk-nag L1); every pinned package has cp314 wheels
-#: for manylinux x86_64 (checked by tests/infra/test_bundle_size.py).
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+#: The Python whose interpreter the tests import every bundle with (python_function.IMPORT_TESTED_PYTHON,
+#: tests/infra/test_bundle_size.py); every pinned package has cp313 manylinux x86_64 wheels.
+RUNTIME = lambda_.Runtime.PYTHON_3_13
 RUNS_PREFIX = "runs/"
 DATASETS_PREFIX = "datasets/"
 
