@@ -61,11 +61,11 @@ def measure(archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, 
     """Run each stage as summarize does, timed; returns seconds per stage and the peak RSS."""
     import numpy as np
 
+    from novajudge.results.details import write_details
     from novajudge.results.figure import render_png
+    from novajudge.results.numbers import compute, model_scores
     from novajudge.results.parse import read_flattened
     from novajudge.results.report import render_html
-    from novajudge.results.stats import compute, model_scores
-    from novajudge.results.summarize import write_details
 
     manifest = [
         {"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA"} for i in range(rows)

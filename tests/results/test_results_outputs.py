@@ -20,8 +20,8 @@ import novajudge.cli.summarize_cmd  # noqa: F401  (registers the command on the 
 from novajudge.cli.app import app
 from novajudge.judge.archive import write_judge_archive
 from novajudge.results.figure import leader_text, needle_angle
-from novajudge.results.parse import CRITERION_COLUMNS, PROMPT_COLUMNS
 from novajudge.results.summarize import summarize
+from novajudge.verdicts import CRITERION_COLUMNS, PROMPT_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
 STABLE_KEYS = {

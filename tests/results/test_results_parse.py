@@ -13,7 +13,8 @@ from results_builders import TIMESTAMP, rubric_case, simple
 
 from novajudge.errors import ResultsError
 from novajudge.judge.archive import write_judge_archive
-from novajudge.results.parse import normalise_criterion, parse_label, read_flattened
+from novajudge.results.parse import read_flattened
+from novajudge.verdicts import criterion_key, parse_label
 
 DETAILS_NAME = "details_custom|rubric_llm_judge_judge|0_20250101.parquet"
 
@@ -190,11 +191,7 @@ def test_labels_with_or_without_brackets(raw, label):
 
 
 def test_criterion_names_are_normalised():
-    assert (
-        normalise_criterion(" Factual-Accuracy ")
-        == normalise_criterion("factual accuracy")
-        == "factual_accuracy"
-    )
+    assert criterion_key(" Factual-Accuracy ") == criterion_key("factual accuracy") == "factual_accuracy"
 
 
 # ----------------------------------------------------------------------------- errors name file + expectation
@@ -240,9 +237,13 @@ GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
         (
             GOOD_RESULTS,
             _details(metrics="{'a': "),
-            r"details_x_1\.parquet row 0: 'metrics' is not a Python dict",
+            r"details_x_1\.parquet row 0: field 'metrics' is not a Python dict",
         ),
-        (GOOD_RESULTS, _details(metrics="[1, 2]"), r"row 0: expected 'metrics' to be a dict literal"),
+        (
+            GOOD_RESULTS,
+            _details(metrics="[1, 2]"),
+            r"row 0: field 'metrics' is a list, expected a dict literal",
+        ),
         (
             GOOD_RESULTS,
             _details(metrics=repr({"predictions": "A wins"})),
