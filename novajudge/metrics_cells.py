@@ -52,7 +52,12 @@ _SINGLE_QUOTED_AND_KEYWORDS: tuple[tuple[str, str], ...] = (
     (": False", ": false"),
     (": None", ": null"),
 )
-_ESCAPES: tuple[tuple[str, str], ...] = (("\\'", "'"), ("\\x", "\\u00"))
+_ESCAPES: tuple[tuple[str, str], ...] = (
+    ("\\\\", "\x02"),  # an escaped backslash, set aside so `\\x41` is not read as `\x41`
+    ("\\'", "'"),
+    ("\\x", "\\u00"),
+    ("\x02", "\\\\"),
+)
 
 
 def _text(cell: Any) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from results_builders import TIMESTAMP, rubric_case, simple
+from results_builders import TIMESTAMP, parquet_bytes, rubric_case, simple, tar_archive
 
 from novajudge.errors import ResultsError
 from novajudge.judge.archive import write_judge_archive
@@ -17,21 +16,6 @@ from novajudge.results.parse import read_flattened
 from novajudge.verdicts import criterion_key, parse_label
 
 DETAILS_NAME = "details_custom|rubric_llm_judge_judge|0_20250101.parquet"
-
-
-def _tar(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-def _parquet(frame: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    frame.to_parquet(buf, engine="pyarrow", index=False)
-    return buf.getvalue()
 
 
 def _handmade_rows() -> pd.DataFrame:
@@ -103,11 +87,11 @@ def handmade(tmp_path) -> Path:
             }
         },
     }
-    return _tar(
+    return tar_archive(
         tmp_path / "output.tar.gz",
         {
             "job/eval_results/results_20250101.json": json.dumps(results).encode(),
-            f"job/eval_results/details/rubric_judge_model/20250101/{DETAILS_NAME}": _parquet(
+            f"job/eval_results/details/rubric_judge_model/20250101/{DETAILS_NAME}": parquet_bytes(
                 _handmade_rows()
             ),
         },
@@ -203,14 +187,14 @@ def _with(tmp_path, results: bytes | None, details: bytes | None) -> Path:
         files["r/eval_results/results_1.json"] = results
     if details is not None:
         files["r/eval_results/details/m/1/details_x_1.parquet"] = details
-    return _tar(tmp_path / "output.tar.gz", files)
+    return tar_archive(tmp_path / "output.tar.gz", files)
 
 
 def _details(**metrics_override) -> bytes:
     frame = _handmade_rows()
     for col, value in metrics_override.items():
         frame.loc[0, col] = value
-    return _parquet(frame)
+    return parquet_bytes(frame)
 
 
 GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
@@ -231,7 +215,7 @@ GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
         (GOOD_RESULTS, b"PAR1 garbage", r"details_x_1\.parquet: not a readable parquet file"),
         (
             GOOD_RESULTS,
-            _parquet(pd.DataFrame({"full_prompt": ["x"]})),
+            parquet_bytes(pd.DataFrame({"full_prompt": ["x"]})),
             r"details_x_1\.parquet: expected columns",
         ),
         (
@@ -301,7 +285,7 @@ def test_malformed_output_errors_name_file_and_expectation(tmp_path, results, de
 
 
 def test_two_results_files_are_ambiguous(tmp_path):
-    path = _tar(
+    path = tar_archive(
         tmp_path / "o.tar.gz",
         {
             "a/results_1.json": GOOD_RESULTS,
