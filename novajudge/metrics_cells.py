@@ -21,6 +21,7 @@ escape `repr` writes); only the time differs: see `benchmarks/bench_summarize.py
 from __future__ import annotations
 
 import ast
+import gc
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -33,21 +34,22 @@ from novajudge.errors import ResultsError
 #: Cells rewritten and parsed together: bounds the memory of one batch's decoded dicts.
 BATCH = 2000
 
-# Python literal text -> JSON text, in this order. A `repr` puts a string's delimiters after
-# `{`, `[`, `, `, `: ` and before `: `, `, `, `}`, `]`; it double-quotes a string only when the
-# string holds a `'` and no `"`. So: escape every `"` and restore the delimiters of "..." strings
-# (only where the batch has a `"`), turn the delimiters of '...' strings into `"`, the keywords
-# into JSON's, and (only where the batch has a backslash) the escapes JSON spells otherwise.
-# Where a string's content happens to match one of these contexts the result is wrong, and
-# verification (step 3) rejects it.
+# Python literal text -> JSON text, in this order. A dict's `repr` puts a string's delimiters
+# after `{`, `, `, `: ` and before `: `, `, `, `}`; it double-quotes a string only when the string
+# holds a `'` and no `"`. So: escape every `"` and restore the delimiters of "..." strings (only
+# where the batch has a `"`), turn the delimiters of '...' strings into `"`, the keywords into
+# JSON's, and (only where the batch has a backslash) the escapes JSON spells otherwise. Where a
+# string's content happens to match one of these contexts, or a list holds strings or keywords
+# (`[`/`]` contexts are left out: the judge's metrics hold none, and each pass costs a scan of the
+# batch), the result is wrong or no JSON, and verification (step 3) rejects it.
 _DOUBLE_QUOTED: tuple[tuple[str, str], ...] = (
     ('"', '\\"'),
-    *((f'{before}\\"', f'{before}"') for before in ("{", "[", ", ", ": ")),
-    *((f'\\"{after}', f'"{after}') for after in (": ", ", ", "}", "]")),
+    *((f'{before}\\"', f'{before}"') for before in ("{", ", ", ": ")),
+    *((f'\\"{after}', f'"{after}') for after in (": ", ", ", "}")),
 )
 _SINGLE_QUOTED_AND_KEYWORDS: tuple[tuple[str, str], ...] = (
-    *((f"{before}'", f'{before}"') for before in ("{", "[", ", ", ": ")),
-    *((f"'{after}", f'"{after}') for after in (": ", ", ", "}", "]")),
+    *((f"{before}'", f'{before}"') for before in ("{", ", ", ": ")),
+    *((f"'{after}", f'"{after}') for after in (": ", ", ", "}")),
     (": True", ": true"),
     (": False", ": false"),
     (": None", ": null"),
@@ -113,7 +115,16 @@ def iter_metrics(cells: Sequence[Any] | np.ndarray, source: str) -> Iterator[lis
         chunk = [c if isinstance(c, dict) else _text(c) for c in cells[start : start + BATCH]]
         todo = [i for i, c in enumerate(chunk) if isinstance(c, str) and c]
         parsed: list[Any] = [c if isinstance(c, dict) else {} for c in chunk]
-        for i, value in zip(todo, _fast([chunk[i] for i in todo]) if todo else [], strict=True):
+        # A batch allocates a few hundred thousand objects at once, all alive until it is done:
+        # the cyclic collector would walk them again and again for nothing.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            values = _fast([chunk[i] for i in todo]) if todo else []
+        finally:
+            if collecting:
+                gc.enable()
+        for i, value in zip(todo, values, strict=True):
             where = f"{source} row {start + i}"
             value = _slow(chunk[i], where) if value is _UNREAD else value
             if not isinstance(value, dict):

@@ -116,6 +116,11 @@ def cohen_kappa(first: Sequence[str], second: Sequence[str], classes: Sequence[s
 def jsonable(value: Any) -> Any:
     """NaN/inf -> None, numpy scalars -> Python, tuples -> lists, keys -> str: ready for
     `json.dumps(..., allow_nan=False)`, which the summary and the CLI's `--out` files use."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:  # most leaves: nothing to do
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -128,6 +128,16 @@ def parse_label(raw: Any) -> str | None:
     return _label_of(bare) if bare else None
 
 
+def parse_labels(values: Iterable[Any]) -> list[str]:
+    """`parse_label` of each value, `error` where there is none; each distinct text read once."""
+    values = list(values)
+    try:
+        seen = {v: parse_label(v) or ERROR for v in set(values)}
+    except TypeError:  # unhashable cells (lists of passes): one by one
+        return [parse_label(v) or ERROR for v in values]
+    return [seen[v] for v in values]
+
+
 def label_verdict(raw: Any) -> str:
     """The position verdict (`A`, `B`, `tie`, `bothbad`) of a raw output; `error` when unreadable.
 
@@ -169,7 +179,7 @@ def check_prompts(prompts: pd.DataFrame, source: str = "prompts table") -> pd.Da
         )
     out = prompts.copy()
     out["prompt_id"] = out["prompt_id"].astype(str)
-    out["label"] = [parse_label(v) or ERROR for v in out["label"]]
+    out["label"] = parse_labels(out["label"].to_numpy(object))
     for field, allowed in (("order", ORDERS), ("winner", WINNERS)):
         bad = out[~out[field].isin(allowed)]
         if not bad.empty:
@@ -257,8 +267,6 @@ def _absent(value: Any) -> bool:
 def _binary(value: Any) -> float:
     if isinstance(value, str):
         value = value.strip().casefold()
-    elif isinstance(value, np.generic):
-        value = value.item()
     try:
         return _BINARY_VALUES.get(value, math.nan)
     except TypeError:  # unhashable
@@ -278,20 +286,28 @@ def normalise_scores(
     """
     kinds_arr = np.asarray(kinds, dtype=object)
     n = len(kinds_arr)
-    unknown = np.flatnonzero(~np.isin(kinds_arr, SCORE_TYPES)) if n else np.array([], dtype=int)
+    is_binary = kinds_arr == "binary"
+    unknown = np.flatnonzero(~is_binary & (kinds_arr != "scale"))
     if unknown.size:
         i = int(unknown[0])
         raise ResultsError(f"{where(i)}: expected type 'scale' or 'binary', got {kinds_arr[i]!r}")
     raw = pd.Series(list(values), dtype=object)
     absent = raw.isna().to_numpy()
-    is_binary = kinds_arr == "binary"
     scores = np.full(n, np.nan)
     if (~is_binary).any():
         scale_values = raw[~is_binary]
         numbers = pd.to_numeric(scale_values, errors="coerce").to_numpy(dtype=np.float64)
         scores[~is_binary] = numbers
     if is_binary.any():
-        scores[is_binary] = [_binary(v) for v in raw[is_binary]]
+        # Most binary scores are bools: one vectorised lookup, then the odd spellings one by one.
+        binary_values = raw[is_binary]
+        try:
+            mapped = np.array(binary_values.map(_BINARY_VALUES), dtype=np.float64)
+        except TypeError:  # an unhashable cell
+            mapped = np.full(len(binary_values), np.nan)
+        odd = np.flatnonzero(np.isnan(mapped))
+        mapped[odd] = [_binary(v) for v in binary_values.iloc[odd]]
+        scores[is_binary] = mapped
     in_range = np.where(is_binary, np.isin(scores, (0.0, 1.0)), (scores >= 1.0) & (scores <= 5.0))
     bad = np.flatnonzero(~in_range if required else ~absent & ~in_range)
     if bad.size:

@@ -49,10 +49,16 @@ def details_table(prompts: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame
                     right.to_numpy(np.float64) if right is not None else np.full(len(c), np.nan),
                 ]
             )
-        else:
-            values = [*(left.tolist() if left is not None else [None] * len(p)),
-                      *(right.tolist() if right is not None else [None] * len(c))]  # fmt: skip
-            out[name] = pd.Series(values, dtype=object)
+        else:  # strings; None where a kind has no such column
+            out[name] = pd.Series(
+                np.concatenate(
+                    [
+                        left.to_numpy(object) if left is not None else np.full(len(p), None, dtype=object),
+                        right.to_numpy(object) if right is not None else np.full(len(c), None, dtype=object),
+                    ]
+                ),
+                dtype=object,
+            )
     return pd.DataFrame(out)
 
 

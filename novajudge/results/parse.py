@@ -229,7 +229,7 @@ def _binary_label(metrics: Mapping[str, Any]) -> str | None:
     return "A=B"
 
 
-def _row_label(variant: str, metrics: Mapping[str, Any], prediction_cell: Any, where: str) -> str:
+def _row_label(variant: str, metrics: Mapping[str, Any], prediction_cell: Any, source: str, row: int) -> str:
     """The row's label: the rubric's `metrics['predictions']` when present, else the `predictions` column,
     else (binary) the two passes' counts; `error` when there is none. A non-empty raw output without
     a label is malformed unless the row is flagged as an inference error; an empty one is an
@@ -243,7 +243,8 @@ def _row_label(variant: str, metrics: Mapping[str, Any], prediction_cell: Any, w
     text = cell_text(raw).strip()
     if label is None and text and not int(metrics.get("inference_error") or 0):
         raise ResultsError(
-            f"{where}: expected a preference label {LABELS} (with or without [[ ]]), got {text[:80]!r}"
+            f"{source} row {row}: expected a preference label {LABELS} (with or without [[ ]]), "
+            f"got {text[:80]!r}"
         )
     return label or ERROR
 
@@ -298,22 +299,31 @@ class _Criteria:
     justification_A: list[Any]
     justification_B: list[Any]
 
-    def add(self, row: int, breakdown: Any, where: str) -> None:
-        if not isinstance(breakdown, Mapping):
-            raise ResultsError(f"{where}: expected 'criteria_breakdown' to be a dict of criteria")
-        for name, c in breakdown.items():
-            if not isinstance(c, Mapping):
+    def add(self, first_row: int, batch: Sequence[Mapping[str, Any]], source: str) -> None:
+        """The criteria of a batch of rows (row numbers from `first_row`), field by field."""
+        owners: list[int] = []
+        names: list[Any] = []
+        cells: list[Any] = []
+        for row, metrics in enumerate(batch, start=first_row):
+            breakdown = metrics.get("criteria_breakdown") or {}
+            if type(breakdown) is not dict and not isinstance(breakdown, Mapping):
                 raise ResultsError(
-                    f"{where} criterion {name!r}: expected a dict with type, weight, score_A, score_B"
+                    f"{source} row {row}: expected 'criteria_breakdown' to be a dict of criteria"
                 )
-            self.row.append(row)
-            self.name.append(str(name))
-            self.kind.append(c.get("type", "scale"))
-            self.weight.append(c.get("weight"))
-            self.score_A.append(c.get("score_A"))
-            self.score_B.append(c.get("score_B"))
-            self.justification_A.append(c.get("justification_A"))
-            self.justification_B.append(c.get("justification_B"))
+            owners.extend([row] * len(breakdown))
+            names.extend(breakdown)
+            cells.extend(breakdown.values())
+        for i, c in enumerate(cells):
+            if type(c) is not dict and not isinstance(c, Mapping):
+                raise ResultsError(
+                    f"{source} row {owners[i]} criterion {names[i]!r}: "
+                    "expected a dict with type, weight, score_A, score_B"
+                )
+        self.row.extend(owners)
+        self.name.extend([n if type(n) is str else str(n) for n in names])
+        self.kind.extend([c.get("type", "scale") for c in cells])
+        for field in ("weight", "score_A", "score_B", "justification_A", "justification_B"):
+            getattr(self, field).extend([c.get(field) for c in cells])
 
     def table(self, source: str, orders: list[str], ids: list[str]) -> pd.DataFrame:
         """The criteria table; errors name the row, the criterion and the field, first in row order."""
@@ -399,15 +409,14 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
         for k in ("weighted_score_A", "weighted_score_B", "score_margin", "overall_justification", *PASS_KEYS)
     }
     criteria = _Criteria([], [], [], [], [], [], [], [])
-    row = 0
+    first = 0
     for batch in iter_metrics(details["metrics"].tolist(), source):
-        for metrics in batch:
-            where = f"{source} row {row}"
-            labels.append(_row_label(judge.variant, metrics, predictions[row], where))
-            for key, values in fields.items():
-                values.append(metrics.get(key))
-            criteria.add(row, metrics.get("criteria_breakdown") or {}, where)
-            row += 1
+        for row, metrics in enumerate(batch, start=first):
+            labels.append(_row_label(judge.variant, metrics, predictions[row], source, row))
+        for key, values in fields.items():
+            values.extend([metrics.get(key) for metrics in batch])
+        criteria.add(first, batch, source)
+        first += len(batch)
     winners = [LABEL_VERDICT[label] for label in labels]
     winners = [swap(w) if order == "BA" else w for w, order in zip(winners, orders, strict=True)]
     full = details["full_prompt"].tolist() if "full_prompt" in details.columns else None

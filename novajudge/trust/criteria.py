@@ -77,7 +77,7 @@ def with_keys(criteria: pd.DataFrame, synonyms: Mapping[str, str] | None = None)
     if "criterion" not in criteria.columns:
         raise InvalidRunRequest("the criteria table has no 'criterion' column")
     out = criteria.copy()
-    out["key"] = criterion_keys(out["criterion"], synonyms)
+    out["key"] = criterion_keys(out["criterion"].tolist(), synonyms)
     return out
 
 
@@ -92,15 +92,13 @@ def most_common_criteria(criteria: pd.DataFrame, top: int = 10,
     if criteria.empty:
         return []
     table = with_keys(criteria, synonyms)
+    table = table.assign(weight=pd.to_numeric(table["weight"], errors="coerce"),
+                         criterion=table["criterion"].astype(str))
     grouped = table.groupby("key", sort=True)
-    rows = []
-    for key, group in grouped:
-        rows.append({
-            "criterion": key,
-            "judgements": int(group["row"].nunique()),
-            "prompts": int(group["prompt_id"].nunique()),
-            "mean_weight": float(pd.to_numeric(group["weight"], errors="coerce").mean()),
-            "spellings": sorted({str(s) for s in group["criterion"]}),
-        })
+    judgements, prompts = grouped["row"].nunique(), grouped["prompt_id"].nunique()
+    mean_weight, spellings = grouped["weight"].mean(), grouped["criterion"].unique()
+    rows = [{"criterion": key, "judgements": int(judgements[key]), "prompts": int(prompts[key]),
+             "mean_weight": float(mean_weight[key]), "spellings": sorted(spellings[key])}
+            for key in judgements.index]
     rows.sort(key=lambda r: (-r["judgements"], r["criterion"]))
     return rows[:top] if top > 0 else rows

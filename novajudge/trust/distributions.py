@@ -21,7 +21,7 @@ def score_distribution(criteria: pd.DataFrame) -> dict[str, object]:
     if criteria.empty:
         return {"scale": {"n": 0, "counts": {}, "values_used": 0, "share_extremes": None},
                 "binary": {"n": 0, "share_true": None}}
-    kinds = [str(k) for k in criteria["type"]] * 2
+    kinds = criteria["type"].astype(str).tolist() * 2
     rows, names = criteria["row"].tolist(), criteria["criterion"].tolist()
     n = len(rows)
 

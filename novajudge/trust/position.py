@@ -8,6 +8,7 @@ position-dependent verdicts into ties instead of letting them inflate either mod
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import pandas as pd
@@ -30,7 +31,8 @@ NOT_MEASURED_NO_BA = "not measured: no pair was judged in the swapped (BA) order
 
 
 def _counts(values: Sequence[str], keys: Sequence[str]) -> dict[str, int]:
-    return {k: sum(1 for v in values if v == k) for k in keys}
+    counted = Counter(values)
+    return {k: counted[k] for k in keys}
 
 
 def _win_rate(counts: dict[str, int]) -> dict[str, object]:
@@ -63,11 +65,11 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     table = check_prompts(prompts)
     ab = table[table["order"] == "AB"]
     ba = table[table["order"] == "BA"]
-    plain_counts = _counts(list(ab["winner"]), ("A", "B", "tie", "bothbad", ERROR))
+    plain_counts = _counts(ab["winner"].tolist(), ("A", "B", "tie", "bothbad", ERROR))
     plain = {"judgements": len(ab), "counts": plain_counts, "b_win_rate": _win_rate(plain_counts)}
 
-    ab_by_id = dict(zip(ab["prompt_id"], ab["winner"], strict=True))
-    ba_by_id = dict(zip(ba["prompt_id"], ba["winner"], strict=True))
+    ab_by_id = dict(zip(ab["prompt_id"].tolist(), ab["winner"].tolist(), strict=True))
+    ba_by_id = dict(zip(ba["prompt_id"].tolist(), ba["winner"].tolist(), strict=True))
     both = sorted(set(ab_by_id) & set(ba_by_id))
     missing = {
         "only_ab": len(set(ab_by_id) - set(ba_by_id)),
@@ -77,7 +79,7 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     }
 
     # First position = position A as sent. Counted over every decided judgement of either order.
-    positions = [LABEL_VERDICT[label] for label in table["label"]]
+    positions = [LABEL_VERDICT[label] for label in table["label"].tolist()]
     decided = [p for p in positions if p in ("A", "B")]
     first = proportion(sum(p == "A" for p in decided), len(decided))
     first["confounded"] = ba.empty

@@ -41,7 +41,9 @@ def _cells(texts=(*ORDINARY_TEXT, *TRICKY_TEXT)) -> list[dict]:
             "criteria_breakdown": {text or "empty": {"type": "binary", "weight": 0.5, "score_A": True,
                                                      "score_B": False, "justification_A": text}},
         })  # fmt: skip
-    out.append({"list": ["a", 1.5, -0.0, 10**30], "nested": {"x": [{"y": "z"}]}, "t": True, "n": None})
+    out.append({"numbers": [1.5, -0.0, 10**30], "nested": {"x": {"y": "z"}}, "t": True, "n": None})
+    if TRICKY_TEXT[0] in texts:  # lists of strings or keywords: no judge metrics hold them
+        out.append({"strings": ["a", "b"], "keywords": [True, None], "dicts": [{"y": "z"}]})
     return out
 
 
