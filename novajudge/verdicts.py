@@ -178,7 +178,7 @@ def check_prompts(prompts: pd.DataFrame, source: str = "prompts table") -> pd.Da
             f"expected {', '.join(VERDICT_COLUMNS)} (see docs/design.md)"
         )
     out = prompts.copy()
-    out["prompt_id"] = out["prompt_id"].astype(str)
+    out["prompt_id"] = pd.Series(list(map(str, out["prompt_id"].tolist())), index=out.index, dtype=object)
     out["label"] = parse_labels(out["label"].to_numpy(object))
     for field, allowed in (("order", ORDERS), ("winner", WINNERS)):
         bad = out[~out[field].isin(allowed)]
@@ -258,10 +258,6 @@ _BINARY_VALUES: dict[Any, float] = {
     "true": 1.0, "yes": 1.0, "pass": 1.0, "1": 1.0, "1.0": 1.0,
     "false": 0.0, "no": 0.0, "fail": 0.0, "0": 0.0, "0.0": 0.0,
 }  # fmt: skip
-
-
-def _absent(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _binary(value: Any) -> float:

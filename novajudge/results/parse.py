@@ -313,14 +313,15 @@ class _Criteria:
             owners.extend([row] * len(breakdown))
             names.extend(breakdown)
             cells.extend(breakdown.values())
-        for i, c in enumerate(cells):
-            if type(c) is not dict and not isinstance(c, Mapping):
-                raise ResultsError(
-                    f"{source} row {owners[i]} criterion {names[i]!r}: "
-                    "expected a dict with type, weight, score_A, score_B"
-                )
+        if not set(map(type, cells)) <= {dict}:
+            for i, c in enumerate(cells):
+                if not isinstance(c, Mapping):
+                    raise ResultsError(
+                        f"{source} row {owners[i]} criterion {names[i]!r}: "
+                        "expected a dict with type, weight, score_A, score_B"
+                    )
         self.row.extend(owners)
-        self.name.extend([n if type(n) is str else str(n) for n in names])
+        self.name.extend(names if set(map(type, names)) <= {str} else map(str, names))
         self.kind.extend([c.get("type", "scale") for c in cells])
         for field in ("weight", "score_A", "score_B", "justification_A", "justification_B"):
             getattr(self, field).extend([c.get(field) for c in cells])
@@ -331,11 +332,12 @@ class _Criteria:
         def where(i: int, field: str = "") -> str:
             return f"{source} row {self.row[i]} criterion {self.name[i]!r}{field}"
 
-        lowered = {k: k.strip().lower() for k in {k for k in self.kind if isinstance(k, str)}}
-        kinds = [lowered[k] if isinstance(k, str) else str(k).strip().lower() for k in self.kind]
-        unknown = [i for i, k in enumerate(kinds) if k not in SCORE_TYPES]
+        as_text = self.kind if set(map(type, self.kind)) <= {str} else list(map(str, self.kind))
+        lowered = {k: k.strip().lower() for k in set(as_text)}
+        kinds = list(map(lowered.__getitem__, as_text))
+        unknown = set(lowered.values()) - set(SCORE_TYPES)
         if unknown:
-            i = unknown[0]
+            i = next(i for i, k in enumerate(kinds) if k in unknown)
             raise ResultsError(f"{where(i)}: expected type 'scale' or 'binary', got {self.kind[i]!r}")
         weights = _numbers(self.weight)
         bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
@@ -355,8 +357,8 @@ class _Criteria:
         return _typed(
             {
                 "row": rows,
-                "prompt_id": [ids[r] for r in self.row],
-                "order": [orders[r] for r in self.row],
+                "prompt_id": np.asarray(ids, dtype=object)[rows],
+                "order": np.asarray(orders, dtype=object)[rows],
                 "criterion": self.name,
                 "criterion_key": criterion_keys(self.name),
                 "type": kinds,

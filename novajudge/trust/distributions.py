@@ -21,7 +21,7 @@ def score_distribution(criteria: pd.DataFrame) -> dict[str, object]:
     if criteria.empty:
         return {"scale": {"n": 0, "counts": {}, "values_used": 0, "share_extremes": None},
                 "binary": {"n": 0, "share_true": None}}
-    kinds = criteria["type"].astype(str).tolist() * 2
+    kinds = list(map(str, criteria["type"].tolist())) * 2
     rows, names = criteria["row"].tolist(), criteria["criterion"].tolist()
     n = len(rows)
 
@@ -31,7 +31,7 @@ def score_distribution(criteria: pd.DataFrame) -> dict[str, object]:
 
     values = [*criteria["score_A"].tolist(), *criteria["score_B"].tolist()]
     scores, _ = normalise_scores(values, kinds, where)
-    is_scale = np.asarray(kinds) == "scale"
+    is_scale = np.asarray(kinds, dtype=object) == "scale"
     present = ~np.isnan(scores)
     scale_scores = scores[is_scale & present]
     binary_scores = scores[~is_scale & present]

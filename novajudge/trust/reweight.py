@@ -67,7 +67,7 @@ def scored_criteria(criteria: pd.DataFrame, synonyms: Mapping[str, str] | None =
     if bad.size:
         i = int(bad[0])
         raise ResultsError(f"{where(i)}: field 'weight' is {raw_weights[i]!r}; expected a number ≥ 0")
-    kinds = table["type"].astype(str).tolist()
+    kinds = list(map(str, table["type"].tolist()))
     table["weight"] = weights
     for side in ("A", "B"):
         _, norm = normalise_scores(table[f"score_{side}"].tolist(), kinds,

@@ -197,6 +197,12 @@ def _details(**metrics_override) -> bytes:
     return parquet_bytes(frame)
 
 
+def _one_criterion(**criterion) -> bytes:
+    """Details whose first row has one criterion 'x' (weight 1) with the given fields."""
+    cell = {"predictions": "[[A>B]]", "criteria_breakdown": {"x": {"weight": 1.0, **criterion}}}
+    return _details(metrics=repr(cell))
+
+
 GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
 
 
@@ -235,44 +241,17 @@ GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
         ),
         (
             GOOD_RESULTS,
-            _details(
-                metrics=repr(
-                    {
-                        "predictions": "[[A>B]]",
-                        "criteria_breakdown": {
-                            "x": {"type": "scale", "weight": 1.0, "score_A": 9, "score_B": 1}
-                        },
-                    }
-                )
-            ),
+            _one_criterion(type="scale", score_A=9, score_B=1),
             r"row 0 criterion 'x' score_A: expected a 1-5 scale score, got 9",
         ),
         (
             GOOD_RESULTS,
-            _details(
-                metrics=repr(
-                    {
-                        "predictions": "[[A>B]]",
-                        "criteria_breakdown": {
-                            "x": {"type": "likert", "weight": 1.0, "score_A": 1, "score_B": 1}
-                        },
-                    }
-                )
-            ),
+            _one_criterion(type="likert", score_A=1, score_B=1),
             r"criterion 'x': expected type 'scale' or 'binary'",
         ),
         (
             GOOD_RESULTS,
-            _details(
-                metrics=repr(
-                    {
-                        "predictions": "[[A>B]]",
-                        "criteria_breakdown": {
-                            "x": {"type": "binary", "weight": 1.0, "score_A": "maybe", "score_B": 1}
-                        },
-                    }
-                )
-            ),
+            _one_criterion(type="binary", score_A="maybe", score_B=1),
             r"expected a binary score \(true/false\), got 'maybe'",
         ),
     ],
