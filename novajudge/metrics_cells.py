@@ -23,13 +23,13 @@ from __future__ import annotations
 import ast
 import gc
 import json
-import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from novajudge.errors import ResultsError
+from novajudge.verdicts import cell_text
 
 #: Cells rewritten and parsed together: bounds the memory of one batch's decoded dicts.
 BATCH = 2000
@@ -60,14 +60,6 @@ _ESCAPES: tuple[tuple[str, str], ...] = (
     ("\\x", "\\u00"),
     ("\x02", "\\\\"),
 )
-
-
-def _text(cell: Any) -> str:
-    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
-        return ""
-    if isinstance(cell, bytes):
-        return cell.decode("utf-8", "replace")
-    return str(cell).strip()
 
 
 def _fast(texts: list[str]) -> list[Any]:
@@ -112,7 +104,7 @@ def iter_metrics(cells: Sequence[Any] | np.ndarray, source: str) -> Iterator[lis
     "`<source>` row 7: field 'metrics' is not a Python dict literal (...)".
     """
     for start in range(0, len(cells), BATCH):
-        chunk = [c if isinstance(c, dict) else _text(c) for c in cells[start : start + BATCH]]
+        chunk = [c if isinstance(c, dict) else cell_text(c).strip() for c in cells[start : start + BATCH]]
         todo = [i for i, c in enumerate(chunk) if isinstance(c, str) and c]
         parsed: list[Any] = [c if isinstance(c, dict) else {} for c in chunk]
         # A batch allocates a few hundred thousand objects at once, all alive until it is done:

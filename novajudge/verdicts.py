@@ -96,13 +96,16 @@ _KNOWN = {label: label for label in LABELS} | {f"[[{label}]]": label for label i
 
 
 def cell_text(value: Any) -> str:
-    """A details cell as text: None and NaN are empty; a list/array cell is its first element."""
+    """A details cell as text: None and NaN are empty, bytes are UTF-8, a list/array cell (lighteval
+    writes one-element lists) is its elements, one per line."""
     if value is None:
         return ""
     if isinstance(value, list | tuple | np.ndarray):
-        return cell_text(value[0]) if len(value) else ""
+        return "\n".join(cell_text(v) for v in value)
     if isinstance(value, float) and math.isnan(value):
         return ""
+    if isinstance(value, bytes):  # a parquet binary column
+        return value.decode("utf-8", "replace")
     return str(value)
 
 
@@ -116,6 +119,8 @@ def parse_label(raw: Any) -> str | None:
     None when it holds none. Accepts a clean label, a bracketed one, or a text ending in one."""
     if isinstance(raw, str) and raw in _KNOWN:  # the common case: a clean label, no regex
         return _KNOWN[raw]
+    if isinstance(raw, list | tuple | np.ndarray):  # one output per pass: the forward pass decides
+        raw = raw[0] if len(raw) else None
     text = cell_text(raw).strip()
     if not text:
         return None
