@@ -18,8 +18,8 @@ from rich.table import Table
 
 from novajudge.cli.app import app
 from novajudge.errors import NovaJudgeError
+from novajudge.results.details import load_details
 from novajudge.trust.analyse import analyse, plot_trust
-from novajudge.trust.details_io import load_details
 
 
 def _rate(p: dict[str, Any]) -> str:

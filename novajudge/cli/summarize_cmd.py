@@ -19,8 +19,9 @@ from rich.table import Table
 from novajudge.cli.app import app
 from novajudge.config import Settings
 from novajudge.errors import NovaJudgeError, ResultsError
+from novajudge.results.details import FILES
 from novajudge.results.report import DEFAULT_MAX_PROMPTS
-from novajudge.results.summarize import FILES, summarize
+from novajudge.results.summarize import summarize
 
 _DEFAULT_A = str(Settings.model_fields["model_a_id"].default)
 _DEFAULT_B = str(Settings.model_fields["model_b_id"].default)
