@@ -1,9 +1,22 @@
-"""Benchmark: summarize a rubric judge archive of 100,000 judged prompts (not a test; prints figures).
+"""Benchmark: summarize a rubric judge archive of 100,000 judged prompts, beside a naive baseline.
 
-Why: the summarize Lambda has 15 minutes and at most 10 GB of memory, and a user may evaluate a large
-prompt set. This measures each stage (parse, statistics, figure, HTML, parquet) on seeded synthetic
-judgements with 3-6 criteria each, in a fresh child process so the peak memory (ru_maxrss) is the
-summarize step's alone, not the data generator's.
+Not a test: it prints figures. Why: the summarize Lambda has 15 minutes and at most 10 GB of
+memory, and a user may evaluate a large prompt set. Two runs of the same `summarize()` on the same
+seeded archive (3-6 criteria per judgement), each in a fresh child process so its peak memory is
+its own:
+
+* **ours**: the package as it is (`novajudge.metrics_cells` reads the `metrics` cells in batches,
+  the tables are built column-wise);
+* **naive**: the same `summarize()` with its parse and its per-judgement weighted scores replaced by
+  what a straightforward implementation does: `ast.literal_eval` of every cell while walking the
+  details with `DataFrame.iterrows`, one dict per table row, and the weighted scores recomputed
+  with a `groupby(...).apply` per judgement. Everything else (labels, trust analyses, figure, HTML,
+  parquet) is the same code, so the difference is the parse and the statistics alone.
+
+Stage times come from wrapping the functions `summarize()` calls (parse = `read_flattened`;
+statistics = `compute`, `model_scores` and the trust `analyse`); "end to end" is the whole call.
+Wall and CPU seconds are both printed because this machine is shared; the two summaries are compared
+to show the baseline computes the same numbers.
 
     .venv/bin/python benchmarks/bench_summarize.py [--rows 100000] [--max-prompts 200] [--seed 1]
 """
@@ -11,6 +24,7 @@ summarize step's alone, not the data generator's.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import random
 import resource
@@ -18,12 +32,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from novajudge.local.judge_archive import Criterion, Judgement, write_judge_archive  # noqa: E402
+from novajudge.local.judge_archive import Criterion, Judgement, write_judge_archive
 
 CRITERIA = [
     ("Factual accuracy", "scale"), ("Completeness", "scale"), ("Conciseness", "scale"), ("Clarity", "scale"),
@@ -31,6 +44,13 @@ CRITERIA = [
 ]  # fmt: skip
 CHILD_ENV = {"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
 LABELS = ["A>B", "B>A", "A=B", "A=B (bothbad)", None]
+STAGES = {  # stage -> the functions of novajudge.results.summarize it times
+    "parse": ("read_flattened",),
+    "statistics": ("compute", "model_scores", "analyse"),
+    "figure": ("render_png",),
+    "html": ("render_html",),
+    "parquet": ("write_details",),
+}
 
 
 def make_judgements(rows: int, seed: int) -> list[Judgement]:
@@ -57,42 +77,71 @@ def make_judgements(rows: int, seed: int) -> list[Judgement]:
     return out
 
 
-def measure(archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, float]:
-    """Run each stage as summarize does, timed; returns seconds per stage and the peak RSS."""
+def manifest_for(rows: int) -> list[dict[str, Any]]:
+    """Both orders of each prompt, as the pipeline sends them by default."""
+    return [{"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA"} for i in range(rows)]
+
+
+# ----------------------------------------------------------------------------- the naive baseline
+
+
+def naive_read_flattened(source: Any, manifest: Any = None) -> Any:
+    """The flattened tables the straightforward way: literal_eval per row, a dict per table row."""
     import numpy as np
+    import pandas as pd
 
-    from novajudge.results.figure import render_png
-    from novajudge.results.parse import read_flattened
-    from novajudge.results.report import render_html
-    from novajudge.results.stats import compute, model_scores
-    from novajudge.results.summarize import write_details
+    from novajudge.results.parse import Flattened, load_judge_output
+    from novajudge.verdicts import CRITERION_COLUMNS, PROMPT_COLUMNS, criterion_key, parse_label, to_model
 
-    manifest = [
-        {"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA"} for i in range(rows)
-    ]
-    t: dict[str, float] = {}
-    t0 = time.perf_counter()
-    flat = read_flattened(archive, manifest)
-    t["parse"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    stats = compute(flat.prompts, flat.criteria, flat.judge.judge_metrics, flat.judge.variant)
-    scores = model_scores(flat.prompts, flat.criteria)
-    t["stats"] = time.perf_counter() - t0
-    summary = {**stats, "variant": "rubric", "headline": stats["ours"]["verdict_text"]}
-    t0 = time.perf_counter()
-    margins = scores["margin"].to_numpy()
-    png = render_png(summary, margins[np.isfinite(margins)], "A", "B")
-    t["figure"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    page = render_html(summary, flat.prompts, flat.criteria, scores, png, "A", "B", max_prompts=max_prompts)
-    t["html"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    out.mkdir(parents=True, exist_ok=True)
-    write_details(out / "details.parquet", flat.prompts, flat.criteria)
-    t["parquet"] = time.perf_counter() - t0
-    t["criteria_rows"] = float(len(flat.criteria))
-    t["html_bytes"] = float(len(page.encode()))
-    return t
+    judge = load_judge_output(source)
+    entries = {e["row"]: e for e in manifest or []}
+    prompt_rows, criterion_rows = [], []
+    for i, row in judge.details.iterrows():
+        metrics = ast.literal_eval(row["metrics"])
+        entry = entries.get(i, {})
+        order, pid = entry.get("order", "AB"), str(entry.get("prompt_id", i))
+        label = parse_label(metrics.get("predictions") or row.get("predictions")) or "error"
+        position = {"A>B": "A", "B>A": "B", "A=B": "tie", "A=B (bothbad)": "bothbad"}.get(label, "error")
+        prompt_rows.append({
+            "row": i, "prompt_id": pid, "order": order, "prompt": row["full_prompt"], "response_A": "",
+            "response_B": "", "label": label, "winner": to_model(position, order),
+            "weighted_score_A": metrics.get("weighted_score_A", np.nan),
+            "weighted_score_B": metrics.get("weighted_score_B", np.nan),
+            "score_margin": metrics.get("score_margin", np.nan),
+            "overall_justification": metrics.get("overall_justification", ""),
+        })  # fmt: skip
+        for name, c in (metrics.get("criteria_breakdown") or {}).items():
+            scores = [float(c[f"score_{side}"]) for side in "AB"]
+            norms = [s if c["type"] == "binary" else (s - 1) / 4 for s in scores]
+            criterion_rows.append({
+                "row": i, "prompt_id": pid, "order": order, "criterion": name,
+                "criterion_key": criterion_key(name), "type": c["type"], "weight": float(c["weight"]),
+                "score_A": scores[0], "score_B": scores[1], "norm_A": norms[0], "norm_B": norms[1],
+                "justification_A": c.get("justification_A", ""),
+                "justification_B": c.get("justification_B", ""),
+            })  # fmt: skip
+    prompts = pd.DataFrame(prompt_rows, columns=list(PROMPT_COLUMNS))
+    criteria = pd.DataFrame(criterion_rows, columns=list(CRITERION_COLUMNS))
+    return Flattened(judge=judge, prompts=prompts, criteria=criteria)
+
+
+def naive_recompute_weighted(prompts: Any, criteria: Any) -> Any:
+    """Each judgement's weighted scores, one pandas group at a time."""
+    import pandas as pd
+
+    out = []
+    for row, group in criteria.groupby("row", sort=True):
+        total = group["weight"].sum()
+        out.append({
+            "row": row, "weight_sum": total, "renormalised": abs(total - 1.0) > 1e-6,
+            "ours_A": (group["weight"] * group["norm_A"]).sum() / total if total > 0 else float("nan"),
+            "ours_B": (group["weight"] * group["norm_B"]).sum() / total if total > 0 else float("nan"),
+        })  # fmt: skip
+    columns = ["row", "weight_sum", "renormalised", "ours_A", "ours_B"]
+    return pd.DataFrame(out, columns=columns).astype({"row": "int64", "renormalised": bool})
+
+
+# ----------------------------------------------------------------------------- measuring (child)
 
 
 def peak_rss_mib() -> float:
@@ -107,21 +156,62 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure_total(archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, float]:
-    """summarize() alone in this process: wall time and the process's peak RSS."""
-    from novajudge.results.summarize import summarize
+def _timed(fn: Callable[..., Any], stage: str, seconds: dict[str, float]) -> Callable[..., Any]:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            seconds[stage] = seconds.get(stage, 0.0) + time.perf_counter() - t0
 
-    manifest = [
-        {"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA"} for i in range(rows)
-    ]
+    return wrapper
+
+
+def measure(variant: str, archive: Path, out: Path, max_prompts: int, rows: int) -> dict[str, Any]:
+    """One `summarize()` in this process, stage by stage; the naive variant patched in first."""
+    import novajudge.results.numbers as numbers
+    import novajudge.results.summarize as summarize_module
+
+    if variant == "naive":
+        summarize_module.read_flattened = naive_read_flattened
+        numbers.recompute_weighted = naive_recompute_weighted
+    seconds: dict[str, float] = {}
+    for stage, names in STAGES.items():
+        for name in names:
+            setattr(summarize_module, name, _timed(getattr(summarize_module, name), stage, seconds))
+    manifest = manifest_for(rows)
     base = peak_rss_mib()
-    t0 = time.perf_counter()
-    summarize(archive, out, "A", "B", manifest=manifest, max_report_prompts=max_prompts)
+    t0, c0 = time.perf_counter(), time.process_time()
+    summary = summarize_module.summarize(
+        archive, out, "A", "B", manifest=manifest, max_report_prompts=max_prompts
+    )
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
-        "summarize_total": time.perf_counter() - t0,
+        "seconds": seconds | {"end to end": wall},
+        "cpu_seconds": cpu,
         "rss_after_imports_mib": base,
         "peak_rss_mib": peak_rss_mib(),
+        "numbers": {k: summary[k] for k in ("ours", "rubric", "trust")},
     }
+
+
+# ----------------------------------------------------------------------------- report (parent)
+
+
+def _row(name: str, ours: float, naive: float, unit: str = "s") -> str:
+    ratio = f"{naive / ours:6.1f}x" if ours > 0 else "     -"
+    return f"{name:<26}{ours:>10.2f} {unit:<4}{naive:>10.2f} {unit:<4}{ratio}"
+
+
+def same_numbers(a: Any, b: Any) -> bool:
+    """Equal, floats to 1e-9 (the baseline sums each judgement's weights in another order)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_numbers(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_numbers(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+    return a == b
 
 
 def main() -> None:
@@ -131,11 +221,10 @@ def main() -> None:
     parser.add_argument("--max-prompts", type=int, default=200, help="per-prompt HTML cap")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # child mode: the archive to read
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--mode", choices=["stages", "total"], help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=["ours", "naive"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        fn = measure if args.mode == "stages" else measure_total
-        print(json.dumps(fn(args.measure, args.out, args.max_prompts, args.rows)))
+        print(json.dumps(measure(args.variant, args.measure, args.out, args.max_prompts, args.rows)))
         return
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
@@ -145,30 +234,30 @@ def main() -> None:
         archive = write_judge_archive(Path(tmp), "rubric", judgements, "bench", "2026-11-23T10-00-00")
         write = time.perf_counter() - t0
         size = archive.stat().st_size / 2**20
+        criteria_rows = sum(len(j.criteria) for j in judgements)
         del judgements
-        t: dict[str, float] = {}
-        for mode in ("stages", "total"):  # separate processes: the peak RSS is summarize()'s alone
+        result: dict[str, dict[str, Any]] = {}
+        for variant in ("ours", "naive"):  # separate processes: each peak RSS is its run's alone
             done = subprocess.run(
                 [sys.executable, __file__, "--rows", str(args.rows), "--max-prompts", str(args.max_prompts),
-                 "--measure", str(archive), "--out", str(Path(tmp) / mode), "--mode", mode],
+                 "--measure", str(archive), "--out", str(Path(tmp) / variant), "--variant", variant],
                 capture_output=True, text=True, check=True, env=CHILD_ENV,
             )  # fmt: skip
-            t |= json.loads(done.stdout.strip().splitlines()[-1])
-    rows = args.rows
-    print(f"rows (judged prompts): {rows:,}; criteria rows: {int(t['criteria_rows']):,}; seed {args.seed}")
+            result[variant] = json.loads(done.stdout.strip().splitlines()[-1])
+    ours, naive = result["ours"], result["naive"]
+    print(f"rows (judged prompts): {args.rows:,}; criteria rows: {criteria_rows:,}; seed {args.seed}")
     print(f"generate judgements: {gen:.2f} s; write_judge_archive: {write:.2f} s ({size:.1f} MiB archive)")
-    for stage in ("parse", "stats", "figure", "html", "parquet"):
-        print(f"{stage:>8}: {t[stage]:7.2f} s  ({rows / t[stage]:,.0f} prompts/s)")
-    ps = t["parse"] + t["stats"]
-    print(f"parse + stats: {ps:.2f} s ({rows / ps:,.0f} prompts/s)")
-    print(
-        f"summarize() end to end: {t['summarize_total']:.2f} s ({rows / t['summarize_total']:,.0f} prompts/s)"
-    )
-    print(f"HTML size with {args.max_prompts} prompts shown: {t['html_bytes'] / 2**20:.2f} MiB")
-    print(
-        f"peak RSS of a process running summarize() alone: {t['peak_rss_mib']:.0f} MiB "
-        f"({t['rss_after_imports_mib']:.0f} MiB after imports)"
-    )
+    print(f"{'':<26}{'ours':>15}{'naive':>15}{'naive/ours':>11}")
+    for stage in (*STAGES, "end to end"):
+        print(_row(stage, ours["seconds"].get(stage, 0.0), naive["seconds"].get(stage, 0.0)))
+    print(_row("end to end, CPU", ours["cpu_seconds"], naive["cpu_seconds"]))
+    print(_row("peak RSS", ours["peak_rss_mib"], naive["peak_rss_mib"], "MiB"))
+    print(_row("RSS after imports", ours["rss_after_imports_mib"], naive["rss_after_imports_mib"], "MiB"))
+    end = ours["seconds"]["end to end"]
+    parse = ours["seconds"]["parse"]
+    print(f"ours: {args.rows / end:,.0f} prompts/s end to end, parse {args.rows / parse:,.0f} prompts/s")
+    same = same_numbers(ours["numbers"], naive["numbers"])
+    print(f"same numbers in both summaries (ours, rubric, trust blocks): {'yes' if same else 'NO'}")
 
 
 if __name__ == "__main__":

@@ -17,9 +17,9 @@ from rich.console import Console
 from rich.table import Table
 
 from novajudge.cli.app import app, one_line_errors
+from novajudge.results.details import load_details
 from novajudge.trust.analyse import analyse, plot_trust
 from novajudge.trust.calibration import load_human_labels
-from novajudge.trust.details_io import load_details
 
 
 def _rate(p: dict[str, Any]) -> str:

@@ -18,8 +18,8 @@ from rich.table import Table
 
 from novajudge.cli.app import app, one_line_errors
 from novajudge.errors import InvalidRunRequest, NovaJudgeError
+from novajudge.results.details import load_details
 from novajudge.trust.criteria import MATCH_MODES, load_synonyms, most_common_criteria
-from novajudge.trust.details_io import load_details
 from novajudge.trust.reweight import DEFAULT_THRESHOLD, NO_CRITERIA, parse_weight_option, reweight
 
 MAX_FLIPS_SHOWN = 25

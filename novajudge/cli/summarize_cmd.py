@@ -19,8 +19,9 @@ from novajudge.cli.app import app, one_line_errors
 from novajudge.config import Settings
 from novajudge.errors import ResultsError
 from novajudge.jsonl import DEFAULT_MAX_FILE_BYTES, Limits, parse_json_line, read_jsonl_file, text_lines
+from novajudge.results.details import FILES
 from novajudge.results.report import DEFAULT_MAX_PROMPTS
-from novajudge.results.summarize import FILES, summarize
+from novajudge.results.summarize import summarize
 
 _DEFAULT_A = str(Settings.model_fields["model_a_id"].default)
 _DEFAULT_B = str(Settings.model_fields["model_b_id"].default)

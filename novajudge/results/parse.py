@@ -3,9 +3,10 @@
 Why so defensive: the archive comes from a managed job whose format is only documented by example.
 Files are located by pattern (`results_*.json`, `details_*.parquet`, anywhere in the tree, names may
 contain `|`), the aggregate is read from `all` else the single task key, `metrics` cells are Python
-dict literals (`ast.literal_eval`, never `eval`/json), and labels may come with or without their
-double brackets. Anything unexpected raises `ResultsError` naming the file (and row) and what was
-expected, so a user never gets numbers computed from a half-understood file.
+dict literals (`novajudge.metrics_cells`: exactly `ast.literal_eval`'s reading, never `eval`), and
+labels, criterion names and scores are read by the one vocabulary in `novajudge.verdicts`.
+Anything unexpected raises `ResultsError` naming the file (and row) and what was expected, so a
+user never gets numbers computed from a half-understood file.
 
 Where the prompt and the two responses come from: the generation manifest's `prompt`,
 `response_A`, `response_B` when it carries them; otherwise they are cut out of `full_prompt` using
@@ -13,17 +14,16 @@ the pairwise template markers (`[User Question]`, `[The Start of Assistant A's A
 otherwise the whole `full_prompt` is the prompt and the responses are empty.
 
 The output is the two tables of docs/design.md, "The flattened details"; `winner` is in terms of the
-*models* (a row sent as `BA` has its label mirrored), everything else is as sent.
+*models* (a row sent as `BA` has its label mirrored), everything else is as sent. The `metrics`
+cells are read once, in batches, and columns are built whole (numbers, scores, keys and labels
+vectorised), so a run of 100,000 judgements reads in seconds (`benchmarks/bench_summarize.py`).
 """
 
 from __future__ import annotations
 
-import ast
 import fnmatch
-import functools
 import io
 import json
-import re
 import tarfile
 import warnings
 from collections.abc import Mapping, Sequence
@@ -35,45 +35,24 @@ import numpy as np
 import pandas as pd
 
 from novajudge.errors import ResultsError
-
-LABELS: tuple[str, ...] = ("A>B", "B>A", "A=B", "A=B (bothbad)")
-ORDERS: tuple[str, ...] = ("AB", "BA")
-
-PROMPT_COLUMNS: tuple[str, ...] = (
-    "row",
-    "prompt_id",
-    "order",
-    "prompt",
-    "response_A",
-    "response_B",
-    "label",
-    "winner",
-    "weighted_score_A",
-    "weighted_score_B",
-    "score_margin",
-    "overall_justification",
-)
-CRITERION_COLUMNS: tuple[str, ...] = (
-    "row",
-    "prompt_id",
-    "order",
-    "criterion",
-    "criterion_key",
-    "type",
-    "weight",
-    "score_A",
-    "score_B",
-    "norm_A",
-    "norm_B",
-    "justification_A",
-    "justification_B",
+from novajudge.metrics_cells import iter_metrics
+from novajudge.verdicts import (
+    CRITERION_COLUMNS,
+    ERROR,
+    FLOAT_COLUMNS,
+    LABEL_VERDICT,
+    LABELS,
+    ORDERS,
+    PASS_KEYS,
+    PROMPT_COLUMNS,
+    SCORE_TYPES,
+    cell_text,
+    criterion_keys,
+    normalise_scores,
+    parse_label,
+    swap,
 )
 
-_TRUE_WORDS = frozenset({"true", "yes", "pass", "1"})
-_FALSE_WORDS = frozenset({"false", "no", "fail", "0"})
-_LABEL_IN_TEXT = re.compile(r"\[\[\s*(A>B|B>A|A=B \(bothbad\)|A=B)\s*\]\]")
-_WINNER_AS_SENT = {"A>B": "A", "B>A": "B", "A=B": "tie", "A=B (bothbad)": "bothbad", "error": "error"}
-_SWAP = {"A": "B", "B": "A"}
 _MARKERS = (
     "[User Question]",
     "[The Start of Assistant A's Answer]",
@@ -98,11 +77,17 @@ class JudgeOutput:
 
 @dataclass
 class Flattened:
-    """The two flattened tables plus where they came from."""
+    """The two flattened tables plus where they came from.
+
+    `passes` holds the binary judge's raw output of each pass (`forward_output`, `backward_output`
+    columns, one row per judged row), taken from the same reading of the `metrics` cells as the
+    tables; None when no row carries them (the rubric judge).
+    """
 
     judge: JudgeOutput
     prompts: pd.DataFrame
     criteria: pd.DataFrame
+    passes: pd.DataFrame | None = None
 
 
 # ----------------------------------------------------------------------------- locating files
@@ -190,7 +175,7 @@ def load_judge_output(source: str | Path) -> JudgeOutput:
         raise ResultsError(
             f"{source}:{dname}: expected columns full_prompt, gold, predictions, metrics; missing {missing}"
         )
-    sample = " ".join(_text(v) for v in details["metrics"].head(50).tolist())
+    sample = " ".join(cell_text(v) for v in details["metrics"].head(50).tolist())
     rubric = (
         "rubric" in task_key
         or "rubric" in dname
@@ -212,68 +197,13 @@ def load_judge_output(source: str | Path) -> JudgeOutput:
 # ----------------------------------------------------------------------------- decoding cells
 
 
-def _text(value: Any) -> str:
-    """A details cell as text: lighteval-style cells may be lists/arrays of one string."""
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return "\n".join(_text(v) for v in value)
-    if isinstance(value, float) and np.isnan(value):
-        return ""
-    return str(value)
+def _numbers(values: Sequence[Any]) -> np.ndarray:
+    """Cells as float64; anything that is not a number (None, text) is NaN."""
+    return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(dtype=np.float64)
 
 
-def parse_label(raw: Any) -> str | None:
-    """The preference label in a raw judge output, with or without `[[...]]`; None if there is none."""
-    text = _text(raw).strip()
-    if not text:
-        return None
-    found = _LABEL_IN_TEXT.findall(text)
-    if found:
-        return found[-1]
-    bare = text.strip("[] \n\t")
-    return bare if bare in LABELS else None
-
-
-@functools.lru_cache(maxsize=4096)
-def normalise_criterion(name: str) -> str:
-    """Key that merges spellings of one criterion across prompts ("Factual Accuracy" = "factual-accuracy")."""
-    return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
-
-
-def _score(value: Any, ctype: str, where: str) -> float:
-    """A raw criterion score as a number: 1-5 for scale, 1.0/0.0 for binary."""
-    if ctype == "binary":
-        if isinstance(value, (bool, np.bool_)):
-            return 1.0 if value else 0.0
-        if isinstance(value, str) and value.strip().lower() in {
-            "true",
-            "yes",
-            "pass",
-            "1",
-            "false",
-            "no",
-            "fail",
-            "0",
-        }:
-            return 1.0 if value.strip().lower() in {"true", "yes", "pass", "1"} else 0.0
-        if isinstance(value, (int, float)) and value in (0, 1):
-            return float(value)
-        raise ResultsError(f"{where}: expected a binary score (true/false), got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ResultsError(f"{where}: expected a 1-5 scale score, got {value!r}") from None
-    if not 1.0 <= number <= 5.0:
-        raise ResultsError(f"{where}: expected a 1-5 scale score, got {value!r}")
-    return number
-
-
-def _float_or_nan(value: Any) -> float:
-    try:
-        return float(value) if value is not None else float("nan")
-    except (TypeError, ValueError):
-        return float("nan")
+def _texts(values: Sequence[Any]) -> list[str]:
+    return [v if type(v) is str else cell_text(v) for v in values]
 
 
 def _split_full_prompt(full: str) -> tuple[str, str, str] | None:
@@ -285,21 +215,6 @@ def _split_full_prompt(full: str) -> tuple[str, str, str] | None:
     a = full[cuts[1][0] : cuts[1][1]].strip()
     b = full[positions[3] + len(_MARKERS[3]) : positions[4]].strip()
     return prompt, a, b
-
-
-def _metrics_dict(cell: Any, where: str) -> dict[str, Any]:
-    if isinstance(cell, dict):
-        return cell
-    text = _text(cell).strip()
-    if not text:
-        return {}
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, SyntaxError, MemoryError, RecursionError) as exc:
-        raise ResultsError(f"{where}: 'metrics' is not a Python dict literal ({exc})") from None
-    if not isinstance(value, dict):
-        raise ResultsError(f"{where}: expected 'metrics' to be a dict literal, got {type(value).__name__}")
-    return value
 
 
 def _binary_label(metrics: Mapping[str, Any]) -> str | None:
@@ -314,22 +229,24 @@ def _binary_label(metrics: Mapping[str, Any]) -> str | None:
     return "A=B"
 
 
-def _row_label(variant: str, metrics: Mapping[str, Any], prediction_cell: Any, where: str) -> str | None:
+def _row_label(variant: str, metrics: Mapping[str, Any], prediction_cell: Any, source: str, row: int) -> str:
     """The row's label: the rubric's `metrics['predictions']` when present, else the `predictions` column,
-    else (binary) the two passes' counts. A non-empty raw output without a label is malformed unless
-    the row is flagged as an inference error; an empty one is an inference error."""
+    else (binary) the two passes' counts; `error` when there is none. A non-empty raw output without
+    a label is malformed unless the row is flagged as an inference error; an empty one is an
+    inference error."""
     raw = metrics.get("predictions") if variant == "rubric" else None
-    if not _text(raw).strip():
+    if not cell_text(raw).strip():
         raw = prediction_cell
     label = parse_label(raw)
     if label is None and variant == "binary":
         label = _binary_label(metrics)
-    text = _text(raw).strip()
+    text = cell_text(raw).strip()
     if label is None and text and not int(metrics.get("inference_error") or 0):
         raise ResultsError(
-            f"{where}: expected a preference label {LABELS} (with or without [[ ]]), got {text[:80]!r}"
+            f"{source} row {row}: expected a preference label {LABELS} (with or without [[ ]]), "
+            f"got {text[:80]!r}"
         )
-    return label
+    return label or ERROR
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -369,104 +286,175 @@ def _manifest_rows(manifest: Sequence[Mapping[str, Any]] | None, n: int, where: 
 # ----------------------------------------------------------------------------- flattening
 
 
-def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = None) -> Flattened:
-    """Build the prompt and criterion tables of docs/design.md from the decoded judge output."""
-    details = judge.details
-    n = len(details)
-    by_row = _manifest_rows(manifest, n, "manifest")
-    where_file = f"{judge.source}:{judge.details_file}"
-    has_predictions = "predictions" in details.columns
-    prompts: dict[str, list[Any]] = {c: [] for c in PROMPT_COLUMNS}
-    crit: dict[str, list[Any]] = {c: [] for c in CRITERION_COLUMNS}
-    full_prompts = details["full_prompt"].tolist()
-    metric_cells = details["metrics"].tolist()
-    prediction_cells = details["predictions"].tolist() if has_predictions else [None] * n
+@dataclass
+class _Criteria:
+    """Criterion cells as read, one list per field, before they are checked and typed column-wise."""
+
+    row: list[int]
+    name: list[str]
+    kind: list[Any]
+    weight: list[Any]
+    score_A: list[Any]
+    score_B: list[Any]
+    justification_A: list[Any]
+    justification_B: list[Any]
+
+    def add(self, first_row: int, batch: Sequence[Mapping[str, Any]], source: str) -> None:
+        """The criteria of a batch of rows (row numbers from `first_row`), field by field."""
+        owners: list[int] = []
+        names: list[Any] = []
+        cells: list[Any] = []
+        for row, metrics in enumerate(batch, start=first_row):
+            breakdown = metrics.get("criteria_breakdown") or {}
+            if type(breakdown) is not dict and not isinstance(breakdown, Mapping):
+                raise ResultsError(
+                    f"{source} row {row}: expected 'criteria_breakdown' to be a dict of criteria"
+                )
+            owners.extend([row] * len(breakdown))
+            names.extend(breakdown)
+            cells.extend(breakdown.values())
+        if not set(map(type, cells)) <= {dict}:
+            for i, c in enumerate(cells):
+                if not isinstance(c, Mapping):
+                    raise ResultsError(
+                        f"{source} row {owners[i]} criterion {names[i]!r}: "
+                        "expected a dict with type, weight, score_A, score_B"
+                    )
+        self.row.extend(owners)
+        self.name.extend(names if set(map(type, names)) <= {str} else map(str, names))
+        self.kind.extend([c.get("type", "scale") for c in cells])
+        for field in ("weight", "score_A", "score_B", "justification_A", "justification_B"):
+            getattr(self, field).extend([c.get(field) for c in cells])
+
+    def table(self, source: str, orders: list[str], ids: list[str]) -> pd.DataFrame:
+        """The criteria table; errors name the row, the criterion and the field, first in row order."""
+
+        def where(i: int, field: str = "") -> str:
+            return f"{source} row {self.row[i]} criterion {self.name[i]!r}{field}"
+
+        as_text = self.kind if set(map(type, self.kind)) <= {str} else list(map(str, self.kind))
+        lowered = {k: k.strip().lower() for k in set(as_text)}
+        kinds = list(map(lowered.__getitem__, as_text))
+        unknown = set(lowered.values()) - set(SCORE_TYPES)
+        if unknown:
+            i = next(i for i, k in enumerate(kinds) if k in unknown)
+            raise ResultsError(f"{where(i)}: expected type 'scale' or 'binary', got {self.kind[i]!r}")
+        weights = _numbers(self.weight)
+        bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
+        if bad.size:
+            i = int(bad[0])
+            raise ResultsError(f"{where(i)}: expected a non-negative weight, got {self.weight[i]!r}")
+        scores = {
+            side: normalise_scores(
+                getattr(self, f"score_{side}"),
+                kinds,
+                lambda i, s=side: where(i, f" score_{s}"),
+                required=True,
+            )
+            for side in ("A", "B")
+        }
+        rows = np.asarray(self.row, dtype=np.int64)
+        return _typed(
+            {
+                "row": rows,
+                "prompt_id": np.asarray(ids, dtype=object)[rows],
+                "order": np.asarray(orders, dtype=object)[rows],
+                "criterion": self.name,
+                "criterion_key": criterion_keys(self.name),
+                "type": kinds,
+                "weight": weights,
+                "score_A": scores["A"][0],
+                "score_B": scores["B"][0],
+                "norm_A": scores["A"][1],
+                "norm_B": scores["B"][1],
+                "justification_A": _texts(self.justification_A),
+                "justification_B": _texts(self.justification_B),
+            },
+            CRITERION_COLUMNS,
+        )
+
+
+def _texts_of_prompts(
+    full_prompts: Sequence[Any] | None, by_row: Mapping[int, Mapping[str, Any]], n: int
+) -> tuple[list[str], list[str], list[str]]:
+    """Prompt, response_A, response_B per row: from the manifest, else cut out of `full_prompt`."""
+    prompt, resp_a, resp_b = [], [], []
     for row in range(n):
-        where = f"{where_file} row {row}"
-        metrics = _metrics_dict(metric_cells[row], where)
         entry = by_row.get(row, {})
-        order = entry.get("order", "AB")
-        prompt_id = str(entry.get("prompt_id", row))
-        label = _row_label(judge.variant, metrics, prediction_cells[row], where)
-        label = label or "error"
-        winner = _WINNER_AS_SENT[label]
-        if order == "BA":
-            winner = _SWAP.get(winner, winner)
         if "prompt" in entry:
-            prompt, resp_a, resp_b = (
+            texts = (
                 str(entry.get("prompt", "")),
                 str(entry.get("response_A", "")),
                 str(entry.get("response_B", "")),
             )
         else:
-            full = _text(full_prompts[row])
-            prompt, resp_a, resp_b = _split_full_prompt(full) or (full, "", "")
-        prompts["row"].append(row)
-        prompts["prompt_id"].append(prompt_id)
-        prompts["order"].append(order)
-        prompts["prompt"].append(prompt)
-        prompts["response_A"].append(resp_a)
-        prompts["response_B"].append(resp_b)
-        prompts["label"].append(label)
-        prompts["winner"].append(winner)
-        prompts["weighted_score_A"].append(_float_or_nan(metrics.get("weighted_score_A")))
-        prompts["weighted_score_B"].append(_float_or_nan(metrics.get("weighted_score_B")))
-        prompts["score_margin"].append(_float_or_nan(metrics.get("score_margin")))
-        prompts["overall_justification"].append(_text(metrics.get("overall_justification")))
-        breakdown = metrics.get("criteria_breakdown") or {}
-        if not isinstance(breakdown, Mapping):
-            raise ResultsError(f"{where}: expected 'criteria_breakdown' to be a dict of criteria")
-        for name, c in breakdown.items():
-            cwhere = f"{where} criterion {name!r}"
-            if not isinstance(c, Mapping):
-                raise ResultsError(f"{cwhere}: expected a dict with type, weight, score_A, score_B")
-            ctype = str(c.get("type", "scale")).strip().lower()
-            if ctype not in ("scale", "binary"):
-                raise ResultsError(f"{cwhere}: expected type 'scale' or 'binary', got {c.get('type')!r}")
-            weight = _float_or_nan(c.get("weight"))
-            if not np.isfinite(weight) or weight < 0:
-                raise ResultsError(f"{cwhere}: expected a non-negative weight, got {c.get('weight')!r}")
-            sa = _score(c.get("score_A"), ctype, cwhere + " score_A")
-            sb = _score(c.get("score_B"), ctype, cwhere + " score_B")
-            crit["row"].append(row)
-            crit["prompt_id"].append(prompt_id)
-            crit["order"].append(order)
-            crit["criterion"].append(str(name))
-            crit["criterion_key"].append(normalise_criterion(str(name)))
-            crit["type"].append(ctype)
-            crit["weight"].append(weight)
-            crit["score_A"].append(sa)
-            crit["score_B"].append(sb)
-            crit["norm_A"].append(sa if ctype == "binary" else (sa - 1.0) / 4.0)
-            crit["norm_B"].append(sb if ctype == "binary" else (sb - 1.0) / 4.0)
-            crit["justification_A"].append(_text(c.get("justification_A")))
-            crit["justification_B"].append(_text(c.get("justification_B")))
+            full = cell_text(full_prompts[row]) if full_prompts is not None else ""
+            texts = _split_full_prompt(full) or (full, "", "")
+        prompt.append(texts[0])
+        resp_a.append(texts[1])
+        resp_b.append(texts[2])
+    return prompt, resp_a, resp_b
+
+
+def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = None) -> Flattened:
+    """Build the prompt and criterion tables of docs/design.md from the decoded judge output."""
+    details = judge.details
+    n = len(details)
+    by_row = _manifest_rows(manifest, n, "manifest")
+    source = f"{judge.source}:{judge.details_file}"
+    orders = [str(by_row.get(row, {}).get("order", "AB")) for row in range(n)]
+    ids = [str(by_row.get(row, {}).get("prompt_id", row)) for row in range(n)]
+    predictions = details["predictions"].tolist() if "predictions" in details.columns else [None] * n
+    labels: list[str] = []
+    fields: dict[str, list[Any]] = {
+        k: []
+        for k in ("weighted_score_A", "weighted_score_B", "score_margin", "overall_justification", *PASS_KEYS)
+    }
+    criteria = _Criteria([], [], [], [], [], [], [], [])
+    first = 0
+    for batch in iter_metrics(details["metrics"].tolist(), source):
+        for row, metrics in enumerate(batch, start=first):
+            labels.append(_row_label(judge.variant, metrics, predictions[row], source, row))
+        for key, values in fields.items():
+            values.extend([metrics.get(key) for metrics in batch])
+        criteria.add(first, batch, source)
+        first += len(batch)
+    winners = [LABEL_VERDICT[label] for label in labels]
+    winners = [swap(w) if order == "BA" else w for w, order in zip(winners, orders, strict=True)]
+    full = details["full_prompt"].tolist() if "full_prompt" in details.columns else None
+    prompt, resp_a, resp_b = _texts_of_prompts(full, by_row, n)
+    prompts = _typed(
+        {
+            "row": np.arange(n, dtype=np.int64),
+            "prompt_id": ids,
+            "order": orders,
+            "prompt": prompt,
+            "response_A": resp_a,
+            "response_B": resp_b,
+            "label": labels,
+            "winner": winners,
+            "weighted_score_A": _numbers(fields["weighted_score_A"]),
+            "weighted_score_B": _numbers(fields["weighted_score_B"]),
+            "score_margin": _numbers(fields["score_margin"]),
+            "overall_justification": _texts(fields["overall_justification"]),
+        },
+        PROMPT_COLUMNS,
+    )
+    passes = None
+    if any(v is not None for key in PASS_KEYS for v in fields[key]):
+        passes = pd.DataFrame({key: pd.Series(fields[key], dtype=object) for key in PASS_KEYS})
     return Flattened(
-        judge=judge, prompts=_typed(prompts, PROMPT_COLUMNS), criteria=_typed(crit, CRITERION_COLUMNS)
+        judge=judge, prompts=prompts, criteria=criteria.table(source, orders, ids), passes=passes
     )
 
 
-_FLOAT_COLUMNS = frozenset(
-    {
-        "weighted_score_A",
-        "weighted_score_B",
-        "score_margin",
-        "weight",
-        "score_A",
-        "score_B",
-        "norm_A",
-        "norm_B",
-    }
-)
-
-
-def _typed(columns: Mapping[str, list[Any]], names: Sequence[str]) -> pd.DataFrame:
+def _typed(columns: Mapping[str, Any], names: Sequence[str]) -> pd.DataFrame:
     """Fixed dtypes (int64 row, float64 numbers, object strings) so parquet engines agree."""
     data: dict[str, Any] = {}
     for name in names:
         if name == "row":
             data[name] = np.asarray(columns[name], dtype=np.int64)
-        elif name in _FLOAT_COLUMNS:
+        elif name in FLOAT_COLUMNS:
             data[name] = np.asarray(columns[name], dtype=np.float64)
         else:
             data[name] = pd.Series(columns[name], dtype=object)

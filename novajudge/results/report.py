@@ -143,7 +143,7 @@ def lopsided_order(prompts: pd.DataFrame, scores: pd.DataFrame | None) -> np.nda
 
 
 def _prompt_block(
-    p: Mapping[str, Any], crit: pd.DataFrame, margin: float | None, model_a: str, model_b: str
+    p: Mapping[str, Any], crit: list[dict[str, Any]], margin: float | None, model_a: str, model_b: str
 ) -> str:
     swapped = p["order"] == "BA"
     resp_a = p["response_B"] if swapped else p["response_A"]
@@ -153,12 +153,17 @@ def _prompt_block(
     )
     margin_txt = _num(margin, "+.3f") if margin is not None else "n/a"
     rows = ""
-    for c in crit.itertuples(index=False):
-        sa, sb = (c.score_B, c.score_A) if swapped else (c.score_A, c.score_B)
-        ja, jb = (c.justification_B, c.justification_A) if swapped else (c.justification_A, c.justification_B)
-        fmt = ".0f" if c.type == "binary" or float(sa).is_integer() else ".2f"
+    for c in crit:
+        sa, sb = (c["score_B"], c["score_A"]) if swapped else (c["score_A"], c["score_B"])
+        ja, jb = (
+            (c["justification_B"], c["justification_A"])
+            if swapped
+            else (c["justification_A"], c["justification_B"])
+        )
+        fmt = ".0f" if c["type"] == "binary" or float(sa).is_integer() else ".2f"
         rows += (
-            f"<tr><td>{_e(c.criterion)}</td><td>{_e(c.type)}</td><td class='num'>{_num(c.weight)}</td>"
+            f"<tr><td>{_e(c['criterion'])}</td><td>{_e(c['type'])}</td>"
+            f"<td class='num'>{_num(c['weight'])}</td>"
             f"<td class='num'>{_num(sa, fmt)}</td><td class='num'>{_num(sb, fmt)}</td>"
             f"<td>{_e(ja)}</td><td>{_e(jb)}</td></tr>"
         )
@@ -198,18 +203,19 @@ def render_html(
         pd.Series(scores["margin"].to_numpy(), index=scores["row"].to_numpy()) if scores is not None else None
     )
     shown_rows = set(prompts["row"].to_numpy()[shown].tolist())
-    crit_by_row = {r: g for r, g in criteria[criteria["row"].isin(shown_rows)].groupby("row", sort=False)}
-    empty = criteria.iloc[0:0]
+    # Plain records for the few rows shown: a pandas row lookup per cell costs more than the page.
+    crit_by_row: dict[int, list[dict[str, Any]]] = {}
+    for c in criteria[criteria["row"].isin(shown_rows)].to_dict("records"):
+        crit_by_row.setdefault(c["row"], []).append(c)
     blocks = []
-    for pos in shown:
-        p = prompts.iloc[int(pos)]
+    for p in prompts.iloc[shown].to_dict("records"):
         m = None
         if our_margin is not None and p["row"] in our_margin.index and np.isfinite(our_margin[p["row"]]):
             m = float(our_margin[p["row"]])
         elif np.isfinite(p["score_margin"]):
             # the judge's margin is A - B as sent: flip it for swapped rows to put it in model terms
             m = float(p["score_margin"]) * (-1.0 if p["order"] == "BA" else 1.0)
-        blocks.append(_prompt_block(p, crit_by_row.get(p["row"], empty), m, model_a, model_b))
+        blocks.append(_prompt_block(p, crit_by_row.get(p["row"], []), m, model_a, model_b))
     cap_note = (
         f"<p class='note'>Showing the {len(shown)} most lopsided of {len(prompts)} judgements "
         f"(capped at {max_prompts}; the full table is in details.parquet).</p>"

@@ -32,13 +32,12 @@ summary.json keys (stable; other analyses add their own top-level keys, never ch
 
 Numbers that cannot be computed (e.g. no valid judgements) are JSON null, never NaN.
 details.parquet: the two flattened tables of docs/design.md stacked with a `kind` column
-("prompt" | "criterion"); written with `engine="auto"` so it works with pyarrow or fastparquet alone.
+("prompt" | "criterion"), written and read back by `novajudge.results.details`.
 """
 
 from __future__ import annotations
 
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -46,20 +45,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from novajudge.results.details import FILES, write_details
 from novajudge.results.figure import render_png
-from novajudge.results.parse import CRITERION_COLUMNS, PROMPT_COLUMNS, read_flattened
+from novajudge.results.numbers import compute, model_scores
+from novajudge.results.parse import read_flattened
 from novajudge.results.report import DEFAULT_MAX_PROMPTS, render_html
-from novajudge.results.stats import DEFAULT_RESAMPLES, DEFAULT_SEED, compute, model_scores
+from novajudge.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from novajudge.trust.analyse import HumanLabels, analyse
 from novajudge.trust.binary import binary_outputs_from_details
+from novajudge.verdicts import ORDERS
 
 SCHEMA_VERSION = 1
-FILES = {
-    "summary": "summary.json",
-    "details": "details.parquet",
-    "figure": "report.png",
-    "report": "report.html",
-}
 
 
 def _pct(x: float | None) -> str:
@@ -89,39 +85,6 @@ def headline(summary: Mapping[str, Any], model_a: str, model_b: str) -> str:
         f"{c['ties'] + c['bothbad_ties']} ties ({c['bothbad_ties']} both bad), "
         f"{c['inference_errors']} errors of {c['total']}; {rate}."
     )
-
-
-def details_table(prompts: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
-    """Both flattened tables stacked with `kind`; columns typed so pyarrow and fastparquet agree."""
-    columns = ["kind", *dict.fromkeys([*PROMPT_COLUMNS, *CRITERION_COLUMNS])]
-    p = prompts.assign(kind="prompt")
-    c = criteria.assign(kind="criterion")
-    out: dict[str, Any] = {}
-    for name in columns:
-        left = p[name] if name in p.columns else None
-        right = c[name] if name in c.columns else None
-        dtype = next((s.dtype for s in (left, right) if s is not None), object)
-        if name == "row":
-            out[name] = np.concatenate([left.to_numpy(np.int64), right.to_numpy(np.int64)])
-        elif dtype == np.float64:
-            out[name] = np.concatenate(
-                [
-                    left.to_numpy(np.float64) if left is not None else np.full(len(p), np.nan),
-                    right.to_numpy(np.float64) if right is not None else np.full(len(c), np.nan),
-                ]
-            )
-        else:
-            values = [*(left.tolist() if left is not None else [None] * len(p)),
-                      *(right.tolist() if right is not None else [None] * len(c))]  # fmt: skip
-            out[name] = pd.Series(values, dtype=object)
-    return pd.DataFrame(out)
-
-
-def write_details(path: Path, prompts: pd.DataFrame, criteria: pd.DataFrame, *, engine: str = "auto") -> None:
-    """Write details.parquet; `engine="auto"` picks pyarrow when present, else fastparquet (the Lambda)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pandas 3 deprecates fastparquet; the Lambda bundle has only it
-        details_table(prompts, criteria).to_parquet(path, engine=engine, index=False)
 
 
 def _notes(flat_prompts: pd.DataFrame, stats: Mapping[str, Any], variant: str) -> list[str]:
@@ -189,7 +152,7 @@ def summarize(
             "details_file": flat.judge.details_file,
         },
         "manifest_used": manifest is not None,
-        "orders": {o: int((flat.prompts["order"] == o).sum()) for o in ("AB", "BA")},
+        "orders": {o: int((flat.prompts["order"] == o).sum()) for o in ORDERS},
         "headline": "",
         "verdict": stats["ours"]["verdict"],
         "verdict_text": stats["ours"]["verdict_text"],
@@ -197,9 +160,7 @@ def summarize(
         "notes": _notes(flat.prompts, stats, variant),
         "files": dict(FILES),
     }
-    binary_outputs = (
-        binary_outputs_from_details(flat.judge.details, flat.prompts) if variant == "binary" else None
-    )
+    binary_outputs = binary_outputs_from_details(flat.passes, flat.prompts) if variant == "binary" else None
     summary["trust"] = analyse(
         flat.prompts, flat.criteria, variant=variant, human_labels=human_labels, binary_outputs=binary_outputs
     )

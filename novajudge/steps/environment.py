@@ -160,6 +160,7 @@ class StartJudgeEnvironment:
     instance_types: dict[str, str | None] = field(default_factory=dict)
     binary_model: str = catalog.variant("binary").default_model
     max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
+    binary_image_tag: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Environ) -> StartJudgeEnvironment:
@@ -185,11 +186,16 @@ class StartJudgeEnvironment:
                 JudgeConfigError,
                 1,
             ),
+            binary_image_tag=environ.get("BINARY_JUDGE_IMAGE_TAG") or None,
         )
 
     def model_key(self, variant: str) -> str:
         """The judge model of `variant`: the deployment's binary model, the catalogue's otherwise."""
         return self.binary_model if variant == "binary" else catalog.variant(variant).default_model
+
+    def image_tag(self, variant: str) -> str | None:
+        """The deployment's image tag for `variant` (None: the catalogue's default)."""
+        return self.binary_image_tag if variant == "binary" else None
 
 
 @dataclass(frozen=True)

@@ -8,19 +8,19 @@ a reader can tell "consistent" from "never checked".
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from novajudge.stats import jsonable
 from novajudge.trust.calibration import calibrate, load_human_labels
-from novajudge.trust.criteria import most_common_criteria, normalise_synonyms
+from novajudge.trust.criteria import most_common_criteria
 from novajudge.trust.distributions import margin_distribution, score_distribution
 from novajudge.trust.position import position_bias, position_bias_binary
 from novajudge.trust.render import plot_trust, render_trust_html
+from novajudge.verdicts import PASS_KEYS, normalise_synonyms
 
 __all__ = ["analyse", "headline", "plot_trust", "render_trust_html"]
 
@@ -28,30 +28,15 @@ HumanLabels = Mapping[str, str] | str | Path
 BinaryOutputs = Mapping[str, Any] | pd.DataFrame
 
 
-def _jsonable(value: Any) -> Any:
-    """NaN → None and numpy scalars → Python, so `json.dumps(..., allow_nan=False)` succeeds."""
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def _binary_lists(outputs: BinaryOutputs) -> dict[str, Any]:
     """forward, backward, prompt_ids, orders from a details-like DataFrame or a mapping of lists."""
     if isinstance(outputs, pd.DataFrame):
-        for column in ("forward_output", "backward_output"):
+        for column in PASS_KEYS:
             if column not in outputs.columns:
                 raise ValueError(f"binary outputs: no column {column!r}")
         columns = outputs.columns
-        return {"forward": outputs["forward_output"].tolist(),
-                "backward": outputs["backward_output"].tolist(),
+        return {"forward": outputs[PASS_KEYS[0]].tolist(),
+                "backward": outputs[PASS_KEYS[1]].tolist(),
                 "prompt_ids": outputs["prompt_id"].astype(str).tolist() if "prompt_id" in columns else None,
                 "orders": outputs["order"].tolist() if "order" in columns else None}
     for key in ("forward", "backward"):
@@ -121,4 +106,4 @@ def analyse(prompts: pd.DataFrame, criteria: pd.DataFrame, *, variant: str,
         block["margins"] = dict(not_rubric)
         block["criteria"] = []
     block["headline"] = headline(block)
-    return _jsonable(block)
+    return jsonable(block)

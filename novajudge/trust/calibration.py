@@ -19,8 +19,8 @@ import pandas as pd
 from novajudge.errors import DatasetError
 from novajudge.jsonl import read_jsonl_file
 from novajudge.labels import parse_preference
-from novajudge.trust.stats import cohen_kappa, proportion
-from novajudge.trust.verdicts import PREFERENCES, check_prompts, preference
+from novajudge.stats import cohen_kappa, proportion
+from novajudge.verdicts import PREFERENCES, check_prompts, preference
 
 #: |score margin| buckets: [low, high), the last one closed at 1.
 BUCKETS: tuple[tuple[float, float], ...] = ((0.0, 0.1), (0.1, 0.25), (0.25, 0.5), (0.5, 1.0))

@@ -1,67 +1,24 @@
-"""Criterion names: normalisation, a user synonym map, and matching `--drop`/`--weight` patterns.
+"""Criterion names as users write them: a synonym file, and `--drop`/`--weight` patterns.
 
 The rubric judge writes its own criterion names per prompt ("Accuracy", "accuracy.",
-"Factual_Accuracy"...). Re-weighting by name only works if those spellings meet in one key, and if a
-user can say that two different words mean the same thing (`{"accuracy": "correctness"}`).
+"Factual_Accuracy"...). `novajudge.verdicts.criterion_key` makes those spellings meet in one key;
+here a user can add that two different words mean the same thing (`{"accuracy": "correctness"}`)
+and pick criteria by name, substring or regular expression.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pandas as pd
 
 from novajudge.errors import InvalidRunRequest
+from novajudge.verdicts import criterion_key, criterion_keys, normalise_synonyms
 
 MATCH_MODES = ("exact", "substring", "regex")
-
-_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
-
-
-def normalise_name(name: str) -> str:
-    """Lower-case, accents folded, punctuation/underscores → single spaces, trimmed.
-
-    "Factual_Accuracy!", "factual accuracy" and " Factual-Accuracy " all become "factual accuracy".
-    """
-    if not isinstance(name, str):
-        raise InvalidRunRequest(f"a criterion name must be a string, got {name!r}")
-    folded = unicodedata.normalize("NFKD", name)
-    folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
-    return _NON_WORD.sub(" ", folded.casefold()).strip()
-
-
-def normalise_synonyms(synonyms: Mapping[str, str] | None) -> dict[str, str]:
-    """The synonym map with both sides normalised; chains (a→b, b→c) are followed to the end.
-
-    Following chains lets a user map several spellings in steps; a cycle is a usage error because no
-    canonical name can be chosen.
-    """
-    raw = {normalise_name(k): normalise_name(v) for k, v in (synonyms or {}).items()}
-    resolved: dict[str, str] = {}
-    for start in raw:
-        seen = [start]
-        current = raw[start]
-        while current in raw and raw[current] != current:
-            if current in seen:
-                raise InvalidRunRequest(f"synonym map has a cycle: {' → '.join([*seen, current])}")
-            seen.append(current)
-            current = raw[current]
-        resolved[start] = current
-    return resolved
-
-
-def canonical(name: str, synonyms: Mapping[str, str] | None = None) -> str:
-    """The key a criterion is grouped under: its normalised name, mapped through the synonyms.
-
-    `synonyms` must already be normalised (`normalise_synonyms`); it is looked up, not re-parsed,
-    because this runs once per criterion row.
-    """
-    key = normalise_name(name)
-    return (synonyms or {}).get(key, key)
 
 
 def load_synonyms(path: str | Path) -> dict[str, str]:
@@ -96,7 +53,7 @@ def pattern_matcher(pattern: str, mode: str, synonyms: Mapping[str, str] | None 
         except re.error as exc:
             raise InvalidRunRequest(f"invalid regular expression {pattern!r}: {exc}") from exc
         return lambda key: rx.search(key) is not None
-    norm = normalise_name(pattern)
+    norm = criterion_key(pattern)
     if not norm:
         raise InvalidRunRequest(f"criterion pattern {pattern!r} is empty after normalisation")
     if mode == "exact":
@@ -120,7 +77,7 @@ def with_keys(criteria: pd.DataFrame, synonyms: Mapping[str, str] | None = None)
     if "criterion" not in criteria.columns:
         raise InvalidRunRequest("the criteria table has no 'criterion' column")
     out = criteria.copy()
-    out["key"] = [canonical(str(name), synonyms) for name in out["criterion"]]
+    out["key"] = criterion_keys(out["criterion"].tolist(), synonyms)
     return out
 
 
@@ -135,15 +92,13 @@ def most_common_criteria(criteria: pd.DataFrame, top: int = 10,
     if criteria.empty:
         return []
     table = with_keys(criteria, synonyms)
+    table = table.assign(weight=pd.to_numeric(table["weight"], errors="coerce"),
+                         criterion=table["criterion"].astype(str))
     grouped = table.groupby("key", sort=True)
-    rows = []
-    for key, group in grouped:
-        rows.append({
-            "criterion": key,
-            "judgements": int(group["row"].nunique()),
-            "prompts": int(group["prompt_id"].nunique()),
-            "mean_weight": float(pd.to_numeric(group["weight"], errors="coerce").mean()),
-            "spellings": sorted({str(s) for s in group["criterion"]}),
-        })
+    judgements, prompts = grouped["row"].nunique(), grouped["prompt_id"].nunique()
+    mean_weight, spellings = grouped["weight"].mean(), grouped["criterion"].unique()
+    rows = [{"criterion": key, "judgements": int(judgements[key]), "prompts": int(prompts[key]),
+             "mean_weight": float(mean_weight[key]), "spellings": sorted(spellings[key])}
+            for key in judgements.index]
     rows.sort(key=lambda r: (-r["judgements"], r["criterion"]))
     return rows[:top] if top > 0 else rows

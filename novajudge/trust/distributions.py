@@ -6,13 +6,10 @@ rest on tiny differences; these figures make that visible before anyone trusts a
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 
-from novajudge.trust.reweight import normalised_score
-from novajudge.trust.verdicts import check_prompts
+from novajudge.verdicts import check_prompts, normalise_scores
 
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
 #: |margin| at or below this is "near tie" in the distribution summary (same as reweight's default).
@@ -24,30 +21,31 @@ def score_distribution(criteria: pd.DataFrame) -> dict[str, object]:
     if criteria.empty:
         return {"scale": {"n": 0, "counts": {}, "values_used": 0, "share_extremes": None},
                 "binary": {"n": 0, "share_true": None}}
-    scale_scores: list[float] = []
-    binary_scores: list[float] = []
-    for rec in criteria.to_dict("records"):
-        kind = str(rec["type"])
-        for side in ("A", "B"):
-            where = f"criteria table: row {rec['row']}, criterion {rec['criterion']!r}, field 'score_{side}'"
-            norm = normalised_score(rec[f"score_{side}"], kind, where)
-            if norm is None:
-                continue
-            (scale_scores if kind == "scale" else binary_scores).append(
-                norm * 4 + 1 if kind == "scale" else norm)
-    counts: dict[str, int] = {}
-    for value in range(1, 6):
-        counts[str(value)] = sum(1 for s in scale_scores if math.isclose(s, value))
-    fractional = sum(1 for s in scale_scores if not float(s).is_integer())
+    kinds = list(map(str, criteria["type"].tolist())) * 2
+    rows, names = criteria["row"].tolist(), criteria["criterion"].tolist()
+    n = len(rows)
+
+    def where(i: int) -> str:
+        side = "A" if i < n else "B"
+        return f"criteria table: row {rows[i % n]}, criterion {names[i % n]!r}, field 'score_{side}'"
+
+    values = [*criteria["score_A"].tolist(), *criteria["score_B"].tolist()]
+    scores, _ = normalise_scores(values, kinds, where)
+    is_scale = np.asarray(kinds, dtype=object) == "scale"
+    present = ~np.isnan(scores)
+    scale_scores = scores[is_scale & present]
+    binary_scores = scores[~is_scale & present]
+    counts = {str(v): int(np.isclose(scale_scores, v, rtol=1e-9, atol=0).sum()) for v in range(1, 6)}
+    fractional = int(np.sum(scale_scores != np.round(scale_scores)))
     if fractional:
         counts["non-integer"] = fractional
-    extremes = sum(1 for s in scale_scores if s in (1.0, 5.0))
+    extremes = int(np.sum((scale_scores == 1.0) | (scale_scores == 5.0)))
     return {
-        "scale": {"n": len(scale_scores), "counts": counts,
+        "scale": {"n": int(scale_scores.size), "counts": counts,
                   "values_used": sum(1 for v in range(1, 6) if counts[str(v)]),
-                  "share_extremes": extremes / len(scale_scores) if scale_scores else None},
-        "binary": {"n": len(binary_scores),
-                   "share_true": sum(binary_scores) / len(binary_scores) if binary_scores else None},
+                  "share_extremes": extremes / scale_scores.size if scale_scores.size else None},
+        "binary": {"n": int(binary_scores.size),
+                   "share_true": float(binary_scores.mean()) if binary_scores.size else None},
     }
 
 

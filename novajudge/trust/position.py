@@ -8,18 +8,31 @@ position-dependent verdicts into ties instead of letting them inflate either mod
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 
 import pandas as pd
 
-from novajudge.trust.stats import proportion
-from novajudge.trust.verdicts import check_prompts, parse_label, preference, swap, to_model
+from novajudge.stats import proportion
+from novajudge.verdicts import (
+    ERROR,
+    LABEL_VERDICT,
+    ORDERS,
+    VERDICT_COLUMNS,
+    VERDICT_LABEL,
+    check_prompts,
+    label_verdict,
+    preference,
+    swap,
+    to_model,
+)
 
 NOT_MEASURED_NO_BA = "not measured: no pair was judged in the swapped (BA) order"
 
 
 def _counts(values: Sequence[str], keys: Sequence[str]) -> dict[str, int]:
-    return {k: sum(1 for v in values if v == k) for k in keys}
+    counted = Counter(values)
+    return {k: counted[k] for k in keys}
 
 
 def _win_rate(counts: dict[str, int]) -> dict[str, object]:
@@ -33,8 +46,8 @@ def reconcile(ab_winner: str, ba_winner: str) -> str:
     A model wins only when both orders name it; `inconsistent` when they name different things
     (a position-inconsistent tie); `bothbad` only when both said both bad; `error` if either failed.
     """
-    if "error" in (ab_winner, ba_winner):
-        return "error"
+    if ERROR in (ab_winner, ba_winner):
+        return ERROR
     if ab_winner == ba_winner:
         return ab_winner
     if preference(ab_winner) == preference(ba_winner):  # tie vs bothbad: both "no preference"
@@ -52,11 +65,11 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     table = check_prompts(prompts)
     ab = table[table["order"] == "AB"]
     ba = table[table["order"] == "BA"]
-    plain_counts = _counts(list(ab["winner"]), ("A", "B", "tie", "bothbad", "error"))
+    plain_counts = _counts(ab["winner"].tolist(), ("A", "B", "tie", "bothbad", ERROR))
     plain = {"judgements": len(ab), "counts": plain_counts, "b_win_rate": _win_rate(plain_counts)}
 
-    ab_by_id = dict(zip(ab["prompt_id"], ab["winner"], strict=True))
-    ba_by_id = dict(zip(ba["prompt_id"], ba["winner"], strict=True))
+    ab_by_id = dict(zip(ab["prompt_id"].tolist(), ab["winner"].tolist(), strict=True))
+    ba_by_id = dict(zip(ba["prompt_id"].tolist(), ba["winner"].tolist(), strict=True))
     both = sorted(set(ab_by_id) & set(ba_by_id))
     missing = {
         "only_ab": len(set(ab_by_id) - set(ba_by_id)),
@@ -66,7 +79,7 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     }
 
     # First position = position A as sent. Counted over every decided judgement of either order.
-    positions = [parse_label(label) for label in table["label"]]
+    positions = [LABEL_VERDICT[label] for label in table["label"].tolist()]
     decided = [p for p in positions if p in ("A", "B")]
     first = proportion(sum(p == "A" for p in decided), len(decided))
     first["confounded"] = ba.empty
@@ -88,14 +101,14 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
         return result
 
     verdicts = {pid: reconcile(ab_by_id[pid], ba_by_id[pid]) for pid in both}
-    rec_counts = _counts(list(verdicts.values()), ("A", "B", "tie", "bothbad", "inconsistent", "error"))
+    rec_counts = _counts(list(verdicts.values()), ("A", "B", "tie", "bothbad", "inconsistent", ERROR))
     result["reconciled"] = {
         "measured": True,
         "prompts": len(both),
         "counts": rec_counts,
         "b_win_rate": _win_rate(rec_counts),
     }
-    valid = [pid for pid in both if verdicts[pid] != "error"]
+    valid = [pid for pid in both if verdicts[pid] != ERROR]
     agree = sum(verdicts[pid] != "inconsistent" for pid in valid)
     consistency = proportion(agree, len(valid))
     consistency["measured"] = True
@@ -130,19 +143,18 @@ def binary_prompts_table(forward: Sequence[object], backward: Sequence[object],
         raise ValueError(f"{len(ids)} prompt ids and {len(sent)} orders for {n} judged pairs")
     if orders is not None:
         ids = [f"{pid}/{order}" for pid, order in zip(ids, sent, strict=True)]
-    labels = {"A": "A>B", "B": "B>A", "tie": "A=B", "bothbad": "A=B (bothbad)", "error": "error"}
-    other = {"AB": "BA", "BA": "AB"}
+    other = dict(zip(ORDERS, reversed(ORDERS), strict=True))
     rows = []
     for i, (fwd, bwd, pid, order) in enumerate(zip(forward, backward, ids, sent, strict=True)):
         if order not in other:
             raise ValueError(f"pair {i}: order {order!r}; expected AB or BA")
-        f_shown = parse_label(fwd)
-        b = parse_label(bwd)
+        f_shown = label_verdict(fwd)
+        b = label_verdict(bwd)
         b_shown = b if backward_as_shown else swap(b)
         for shown, shown_order in ((f_shown, order), (b_shown, other[order])):
-            rows.append({"row": i, "prompt_id": pid, "order": shown_order, "label": labels[shown],
+            rows.append({"row": i, "prompt_id": pid, "order": shown_order, "label": VERDICT_LABEL[shown],
                          "winner": to_model(shown, shown_order)})
-    return pd.DataFrame(rows, columns=["row", "prompt_id", "order", "label", "winner"])
+    return pd.DataFrame(rows, columns=list(VERDICT_COLUMNS))
 
 
 def position_bias_binary(forward: Sequence[object], backward: Sequence[object],

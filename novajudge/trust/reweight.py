@@ -13,13 +13,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from novajudge.errors import InvalidRunRequest, ResultsError
-from novajudge.trust.criteria import matching_keys, normalise_synonyms, with_keys
+from novajudge.stats import proportion
+from novajudge.trust.criteria import matching_keys, with_keys
 from novajudge.trust.position import position_bias
-from novajudge.trust.stats import proportion
-from novajudge.trust.verdicts import check_prompts, to_model
+from novajudge.verdicts import ERROR, check_prompts, normalise_scores, normalise_synonyms, to_model
 
 #: |margin| at or below this is a tie. 0.05 is one scale step (0.25 normalised) on a criterion
 #: weighing 0.2: smaller differences are within the judge's scoring noise.
@@ -27,8 +28,6 @@ DEFAULT_THRESHOLD = 0.05
 _EPS = 1e-9  # margins are sums of products of floats; 0.05 must still count as 0.05
 CRITERIA_COLUMNS = ("row", "prompt_id", "order", "criterion", "type", "weight", "score_A", "score_B")
 NO_CRITERIA = "no criteria left"
-_TRUE = {"true", "yes", "pass", "1", "1.0"}
-_FALSE = {"false", "no", "fail", "0", "0.0"}
 
 
 def parse_weight_option(text: str) -> tuple[str, float]:
@@ -45,66 +44,43 @@ def parse_weight_option(text: str) -> tuple[str, float]:
     return name.strip(), weight
 
 
-def normalised_score(value: object, kind: str, where: str) -> float | None:
-    """(s − 1)/4 for a 1–5 scale score, 1/0 for a binary one; None when the score is absent.
-
-    Anything else (a 7 on a 1–5 scale, "maybe") is an error naming `where`, because silently
-    clipping it would change the verdicts we are about to compare.
-    """
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if kind == "binary":
-        if isinstance(value, bool):
-            return 1.0 if value else 0.0
-        text = str(value).strip().casefold()
-        if text in _TRUE:
-            return 1.0
-        if text in _FALSE:
-            return 0.0
-        raise ResultsError(f"{where}: binary score {value!r} is not true/false")
-    if kind == "scale":
-        try:
-            score = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ResultsError(f"{where}: scale score {value!r} is not a number") from None
-        if not 1 <= score <= 5:
-            raise ResultsError(f"{where}: scale score {score:g} is outside 1–5")
-        return (score - 1) / 4
-    raise ResultsError(f"{where}: field 'type' is {kind!r}; expected 'scale' or 'binary'")
-
-
 def scored_criteria(criteria: pd.DataFrame, synonyms: Mapping[str, str] | None = None) -> pd.DataFrame:
     """The criteria table checked, keyed (`key`) and with numeric `weight`, `norm_A`, `norm_B`.
 
-    Normalised scores are recomputed from the raw scores (the source of truth); a stored `norm_*`
-    is used only where the raw score is missing.
+    Normalised scores are recomputed from the raw scores (the source of truth, by the judge's rule
+    in `novajudge.verdicts.normalise_scores`); a stored `norm_*` is used only where the raw score is
+    missing.
     """
     missing = [c for c in CRITERIA_COLUMNS if c not in criteria.columns]
     if missing:
         raise ResultsError(f"criteria table: missing column(s) {', '.join(missing)} (see docs/design.md)")
-    table = with_keys(criteria, synonyms)
+    table = with_keys(criteria, synonyms).reset_index(drop=True)
     table["prompt_id"] = table["prompt_id"].astype(str)
-    weights, norm_a, norm_b = [], [], []
-    for rec in table.to_dict("records"):
-        where = f"criteria table: row {rec['row']}, criterion {rec['criterion']!r}"
-        try:
-            weight = float(rec["weight"])
-        except (TypeError, ValueError):
-            raise ResultsError(f"{where}: field 'weight' is {rec['weight']!r}, not a number") from None
-        if not math.isfinite(weight) or weight < 0:
-            raise ResultsError(f"{where}: field 'weight' is {weight}; expected a number ≥ 0")
-        weights.append(weight)
-        for side, out in (("A", norm_a), ("B", norm_b)):
-            norm = normalised_score(rec[f"score_{side}"], str(rec["type"]), f"{where}, field 'score_{side}'")
-            if norm is None:
-                stored = rec.get(f"norm_{side}")
-                if stored is None or (isinstance(stored, float) and math.isnan(stored)):
-                    raise ResultsError(f"{where}: neither 'score_{side}' nor 'norm_{side}' is set")
-                norm = float(stored)
-            out.append(norm)
+    rows, names = table["row"].tolist(), table["criterion"].tolist()
+
+    def where(i: int) -> str:
+        return f"criteria table: row {rows[i]}, criterion {names[i]!r}"
+
+    raw_weights = table["weight"].tolist()
+    weights = pd.to_numeric(table["weight"], errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~(np.isfinite(weights) & (weights >= 0)))
+    if bad.size:
+        i = int(bad[0])
+        raise ResultsError(f"{where(i)}: field 'weight' is {raw_weights[i]!r}; expected a number ≥ 0")
+    kinds = list(map(str, table["type"].tolist()))
     table["weight"] = weights
-    table["norm_A"] = norm_a
-    table["norm_B"] = norm_b
+    for side in ("A", "B"):
+        _, norm = normalise_scores(table[f"score_{side}"].tolist(), kinds,
+                                   lambda i, s=side: f"{where(i)}, field 'score_{s}'")
+        absent = np.isnan(norm)
+        if absent.any():
+            stored = (pd.to_numeric(table[f"norm_{side}"], errors="coerce").to_numpy(dtype=float)
+                      if f"norm_{side}" in table.columns else np.full(len(table), np.nan))
+            norm = np.where(absent, stored, norm)
+            unset = np.flatnonzero(np.isnan(norm))
+            if unset.size:
+                raise ResultsError(f"{where(int(unset[0]))}: neither 'score_{side}' nor 'norm_{side}' is set")
+        table[f"norm_{side}"] = norm
     return table
 
 
@@ -195,7 +171,7 @@ def verdict_from_margin(margin: float, threshold: float) -> str:
 
 
 def _view(winners: Sequence[str]) -> dict[str, object]:
-    keys = ("A", "B", "tie", "bothbad", NO_CRITERIA, "error")
+    keys = ("A", "B", "tie", "bothbad", NO_CRITERIA, ERROR)
     counts = {k: sum(1 for w in winners if w == k) for k in keys}
     return {"judgements": len(winners), "counts": counts,
             "b_win_rate": proportion(counts["B"], counts["A"] + counts["B"])}
@@ -234,8 +210,8 @@ def reweight(prompts: pd.DataFrame, criteria: pd.DataFrame, *, drop: Sequence[st
     for rec in table.to_dict("records"):
         row, order, label_winner = rec["row"], rec["order"], rec["winner"]
         sign = -1.0 if order == "BA" else 1.0
-        if label_winner == "error":
-            new_w = rule_w = "error"
+        if label_winner == ERROR:
+            new_w = rule_w = ERROR
             new_m = old_m = None
         else:
             new_m = _num(new["margin"].get(row)) if row in new.index else None
@@ -253,7 +229,7 @@ def reweight(prompts: pd.DataFrame, criteria: pd.DataFrame, *, drop: Sequence[st
             "new_margin": None if new_m is None else sign * new_m,
         }
         rows.append((label_winner, rule_w, new_w))
-        if new_w not in (label_winner, NO_CRITERIA) and label_winner != "error":
+        if new_w not in (label_winner, NO_CRITERIA) and label_winner != ERROR:
             flips.append(entry)
 
     old_winners = [r[0] for r in rows]
@@ -269,15 +245,15 @@ def reweight(prompts: pd.DataFrame, criteria: pd.DataFrame, *, drop: Sequence[st
         "original": _view(old_winners),
         "new": _view(new_winners),
         # Rows left without criteria are listed in `no_criteria_left`, not counted as changed.
-        "changed_vs_label": sum(o != n for o, _, n in rows if o != "error" and n != NO_CRITERIA),
+        "changed_vs_label": sum(o != n for o, _, n in rows if o != ERROR and n != NO_CRITERIA),
         "changed_vs_original_weights": sum(
-            r != n for _, r, n in rows if r not in ("error", NO_CRITERIA) and n != NO_CRITERIA),
+            r != n for _, r, n in rows if r not in (ERROR, NO_CRITERIA) and n != NO_CRITERIA),
         "label_vs_margin_rule_disagreements": sum(
-            o != r for o, r, _ in rows if o != "error" and r != NO_CRITERIA),
+            o != r for o, r, _ in rows if o != ERROR and r != NO_CRITERIA),
         "flips": flips,
         "no_criteria_left": left,
     }
-    reconcilable = table.assign(winner=[n if n != NO_CRITERIA else "error" for n in new_winners])
+    reconcilable = table.assign(winner=[n if n != NO_CRITERIA else ERROR for n in new_winners])
     rec_view = position_bias(reconcilable)
     result["reconciled"] = rec_view["reconciled"]
     return result

@@ -6,8 +6,13 @@ objects, independently of `novajudge.results`.
 
 from __future__ import annotations
 
+import io
 import random
+import tarfile
 from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
 
 from novajudge.local.judge_archive import Criterion, Judgement
 
@@ -87,3 +92,19 @@ def simple(labels: list[str | None], *, criteria: bool = True) -> list[Judgement
             crit = [Criterion("Accuracy", "Is it right", "scale", 1.0, sa, sb)]
         out.append(Judgement(f"prompt {i}", f"a{i}", f"b{i}", label, crit, f"why {i}"))
     return out
+
+
+def tar_archive(path: Path, files: dict[str, bytes]) -> Path:
+    """A tar.gz holding `files` (name -> bytes), written by hand rather than by the project's writer."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    frame.to_parquet(buf, engine="pyarrow", index=False)
+    return buf.getvalue()

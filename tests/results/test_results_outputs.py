@@ -20,10 +20,12 @@ import novajudge.cli.summarize_cmd  # noqa: F401  (registers the command on the 
 from novajudge.cli.app import app
 from novajudge.local.judge_archive import write_judge_archive
 from novajudge.results.figure import leader_text, needle_angle
-from novajudge.results.parse import CRITERION_COLUMNS, PROMPT_COLUMNS
 from novajudge.results.summarize import summarize
+from novajudge.verdicts import CRITERION_COLUMNS, PROMPT_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The four files summarize writes: the contract, written out by hand.
+RESULT_FILES = ["details.parquet", "report.html", "report.png", "summary.json"]
 STABLE_KEYS = {
     "schema_version",
     "stand_in",
@@ -85,12 +87,7 @@ def test_summary_keys_are_the_documented_ones(run):
     assert s["models"] == {"A": "Qwen2.5-1.5B", "B": "Qwen2.5-7B"}
     assert s["orders"] == {"AB": 25, "BA": 25} and s["manifest_used"] is True
     assert s["headline"].startswith("[LOCAL STAND-IN]")
-    assert sorted(p.name for p in out.iterdir()) == [
-        "details.parquet",
-        "report.html",
-        "report.png",
-        "summary.json",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == RESULT_FILES
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
@@ -213,12 +210,7 @@ def test_cli_writes_four_files_and_prints_the_numbers(run, tmp_path):
         ],
     )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [
-        "details.parquet",
-        "report.html",
-        "report.png",
-        "summary.json",
-    ]
+    assert sorted(p.name for p in out.iterdir()) == RESULT_FILES
     s = json.loads((out / "summary.json").read_text())
     c = s["ours"]["counts"]
     assert f"{c['a_wins']} / {c['b_wins']} / {c['ties']} / {c['bothbad_ties']}" in result.output

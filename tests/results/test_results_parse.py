@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import io
 import json
 import tarfile
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from results_builders import TIMESTAMP, rubric_case, simple
+from results_builders import TIMESTAMP, parquet_bytes, rubric_case, simple, tar_archive
 
 from novajudge.errors import ResultsError
 from novajudge.local.judge_archive import write_judge_archive
-from novajudge.results.parse import normalise_criterion, parse_label, read_flattened
+from novajudge.results.parse import read_flattened
+from novajudge.verdicts import criterion_key, parse_label
 
 DETAILS_NAME = "details_custom|rubric_llm_judge_judge|0_20250101.parquet"
-
-
-def _tar(path: Path, files: dict[str, bytes]) -> Path:
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
-def _parquet(frame: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    frame.to_parquet(buf, engine="pyarrow", index=False)
-    return buf.getvalue()
 
 
 def _handmade_rows() -> pd.DataFrame:
@@ -102,11 +87,11 @@ def handmade(tmp_path) -> Path:
             }
         },
     }
-    return _tar(
+    return tar_archive(
         tmp_path / "output.tar.gz",
         {
             "job/eval_results/results_20250101.json": json.dumps(results).encode(),
-            f"job/eval_results/details/rubric_judge_model/20250101/{DETAILS_NAME}": _parquet(
+            f"job/eval_results/details/rubric_judge_model/20250101/{DETAILS_NAME}": parquet_bytes(
                 _handmade_rows()
             ),
         },
@@ -190,11 +175,7 @@ def test_labels_with_or_without_brackets(raw, label):
 
 
 def test_criterion_names_are_normalised():
-    assert (
-        normalise_criterion(" Factual-Accuracy ")
-        == normalise_criterion("factual accuracy")
-        == "factual_accuracy"
-    )
+    assert criterion_key(" Factual-Accuracy ") == criterion_key("factual accuracy") == "factual_accuracy"
 
 
 # ----------------------------------------------------------------------------- errors name file + expectation
@@ -206,14 +187,20 @@ def _with(tmp_path, results: bytes | None, details: bytes | None) -> Path:
         files["r/eval_results/results_1.json"] = results
     if details is not None:
         files["r/eval_results/details/m/1/details_x_1.parquet"] = details
-    return _tar(tmp_path / "output.tar.gz", files)
+    return tar_archive(tmp_path / "output.tar.gz", files)
 
 
 def _details(**metrics_override) -> bytes:
     frame = _handmade_rows()
     for col, value in metrics_override.items():
         frame.loc[0, col] = value
-    return _parquet(frame)
+    return parquet_bytes(frame)
+
+
+def _one_criterion(**criterion) -> bytes:
+    """Details whose first row has one criterion 'x' (weight 1) with the given fields."""
+    cell = {"predictions": "[[A>B]]", "criteria_breakdown": {"x": {"weight": 1.0, **criterion}}}
+    return _details(metrics=repr(cell))
 
 
 GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
@@ -234,15 +221,19 @@ GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
         (GOOD_RESULTS, b"PAR1 garbage", r"details_x_1\.parquet: not a readable parquet file"),
         (
             GOOD_RESULTS,
-            _parquet(pd.DataFrame({"full_prompt": ["x"]})),
+            parquet_bytes(pd.DataFrame({"full_prompt": ["x"]})),
             r"details_x_1\.parquet: expected columns",
         ),
         (
             GOOD_RESULTS,
             _details(metrics="{'a': "),
-            r"details_x_1\.parquet row 0: 'metrics' is not a Python dict",
+            r"details_x_1\.parquet row 0: field 'metrics' is not a Python dict",
         ),
-        (GOOD_RESULTS, _details(metrics="[1, 2]"), r"row 0: expected 'metrics' to be a dict literal"),
+        (
+            GOOD_RESULTS,
+            _details(metrics="[1, 2]"),
+            r"row 0: field 'metrics' is a list, expected a dict literal",
+        ),
         (
             GOOD_RESULTS,
             _details(metrics=repr({"predictions": "A wins"})),
@@ -250,44 +241,17 @@ GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
         ),
         (
             GOOD_RESULTS,
-            _details(
-                metrics=repr(
-                    {
-                        "predictions": "[[A>B]]",
-                        "criteria_breakdown": {
-                            "x": {"type": "scale", "weight": 1.0, "score_A": 9, "score_B": 1}
-                        },
-                    }
-                )
-            ),
+            _one_criterion(type="scale", score_A=9, score_B=1),
             r"row 0 criterion 'x' score_A: expected a 1-5 scale score, got 9",
         ),
         (
             GOOD_RESULTS,
-            _details(
-                metrics=repr(
-                    {
-                        "predictions": "[[A>B]]",
-                        "criteria_breakdown": {
-                            "x": {"type": "likert", "weight": 1.0, "score_A": 1, "score_B": 1}
-                        },
-                    }
-                )
-            ),
+            _one_criterion(type="likert", score_A=1, score_B=1),
             r"criterion 'x': expected type 'scale' or 'binary'",
         ),
         (
             GOOD_RESULTS,
-            _details(
-                metrics=repr(
-                    {
-                        "predictions": "[[A>B]]",
-                        "criteria_breakdown": {
-                            "x": {"type": "binary", "weight": 1.0, "score_A": "maybe", "score_B": 1}
-                        },
-                    }
-                )
-            ),
+            _one_criterion(type="binary", score_A="maybe", score_B=1),
             r"expected a binary score \(true/false\), got 'maybe'",
         ),
     ],
@@ -300,7 +264,7 @@ def test_malformed_output_errors_name_file_and_expectation(tmp_path, results, de
 
 
 def test_two_results_files_are_ambiguous(tmp_path):
-    path = _tar(
+    path = tar_archive(
         tmp_path / "o.tar.gz",
         {
             "a/results_1.json": GOOD_RESULTS,

@@ -36,7 +36,7 @@ def test_rubric_block_is_json_and_hand_checked():
     assert block["calibration"]["forward_agreement"]["successes"] == 2  # p0, p2 (p1 judge said A)
     assert block["calibration"]["reconciled_agreement"]["successes"] == 2
     assert block["margins"]["n"] == 5  # the NaN margin is skipped
-    assert block["criteria"][0]["criterion"] == "b accuracy b"
+    assert block["criteria"][0]["criterion"] == "b_accuracy_b"  # the one criterion key (verdicts)
     assert "2 of 3 prompts (67%)" in block["headline"]
     assert "agreement with humans 67% (n=3)" in block["headline"]
 

@@ -9,9 +9,9 @@ import pytest
 from trust_builders import crit_row, prompt_row, prompts_table, swap
 
 from novajudge.errors import DatasetError
+from novajudge.stats import cohen_kappa
 from novajudge.trust.calibration import calibrate, labels_from_column, load_human_labels, reliability_png
 from novajudge.trust.distributions import margin_distribution, score_distribution
-from novajudge.trust.stats import cohen_kappa
 
 # prompt: (human, judge AB winner, margin as sent, judge BA winner in model terms or None)
 CASES = {

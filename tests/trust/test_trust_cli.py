@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import novajudge.cli.reweight_cmd  # noqa: F401  (registers the command on the shared app)
 from novajudge.cli.app import app
-from novajudge.results.parse import CRITERION_COLUMNS, PROMPT_COLUMNS
+from novajudge.verdicts import CRITERION_COLUMNS, PROMPT_COLUMNS
 
 # Same four prompts as test_trust_reweight: dropping "style" flips p0 (B→A) and p1 (A→B).
 CASES = [("p0", (5, 4), (1, 5), "B", -0.25), ("p1", (2, 4), (5, 1), "A", 0.10),
@@ -115,7 +115,7 @@ def test_binary_run_has_nothing_to_reweight(tmp_path):
 
 
 def test_reads_what_summarize_writes(tmp_path):
-    from novajudge.results.summarize import write_details
+    from novajudge.results.details import write_details
 
     frame = stacked()
     prompts = frame[frame["kind"] == "prompt"][list(PROMPT_COLUMNS)]

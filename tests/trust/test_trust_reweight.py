@@ -7,7 +7,7 @@ import pytest
 from trust_builders import crit_row, prompt_row, prompts_table
 
 from novajudge.errors import InvalidRunRequest, ResultsError
-from novajudge.trust.criteria import load_synonyms, most_common_criteria, normalise_name, normalise_synonyms
+from novajudge.trust.criteria import load_synonyms, most_common_criteria
 from novajudge.trust.reweight import (
     NO_CRITERIA,
     apply_plan,
@@ -16,6 +16,7 @@ from novajudge.trust.reweight import (
     reweight,
     scored_criteria,
 )
+from novajudge.verdicts import criterion_key, normalise_synonyms
 
 # (prompt, correctness A/B, style A/B, judge label as sent). Weights 0.6 / 0.4.
 #  p0: A = .6·1 + .4·0 = .60, B = .6·.75 + .4·1 = .85 → −.25 → B ; without style: 1 vs .75 → +.25 → A
@@ -152,9 +153,9 @@ def test_match_modes():
 
 
 def test_names_normalise():
-    assert normalise_name(" Factual_Accuracy! ") == "factual accuracy"
-    assert normalise_name("Factual-accuracy") == "factual accuracy"
-    assert normalise_name("Précision") == "precision"
+    assert criterion_key(" Factual_Accuracy! ") == "factual_accuracy"
+    assert criterion_key("Factual-accuracy") == "factual_accuracy"
+    assert criterion_key("Précision") == "precision"
 
 
 def test_weight_option_parsing():
@@ -169,11 +170,11 @@ def test_weight_option_parsing():
 def test_malformed_scores_name_row_and_criterion():
     prompts = prompts_table([prompt_row(4, "p0", "AB", "A")])
     criteria = pd.DataFrame([crit_row(4, "p0", "AB", "style", 1.0, 7, 1)])
-    expected = r"row 4, criterion 'style', field 'score_A': scale score 7 is outside"
+    expected = r"row 4, criterion 'style', field 'score_A': expected a 1-5 scale score, got 7"
     with pytest.raises(ResultsError, match=expected):
         reweight(prompts, criteria)
     criteria = pd.DataFrame([crit_row(4, "p0", "AB", "safe", 1.0, "maybe", True, kind="binary")])
-    with pytest.raises(ResultsError, match="binary score 'maybe'"):
+    with pytest.raises(ResultsError, match=r"binary score \(true/false\), got 'maybe'"):
         reweight(prompts, criteria)
     criteria = pd.DataFrame([crit_row(4, "p0", "AB", "style", -1, 3, 1)])
     with pytest.raises(ResultsError, match="field 'weight'"):

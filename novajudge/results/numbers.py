@@ -1,4 +1,4 @@
-"""Statistics a user can trust: counts, win rates with stated methods, a test, and a verdict in words.
+"""The summary's numbers: counts, win rates with stated methods, a test, and a verdict in words.
 
 Why our own numbers beside the judge's: the judge reports a Bradley-Terry win rate and a bootstrap
 interval whose exact method is not public (the documented examples match no simple formula). We
@@ -6,7 +6,7 @@ report those as *the judge's*, and next to them numbers anyone can recompute fro
 
 * counts in terms of the *models* (rows sent swapped are un-swapped via the manifest's `order`);
 * B's win rate over decided judgements (A or B won) with a 95% Wilson score interval, and B's win
-  rate with ties counted as half with a seeded percentile bootstrap over prompts;
+  rate with ties counted as half with a seeded percentile bootstrap;
 * the exact two-sided sign test (binomial, p = 1/2, ties excluded);
 * a verdict: significant only when the Wilson interval excludes 0.5 *and* the sign test has
   p < 0.05 (the two can disagree near the border; we then say so and call it inconclusive).
@@ -14,21 +14,27 @@ report those as *the judge's*, and next to them numbers anyone can recompute fro
 For the rubric judge we recompute each response's weighted score from its criteria ((s-1)/4 on the
 1-5 scale, 1/0 for binary), renormalising weights that do not sum to 1 (and counting how often that
 was needed), compare with the judge's own weighted scores, and summarise the margin and the
-criteria. Only numpy and the standard library: the summarize Lambda bundle has no scipy.
+criteria. The interval and test themselves live in `novajudge.stats`, shared with the trust block.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-Z95 = 1.959963984540054  # the 97.5th percentile of the standard normal
-DEFAULT_SEED = 20260101
-DEFAULT_RESAMPLES = 2000
+from novajudge.stats import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    bootstrap_interval,
+    jsonable,
+    sign_test_p,
+    wilson_interval,
+)
+from novajudge.verdicts import ERROR
+
 WEIGHT_TOLERANCE = 1e-6
 
 JUDGE_KEYS: tuple[str, ...] = (
@@ -44,72 +50,6 @@ JUDGE_KEYS: tuple[str, ...] = (
     "weighted_score_B",
     "score_margin",
 )
-
-
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion; (nan, nan) when n == 0."""
-    if n <= 0:
-        return float("nan"), float("nan")
-    p = successes / n
-    denom = 1.0 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    # At 0 or n successes the bound is exactly 0 or 1; floating point would land a hair inside,
-    # leaving the point estimate outside its own interval.
-    low = 0.0 if successes <= 0 else max(0.0, centre - half)
-    high = 1.0 if successes >= n else min(1.0, centre + half)
-    return low, high
-
-
-def sign_test_p(k: int, n: int) -> float:
-    """Exact two-sided binomial test of p = 1/2 (the sign test): k successes out of n; 1.0 when n == 0.
-
-    Computed in log space (lgamma) so it stays exact enough and fast for n in the hundreds of
-    thousands; for p = 1/2 the two-sided p-value is twice the smaller tail, capped at 1.
-    """
-    if n <= 0:
-        return 1.0
-    i = np.arange(n + 1, dtype=np.float64)
-    lgam = np.vectorize(math.lgamma, otypes=[np.float64])
-    log_pmf = math.lgamma(n + 1) - lgam(i + 1) - lgam(n - i + 1) - n * math.log(2.0)
-    pmf = np.exp(log_pmf)
-    lower = float(pmf[: k + 1].sum())
-    upper = float(pmf[k:].sum())
-    return min(1.0, 2.0 * min(lower, upper))
-
-
-def bootstrap_interval(
-    b_wins: int, ties: int, n: int, *, seed: int = DEFAULT_SEED, resamples: int = DEFAULT_RESAMPLES
-) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the ties-as-half win rate, resampling prompts.
-
-    Each valid prompt's outcome is 1 (B won), 1/2 (tie) or 0 (A won). Resampling n prompts with
-    replacement from three outcome kinds is the same as drawing the kinds' counts from a multinomial
-    with the observed proportions, so we draw the counts directly: identical distribution, O(1) per
-    resample whatever n is.
-    """
-    if n <= 0:
-        return float("nan"), float("nan")
-    rng = np.random.default_rng(seed)
-    probs = np.array([b_wins, ties, n - b_wins - ties], dtype=np.float64) / n
-    draws = rng.multinomial(n, probs, size=resamples)
-    rates = (draws[:, 0] + 0.5 * draws[:, 1]) / n
-    lo, hi = np.percentile(rates, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def _nan_to_none(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (np.floating,)):
-        return _nan_to_none(float(value))
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_nan_to_none(v) for v in value]
-    return value
 
 
 def verdict(b_wins: int, a_wins: int, valid: int, lo: float, hi: float, p: float) -> tuple[str, str]:
@@ -139,7 +79,7 @@ def preference_stats(
     b = int((winner == "B").sum())
     ties = int((winner == "tie").sum())
     bothbad = int((winner == "bothbad").sum())
-    errors = int((winner == "error").sum())
+    errors = int((winner == ERROR).sum())
     total = len(prompts)
     valid = total - errors
     decided = a + b
@@ -228,7 +168,7 @@ def model_scores(prompts: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
     order, judge_A, judge_B (the judge's, as sent), ours_A, ours_B (as sent), weight_sum,
     renormalised, model_A, model_B, margin (model A minus model B; NaN without criteria).
     """
-    valid = prompts[prompts["label"] != "error"]
+    valid = prompts[prompts["label"] != ERROR]
     ours = recompute_weighted(valid, criteria[criteria["row"].isin(valid["row"])])
     merged = valid[["row", "order", "weighted_score_A", "weighted_score_B"]].merge(ours, on="row", how="left")
     merged = merged.rename(columns={"weighted_score_A": "judge_A", "weighted_score_B": "judge_B"})
@@ -245,7 +185,7 @@ def rubric_stats(prompts: pd.DataFrame, criteria: pd.DataFrame, *, top: int = 10
 
     The margin keeps the judge's sign convention: model A minus model B (positive favours A).
     """
-    valid = prompts[prompts["label"] != "error"]
+    valid = prompts[prompts["label"] != ERROR]
     scores = model_scores(prompts, criteria)
     has = np.isfinite(scores["margin"].to_numpy())
     diffs = np.concatenate(
@@ -335,6 +275,6 @@ def compute(
             "divided by the sum of weights; averaged per model over valid judgements"
         )
         methods["margin"] = "model A's weighted score minus model B's (the judge's sign: positive favours A)"
-    return _nan_to_none(
+    return jsonable(
         {"ours": ours, "judge": judge_reported(judge_metrics), "rubric": rubric, "methods": methods}
     )
