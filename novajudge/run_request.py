@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from novajudge.config import Settings, history_budget_problem
 from novajudge.errors import InvalidRunRequest, JudgeConfigError
-from novajudge.generation.datasets import BUNDLED_SAMPLE_ROWS
 from novajudge.judge import catalog
 from novajudge.layout import DATASETS_PREFIX, S3_DATASET_URI, dataset_location
 
@@ -28,6 +27,8 @@ from novajudge.layout import DATASETS_PREFIX, S3_DATASET_URI, dataset_location
 #: `[a-zA-Z0-9](-*[a-zA-Z0-9])*`. Step Functions' default execution names (UUIDs) fit it.
 RUN_ID_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 RUN_ID_MAX_LENGTH = 64
+#: Rows in the bundled SQuAD sample (`novajudge/data/`): `squad-sample` cannot serve more than this.
+BUNDLED_SAMPLE_ROWS = 20
 
 
 def _as_in_settings(name: str) -> Any:

@@ -19,6 +19,7 @@ from novajudge.errors import DatasetError
 from novajudge.jsonl import Limits, parse_json_line, raw_lines, read_jsonl_file
 from novajudge.labels import parse_preference
 from novajudge.layout import dataset_location
+from novajudge.run_request import BUNDLED_SAMPLE_ROWS
 
 BUNDLED_SQUAD = Path(__file__).resolve().parents[1] / "data" / "squad_v1.1_train_first20.jsonl"
 SQUAD_ROWS_URL = "https://datasets-server.huggingface.co/rows"
@@ -28,8 +29,6 @@ SOURCE_SQUAD_ONLINE = "SQuAD v1.1 train (Hugging Face datasets-server, rajpurkar
 SOURCE_SQUAD_BUNDLED = "bundled sample"
 SOURCE_SQUAD_FALLBACK = "bundled sample (offline fallback)"
 MAX_REPORTED_ERRORS = 5
-#: Rows in the bundled SQuAD sample: `squad-sample` cannot serve more than this.
-BUNDLED_SAMPLE_ROWS = 20
 #: Size limits of a user dataset: 1 MiB per line (a prompt is sent whole to both endpoints and to
 #: the judge, whose context is a few thousand tokens) and 1 GiB of file read.
 DATASET_LIMITS = Limits(max_line_bytes=1024 * 1024, max_file_bytes=1024 * 1024 * 1024)

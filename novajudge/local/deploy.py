@@ -47,11 +47,6 @@ SKIPPED_TYPES: dict[str, str] = {
     "AWS::ApplicationAutoScaling::ScalableTarget": "no endpoint scaling locally",
     "AWS::ApplicationAutoScaling::ScalingPolicy": "no endpoint scaling locally",
 }
-#: Configuration the emulator deploys with unless told otherwise: the stand-in judge ends within
-#: seconds, so a short job limit lets the demo and tests poll every second within the execution's
-#: history budget (`novajudge.config.history_budget_problem`).
-LOCAL_CONTEXT: dict[str, Any] = {"judge_max_runtime_seconds": 600}
-
 #: Lambda functions without `novajudge:source` Metadata are CDK helpers (custom resource providers).
 HELPER_FUNCTION_REASON = "no novajudge:source Metadata: a CDK deploy-time helper, nothing to run locally"
 SKIP_MARKER = "local-skipped-"
@@ -115,7 +110,7 @@ def synthesize(overrides: Mapping[str, Any] | None = None, outdir: str | None = 
 
     cdk_json = root / "cdk.json"
     context = json.loads(cdk_json.read_text()).get("context", {}) if cdk_json.is_file() else {}
-    context = {**context, **LOCAL_CONTEXT, "aws:cdk:bundling-stacks": [], **dict(overrides or {})}
+    context = {**context, "aws:cdk:bundling-stacks": [], **dict(overrides or {})}
     app = build_app(context=context, outdir=outdir)
     assembly = app.synth()
     by_id = {stack.id: stack for stack in assembly.stacks}

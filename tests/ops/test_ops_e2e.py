@@ -36,8 +36,12 @@ def stacks() -> list[Any]:
 
 
 @pytest.fixture
-def emulated(stacks: list[Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("NOVAJUDGE_CDK_JSON", str(REPO / "cdk.json"))
+def emulated(stacks: list[Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    # The CLI reads the configuration the stacks were built with: cdk.json plus the stand-in context.
+    cdk_json = json.loads((REPO / "cdk.json").read_text())
+    cdk_json["context"].update(local_demo.STAND_IN_CONTEXT)
+    (tmp_path / "cdk.json").write_text(json.dumps(cdk_json))
+    monkeypatch.setenv("NOVAJUDGE_CDK_JSON", str(tmp_path / "cdk.json"))
     monkeypatch.setenv("COLUMNS", "200")
     with local_emulator.local_aws() as emu:
         deployment = local_deploy.deploy(emu, stacks)
