@@ -95,7 +95,8 @@ def test_failed_run_logs_and_bad_input(emulated: Any) -> None:
     assert "failed step: GenerateData" in logs.output and "error: GenerationFailed" in logs.output
 
     bucket = deployment.output("BucketName")
-    bad = runner.invoke(app, ["start", "--dataset", f"s3://{bucket}/nope.jsonl", "--run-id", "never"])
+    missing = f"s3://{bucket}/datasets/nope.jsonl"
+    bad = runner.invoke(app, ["start", "--dataset", missing, "--run-id", "never"])
     assert bad.exit_code == 2 and "cannot read it" in bad.output
     sfn = emu.client("stepfunctions")
     names = [
