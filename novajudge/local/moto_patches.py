@@ -19,6 +19,13 @@ output archive. Three methods are wrapped; everything else is moto as shipped:
   after moto records the job, `registry.training_job_hook` (the stand-in judge) produces its
   output; a returned failure reason marks the job `Failed`. The job may report `InProgress` for
   `registry.training_job_seconds` so the state machine's poll loop really runs.
+- `StopTrainingJob` (absent from moto 5.2.5's SageMaker): added to `SageMakerModelBackend` and
+  `SageMakerResponse`, with SageMaker's semantics: a job `InProgress` becomes `Stopped` (no
+  FailureReason, like a real stop), any other status is refused with `ValidationException`.
+- `SageMakerModelBackend.create_endpoint` / `describe_endpoint`: moto's endpoints are
+  `InService` at once; an endpoint may report `Creating` for `registry.endpoint_start_seconds`
+  and then `registry.endpoint_start_hook`'s verdict (None: `InService`, else `Failed` with that
+  FailureReason), so the per-run start-up loop and its failures really run.
 - `moto.sagemaker.models.FakeEndpointConfig.validate_instance_type`: moto's list of endpoint
   instance types predates g5/g6/p5; any `ml.<family>.<size>` name is accepted so the endpoints are
   created with the instance type the template really asks for.
@@ -92,6 +99,8 @@ class TrainingJobRequest:
 EndpointHandler = Callable[[str, bytes, str], tuple[bytes, str]]
 #: returns None when the job succeeded, else its FailureReason
 TrainingJobHook = Callable[[TrainingJobRequest], "str | None"]
+#: (endpoint name) -> None when the endpoint comes up InService, else its FailureReason
+EndpointStartHook = Callable[[str], "str | None"]
 
 
 @dataclass
@@ -103,6 +112,8 @@ class Registry:
     endpoint_handler: EndpointHandler | None = None
     training_job_hook: TrainingJobHook | None = None
     training_job_seconds: float = 0.0
+    endpoint_start_hook: EndpointStartHook | None = None
+    endpoint_start_seconds: float = 0.0
 
     def clear(self) -> None:
         self.functions.clear()
@@ -110,6 +121,8 @@ class Registry:
         self.endpoint_handler = None
         self.training_job_hook = None
         self.training_job_seconds = 0.0
+        self.endpoint_start_hook = None
+        self.endpoint_start_seconds = 0.0
 
 
 registry = Registry()
@@ -139,6 +152,7 @@ def install() -> None:
             )
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend
+        from moto.sagemaker.responses import SageMakerResponse
         from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
 
         original_invoke = LambdaSimpleBackend.invoke
@@ -230,6 +244,46 @@ def install() -> None:
                 _settle(job)
             return original_describe_job(self, training_job_name)
 
+        def stop_training_job(self: Any, training_job_name: str) -> None:
+            from moto.sagemaker.exceptions import ValidationError
+
+            job = self.training_jobs.get(training_job_name)
+            if job is None:
+                raise ValidationError(message=f"Requested resource not found: {training_job_name}")
+            _settle(job)
+            if job.training_job_status != "InProgress":
+                raise ValidationError(
+                    message="The request was rejected because the training job is in status "
+                    f"{job.training_job_status}."
+                )
+            job._novajudge_final = ("Stopped", None)
+            job._novajudge_ready_at = 0.0
+            _settle(job)
+
+        def stop_training_job_response(self: Any) -> Any:
+            from moto.core.responses import EmptyResult
+
+            self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
+            return EmptyResult()
+
+        original_create_endpoint = SageMakerModelBackend.create_endpoint
+        original_describe_endpoint = SageMakerModelBackend.describe_endpoint
+
+        def create_endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+            endpoint = original_create_endpoint(self, *args, **kwargs)
+            hook = registry.endpoint_start_hook
+            reason = hook(endpoint.endpoint_name) if hook else None
+            endpoint._novajudge_final = ("Failed", reason) if reason else ("InService", None)
+            endpoint._novajudge_ready_at = time.monotonic() + registry.endpoint_start_seconds
+            _settle_endpoint(endpoint)
+            return endpoint
+
+        def describe_endpoint(self: Any, endpoint_name: str) -> dict[str, Any]:
+            endpoint = self.endpoints.get(endpoint_name)
+            if endpoint is not None:
+                _settle_endpoint(endpoint)
+            return original_describe_endpoint(self, endpoint_name)
+
         def validate_instance_type(self: Any, instance_type: str) -> None:
             if not _INSTANCE_TYPE.fullmatch(instance_type or ""):
                 from moto.sagemaker.exceptions import ValidationError
@@ -241,6 +295,10 @@ def install() -> None:
         SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint
         SageMakerModelBackend.create_training_job = create_training_job
         SageMakerModelBackend.describe_training_job = describe_training_job
+        SageMakerModelBackend.stop_training_job = stop_training_job
+        SageMakerModelBackend.create_endpoint = create_endpoint
+        SageMakerModelBackend.describe_endpoint = describe_endpoint
+        SageMakerResponse.stop_training_job = stop_training_job_response
         _installed = True
 
 
@@ -256,6 +314,17 @@ def _settle(job: Any) -> None:
     job.training_job_status, job.secondary_status = status, status
     if reason:
         job.failure_reason = reason
+
+
+def _settle_endpoint(endpoint: Any) -> None:
+    """Report Creating until the endpoint's simulated start-up passed, then its final status."""
+    final = getattr(endpoint, "_novajudge_final", None)
+    if final is None:
+        return
+    if time.monotonic() < endpoint._novajudge_ready_at:
+        endpoint.endpoint_status = "Creating"
+        return
+    endpoint.endpoint_status, endpoint.failure_reason = final
 
 
 def _runtime_error(status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> Any:
