@@ -210,8 +210,11 @@ class RunEndpointStates:
             parameters={
                 "Error": "EndpointStartFailed",
                 "Cause": sfn.JsonPath.format(
-                    f"Endpoints not InService after {spec.max_polls} polls {spec.poll_seconds} s apart "
-                    "(A {}: {}, B {}: {}); the start-up health check allows more than the model needs",
+                    "Endpoints not InService after {} polls "
+                    + f"{spec.poll_seconds} s apart "
+                    + "(A {}: {}, B {}: {}); the bound covers instance provisioning plus the "
+                    "container start-up health-check timeout",
+                    sfn.JsonPath.string_at("$.polls.count"),
                     sfn.JsonPath.string_at("$.endpoints.A"),
                     sfn.JsonPath.string_at("$.endpoint_status.A.EndpointStatus"),
                     sfn.JsonPath.string_at("$.endpoints.B"),

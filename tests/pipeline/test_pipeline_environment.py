@@ -196,7 +196,7 @@ def test_per_run_generate_needs_no_endpoint_names_and_derives_them_from_the_run(
 
 
 def test_cleanup_environment() -> None:
-    with pytest.raises(ConfigError, match="^cleanup function environment is missing BUCKET_NAME$"):
+    with pytest.raises(ConfigError, match=r"^cleanup function environment is missing BUCKET_NAME$"):
         CleanupEnvironment.from_environ({"AWS_REGION": "eu-west-1"})
     env = CleanupEnvironment.from_environ({"BUCKET_NAME": "b", "AWS_REGION": "eu-west-1"})
     assert (env.bucket, env.region, env.run_endpoints("r")) == ("b", "eu-west-1", ())
