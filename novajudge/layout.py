@@ -23,6 +23,8 @@ TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 #: The stacks' CloudFormation outputs (docs/design.md, "Stacks and names"): the stacks write them,
 #: the operating commands and the local emulator find the deployment's resources by them.
 OUTPUT_BUCKET = "BucketName"
+#: The access-log bucket: retained by `cdk destroy` (late log deliveries), deleted by the user later.
+OUTPUT_ACCESS_LOG_BUCKET = "AccessLogBucketName"
 OUTPUT_JUDGE_ROLE = "JudgeRoleArn"
 OUTPUT_STATE_MACHINE = "StateMachineArn"
 #: Tag on every judge training job: its value is the pipeline stack's name. The stop grants (state

@@ -18,7 +18,8 @@ output archive. Three methods are wrapped; everything else is moto as shipped:
 - `moto.sagemaker.models.SageMakerModelBackend.create_training_job` / `describe_training_job`:
   after moto records the job, `registry.training_job_hook` (the stand-in judge) produces its
   output; a returned failure reason marks the job `Failed`. The job may report `InProgress` for
-  `registry.training_job_seconds` so the state machine's poll loop really runs.
+  `registry.training_job_seconds` so the state machine's poll loop really runs; a name listed in
+  `registry.describe_job_denied` answers AccessDeniedException (the poll failing by itself).
 - `StopTrainingJob` (absent from moto 5.2.5's SageMaker): added to `SageMakerModelBackend` and
   `SageMakerResponse`, with SageMaker's semantics: a job `InProgress` becomes `Stopped` (no
   FailureReason, like a real stop), any other status is refused with `ValidationException`.
@@ -26,6 +27,9 @@ output archive. Three methods are wrapped; everything else is moto as shipped:
   `InService` at once; an endpoint may report `Creating` for `registry.endpoint_start_seconds`
   and then `registry.endpoint_start_hook`'s verdict (None: `InService`, else `Failed` with that
   FailureReason), so the per-run start-up loop and its failures really run.
+- Service Quotas `ListServiceQuotas` (absent from moto 5.2.5, which knows only VPC defaults):
+  answered from `registry.service_quotas` (`{service code: {quota name: value}}`), in the
+  service's response shape, so the quota pre-flight can be tested with 0 and with enough.
 - `moto.sagemaker.models.FakeEndpointConfig.validate_instance_type`: moto's list of endpoint
   instance types predates g5/g6/p5; any `ml.<family>.<size>` name is accepted so the endpoints are
   created with the instance type the template really asks for.
@@ -114,6 +118,11 @@ class Registry:
     training_job_seconds: float = 0.0
     endpoint_start_hook: EndpointStartHook | None = None
     endpoint_start_seconds: float = 0.0
+    #: DescribeTrainingJob of a job whose name contains one of these answers AccessDeniedException
+    #: (tests of the state machine's path when its judge poll itself keeps failing)
+    describe_job_denied: set[str] = field(default_factory=set)
+    #: service code -> quota name -> applied value (what `ListServiceQuotas` answers)
+    service_quotas: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.functions.clear()
@@ -123,6 +132,8 @@ class Registry:
         self.training_job_seconds = 0.0
         self.endpoint_start_hook = None
         self.endpoint_start_seconds = 0.0
+        self.service_quotas.clear()
+        self.describe_job_denied.clear()
 
 
 registry = Registry()
@@ -154,6 +165,7 @@ def install() -> None:
         from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend
         from moto.sagemaker.responses import SageMakerResponse
         from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+        from moto.servicequotas.responses import ServiceQuotasResponse
 
         original_invoke = LambdaSimpleBackend.invoke
 
@@ -239,6 +251,10 @@ def install() -> None:
             return job
 
         def describe_training_job(self: Any, training_job_name: str) -> dict[str, Any]:
+            if any(part in training_job_name for part in registry.describe_job_denied):
+                from moto.core.exceptions import JsonRESTError
+
+                raise JsonRESTError("AccessDeniedException", f"denied (stand-in): {training_job_name}")
             job = self.training_jobs.get(training_job_name)
             if job is not None:
                 _settle(job)
@@ -284,6 +300,25 @@ def install() -> None:
                 _settle_endpoint(endpoint)
             return original_describe_endpoint(self, endpoint_name)
 
+        def list_service_quotas(self: Any) -> str:
+            params = json.loads(self.body or "{}")
+            code = str(params.get("ServiceCode"))
+            quotas = [
+                {
+                    "ServiceCode": code,
+                    "QuotaName": name,
+                    "QuotaCode": f"L-LOCAL{index:04d}",
+                    "QuotaArn": f"arn:aws:servicequotas:{self.region}:{self.current_account}:"
+                    f"{code}/L-LOCAL{index:04d}",
+                    "Value": float(value),
+                    "Unit": "None",
+                    "Adjustable": True,
+                    "GlobalQuota": False,
+                }
+                for index, (name, value) in enumerate(sorted(registry.service_quotas.get(code, {}).items()))
+            ]
+            return json.dumps({"Quotas": quotas})
+
         def validate_instance_type(self: Any, instance_type: str) -> None:
             if not _INSTANCE_TYPE.fullmatch(instance_type or ""):
                 from moto.sagemaker.exceptions import ValidationError
@@ -297,6 +332,7 @@ def install() -> None:
         SageMakerModelBackend.describe_training_job = describe_training_job
         SageMakerModelBackend.stop_training_job = stop_training_job
         SageMakerModelBackend.create_endpoint = create_endpoint
+        ServiceQuotasResponse.list_service_quotas = list_service_quotas
         SageMakerModelBackend.describe_endpoint = describe_endpoint
         SageMakerResponse.stop_training_job = stop_training_job_response
         _installed = True

@@ -11,9 +11,11 @@ Completed is left alone; an endpoint already gone is fine), so a second delivery
 or `novajudge stop` after the rule already ran, changes nothing and records the same outcome.
 
 Which resources belong to the run is decided from the run's own record (`request.json`, written by
-generate): the judge job's name is deterministic (`novajudge.judge.job.judge_job_name`) and the
-record names the execution that owns the run id, so a second execution that was refused the same run
-id (RunExistsError) never stops the first execution's judge.
+generate), which names the execution that owns the run id, so a second execution that was refused
+the same run id (RunExistsError) never stops the first execution's judge. The judge job is the one
+the record's name implies (`novajudge.judge.job.judge_job_name`) plus any running job named like the
+run, kept only if it writes under this run's prefix; stopping is granted only on jobs tagged with
+this stack (`novajudge.layout.JUDGE_JOB_TAG`).
 """
 
 from __future__ import annotations
@@ -113,14 +115,17 @@ def _read_record(s3: Any, layout: RunLayout) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _stop_job(sagemaker: Any, name: str, report: CleanupReport) -> None:
+def _stop_job(sagemaker: Any, name: str, layout: RunLayout, report: CleanupReport) -> None:
     try:
-        status = sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"]
+        job = sagemaker.describe_training_job(TrainingJobName=name)
     except Exception as exc:
         if "ValidationException" in _code(exc) or "ResourceNotFound" in _code(exc):
             return  # never created: start_judge did not get that far
         report.errors.append(f"training job {name}: could not describe: {_code(exc)}")
         return
+    if job.get("OutputDataConfig", {}).get("S3OutputPath") != layout.uri(layout.judge_output_prefix):
+        return  # another run's job whose name merely contains this run id
+    status = job["TrainingJobStatus"]
     if status not in RUNNING_JOB_STATES:
         report.ended_jobs[name] = status
         return
@@ -130,6 +135,27 @@ def _stop_job(sagemaker: Any, name: str, report: CleanupReport) -> None:
         report.errors.append(f"training job {name}: could not stop: {_code(exc)}")
         return
     report.stopped_jobs.append(name)
+
+
+def _run_jobs(sagemaker: Any, run_id: str, record: Mapping[str, Any], report: CleanupReport) -> list[str]:
+    """The run's judge job names: the one its record implies, and any still running whose name
+    starts like the run's (a generate retry rewrites `created_at`, so the record may be a step
+    behind the job start_judge started). `_stop_job` keeps only jobs writing under this run."""
+    names = []
+    variant = (record.get("judge") or {}).get("variant", "rubric")
+    created_at = record.get("created_at")
+    if created_at:
+        names.append(judge_job_name(run_id, variant, created_at))
+    head = judge_job_name(run_id, variant, "-").rsplit(f"-{variant}-", 1)[0]
+    try:
+        listing = sagemaker.list_training_jobs(NameContains=head, StatusEquals="InProgress", MaxResults=100)
+    except Exception as exc:
+        report.errors.append(f"training jobs of run {run_id}: could not list: {_code(exc)}")
+        return names
+    for job in listing.get("TrainingJobSummaries", []):
+        if job["TrainingJobName"] not in names:
+            names.append(job["TrainingJobName"])
+    return names
 
 
 def _delete_endpoint(sagemaker: Any, name: str, report: CleanupReport) -> None:
@@ -180,10 +206,8 @@ def cleanup_run(
     if record is None:
         report.note = "no request.json: generation never claimed the run, so no judge job was started"
     else:
-        variant = (record.get("judge") or {}).get("variant", "rubric")
-        created_at = record.get("created_at")
-        if created_at:
-            _stop_job(sagemaker, judge_job_name(run_id, variant, created_at), report)
+        for name in _run_jobs(sagemaker, run_id, record, report):
+            _stop_job(sagemaker, name, layout, report)
     if record is not None or report.deleted_endpoints or report.errors:
         report.record_uri = layout.uri(layout.cleanup_key)
         s3.put_object(

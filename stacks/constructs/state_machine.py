@@ -62,6 +62,8 @@ SAGEMAKER_TRANSIENT_ERRORS = ("SageMaker.ThrottlingException", "SageMaker.SageMa
 ERROR_PATH = "$.error"
 #: Where a failed clean-up call's error goes, so it never hides the error the run failed with.
 STOP_ERROR_PATH = "$.stop_error"
+#: StopTrainingJob answers `{}`; kept apart so the state (and `$.error`) survives the call.
+STOP_RESULT_PATH = "$.stop_result"
 
 
 class EvaluationStateMachine(Construct):
@@ -244,8 +246,9 @@ class EvaluationStateMachine(Construct):
 
         A CustomState, not CDK's CallAwsService: CallAwsService would grant StopTrainingJob on
         every training job; the stack grants it with a tag condition instead (only this
-        deployment's judge jobs, `novajudge.layout.JUDGE_JOB_TAG`). Its result is discarded and
-        its own error goes to `$.stop_error`, so the Fail state still reads the original `$.error`.
+        deployment's judge jobs, `novajudge.layout.JUDGE_JOB_TAG`). Its (empty) result goes to
+        `$.stop_result` and its own error to `$.stop_error` (a CustomState cannot write
+        `"ResultPath": null`: CDK drops null values), so the Fail state reads the original `$.error`.
         """
         state = sfn.CustomState(
             self,
@@ -254,7 +257,7 @@ class EvaluationStateMachine(Construct):
                 "Type": "Task",
                 "Resource": f"arn:{cdk.Aws.PARTITION}:states:::aws-sdk:sagemaker:stopTrainingJob",
                 "Parameters": {"TrainingJobName.$": "$.judge.training_job_name"},
-                "ResultPath": None,
+                "ResultPath": STOP_RESULT_PATH,
                 "Retry": [
                     {
                         "ErrorEquals": list(SAGEMAKER_TRANSIENT_ERRORS),

@@ -342,3 +342,17 @@ def test_execution_timeout_stops_the_judge(env: Env, slow_judge: None) -> None:
     assert "FunctionError" not in response, report
     (job,) = report["stopped_jobs"]
     assert _job_status(env, "e2e-end-timeout") == {job: "Stopped"}
+
+
+def test_failing_judge_poll_stops_the_judge_and_keeps_the_error(env: Env, slow_judge: None) -> None:
+    """DescribeJudgeJob keeps failing (here: AccessDenied) while the judge runs: StopJudgeJob."""
+    moto_patches.registry.describe_job_denied.add("e2e-end-pollfail")
+    try:
+        desc = _run(env, "e2e-end-pollfail", questions=1)
+    finally:
+        moto_patches.registry.describe_job_denied.discard("e2e-end-pollfail")
+    assert desc["status"] == "FAILED"
+    assert desc["states"][-3:] == ["DescribeJudgeJob", "StopJudgeJob", "JudgeJobFailed"]
+    # The Fail state names the step; Error and Cause are the poll's own (not the stop's).
+    assert desc["error"].lower().startswith("sagemaker.") and "denied (stand-in)" in desc["cause"]
+    assert list(_job_status(env, "e2e-end-pollfail").values()) == ["Stopped"]

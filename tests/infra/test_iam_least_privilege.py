@@ -280,6 +280,8 @@ def to_iam(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
         return [
             Call("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}", (), api)
         ]
+    if service == "sagemaker" and operation == "ListTrainingJobs":
+        return [Call("sagemaker:ListTrainingJobs", "*", (), api)]  # no resource-level permissions
     if service == "sagemaker" and operation == "StopTrainingJob":
         job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{params['TrainingJobName'].lower()}"
         tags = JOB_TAGS.get(params["TrainingJobName"], {})

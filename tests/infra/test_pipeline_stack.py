@@ -20,7 +20,12 @@ from infra_synth import ROOT, Synth, synth_app
 
 from stacks import pipeline_stack
 
-FUNCTIONS = {"Generate": "generate", "StartJudge": "start_judge", "Summarize": "summarize"}
+FUNCTIONS = {
+    "Generate": "generate",
+    "StartJudge": "start_judge",
+    "Summarize": "summarize",
+    "Cleanup": "cleanup",
+}
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -41,8 +46,10 @@ EXPECTED_ENV = {
         "JUDGE_INSTANCE_TYPE_BINARY",
         "BINARY_JUDGE_MODEL",
         "JUDGE_MAX_RUNTIME_SECONDS",
+        "JUDGE_JOB_STACK_TAG",
     },
     "summarize": COMMON_ENV | {"MPLCONFIGDIR", "MPLBACKEND"},
+    "cleanup": COMMON_ENV | {"BUCKET_NAME"},
 }
 
 
@@ -116,7 +123,7 @@ def function_role(template: dict[str, Any], name: str) -> str:
 # -- functions ------------------------------------------------------------------------------------------
 
 
-def test_three_functions_on_the_newest_python_runtime(pipeline: dict[str, Any]) -> None:
+def test_four_functions_on_the_newest_python_runtime(pipeline: dict[str, Any]) -> None:
     fns = functions(pipeline)
     assert set(fns) == set(FUNCTIONS.values())
     for name, fn in fns.items():
@@ -147,7 +154,7 @@ def test_each_function_logs_to_its_own_destroyed_log_group_with_retention(pipeli
         assert group["DeletionPolicy"] == "Delete", name
         assert group["Properties"]["RetentionInDays"] > 0, name
         used.add(group_id)
-    assert len(used) == 3
+    assert len(used) == 4
 
 
 def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth: Synth) -> None:
@@ -169,14 +176,24 @@ def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth:
     assert judge["BINARY_JUDGE_MODEL"] == settings.binary_judge_model
     assert judge["JUDGE_MAX_RUNTIME_SECONDS"] == str(settings.judge_max_runtime_seconds)
     assert "JudgeRole" in render(judge["JUDGE_ROLE_ARN"])
+    assert judge["JUDGE_JOB_STACK_TAG"] == settings.stack_names()["pipeline"]
+    assert render(envs["cleanup"]["BUCKET_NAME"]) == render(envs["generate"]["BUCKET_NAME"])
 
 
-def test_design_lists_every_variable_the_stack_sets(pipeline: dict[str, Any]) -> None:
-    """docs/design.md "Lambda environment": the rows the stack sets are exactly the template's."""
+def test_design_lists_every_variable_the_stack_sets(pipeline: dict[str, Any], per_run_synth: Synth) -> None:
+    """docs/design.md "Lambda environment": the rows the stack sets are exactly the template's,
+    in each endpoints mode (rows say "only with `endpoints_mode=per_run`" / "with persistent endpoints")."""
     documented = lambda_environment()
-    for name, fn in functions(pipeline).items():
-        by_stack = {var for var, (_, source) in documented[name].items() if "the stack" in source}
-        assert set(fn["Properties"]["Environment"]["Variables"]) == by_stack, name
+    modes = {"persistent": pipeline, "per_run": per_run_synth.templates["pipeline"]}
+    other = {"persistent": "only with `endpoints_mode=per_run`", "per_run": "with persistent endpoints"}
+    for mode, template in modes.items():
+        for name, fn in functions(template).items():
+            by_stack = {
+                var
+                for var, (_, source) in documented[name].items()
+                if "the stack" in source and other[mode] not in source
+            }
+            assert set(fn["Properties"]["Environment"]["Variables"]) == by_stack, (mode, name)
 
 
 def test_configuration_reaches_the_functions(tmp_path: Path) -> None:
@@ -229,6 +246,7 @@ def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
         "Done": "Pass",
         "ExplainJudgeFailure": "Pass",
         "ExplainJudgeStop": "Pass",
+        "StopJudgeJob": "Task",
         **dict.fromkeys(FAIL_STATES, "Fail"),
     }
     assert states["GenerateData"]["Next"] == "StartJudgeJob"
@@ -247,6 +265,15 @@ def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
     assert describe["Parameters"] == {"TrainingJobName.$": "$.judge.training_job_name"}
     assert describe["ResultPath"] == "$.judge_status"
     assert describe["Next"] == "JudgeFinished?"
+    # A failing poll may leave the judge running: it is stopped before the run fails.
+    assert describe["Catch"][0]["Next"] == "StopJudgeJob"
+    stop = states["StopJudgeJob"]
+    assert stop["Resource"] == "arn:<AWS::Partition>:states:::aws-sdk:sagemaker:stopTrainingJob"
+    assert stop["Parameters"] == {"TrainingJobName.$": "$.judge.training_job_name"}
+    assert stop["ResultPath"] == "$.stop_result" and stop["Next"] == "JudgeJobFailed"
+    assert stop["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.stop_error", "Next": "JudgeJobFailed"}
+    ]
     assert states["SummarizeResults"]["ResultPath"] == "$.results"
     assert states["SummarizeResults"]["Next"] == "Done"
     assert states["Done"]["End"] is True
@@ -295,7 +322,8 @@ def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipel
     expected_fail = {
         "GenerateData": "GenerationFailed",
         "StartJudgeJob": "JudgeStartFailed",
-        "DescribeJudgeJob": "JudgeJobFailed",
+        "DescribeJudgeJob": "StopJudgeJob",  # then JudgeJobFailed (test_states_are_the_designed_flow)
+        "StopJudgeJob": "JudgeJobFailed",
         "SummarizeResults": "SummarizeFailed",
     }
     tasks = {name for name, s in states.items() if s["Type"] == "Task"}
@@ -303,7 +331,7 @@ def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipel
     for name in tasks:
         task = states[name]
         retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
-        if name == "DescribeJudgeJob":
+        if name in ("DescribeJudgeJob", "StopJudgeJob"):
             assert "SageMaker.ThrottlingException" in retried
         else:
             assert retried >= LAMBDA_TRANSIENT, name
@@ -311,7 +339,9 @@ def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipel
         for retry in task["Retry"]:
             assert 1 <= retry["MaxAttempts"] <= 10 and retry["BackoffRate"] >= 1.5
         (catch,) = task["Catch"]
-        assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": expected_fail[name]}
+        # A failed stop keeps the run's own error in $.error for the Fail state.
+        path = "$.stop_error" if name == "StopJudgeJob" else "$.error"
+        assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": path, "Next": expected_fail[name]}
     for fail in FAIL_STATES:
         assert states[fail] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
 
@@ -409,9 +439,18 @@ def test_function_grants_are_exactly_what_each_function_needs(pipeline: dict[str
         | {
             ("sagemaker:CreateTrainingJob", training_jobs),
             ("sagemaker:DescribeTrainingJob", training_jobs),
+            ("sagemaker:AddTags", training_jobs),  # only the stack's tag: test_stop_is_tag_conditioned
             ("iam:PassRole", "<judge-role>"),
         },
         "summarize": xray | logs | runs | list_runs,
+        "cleanup": xray
+        | logs
+        | runs
+        | {
+            ("sagemaker:DescribeTrainingJob", training_jobs),
+            ("sagemaker:ListTrainingJobs", "*"),
+            ("sagemaker:StopTrainingJob", training_jobs),  # tag-conditioned: test_stop_is_tag_conditioned
+        },
     }
     for name, want in expected.items():
         got = _shape(grants(pipeline, function_role(pipeline, name)))
@@ -445,6 +484,7 @@ def test_star_resources_only_where_aws_has_no_resource_level_permissions(pipelin
         "logs:PutResourcePolicy",
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
+        "sagemaker:ListTrainingJobs",
     }
     for role_id in of_type(pipeline, "AWS::IAM::Role"):
         for action, resource in grants(pipeline, role_id):
@@ -459,7 +499,11 @@ def test_state_machine_role(pipeline: dict[str, Any]) -> None:
     got = {(a, r) for a, r in grants(pipeline, role_id) if r != "*"}
     fns = functions(pipeline)
     logical = [next(k for k, v in pipeline["Resources"].items() if v is fn) for fn in fns.values()]
-    want = {("sagemaker:DescribeTrainingJob", f"arn:{ACCOUNT}:training-job/*")}
+    want = {
+        ("sagemaker:DescribeTrainingJob", f"arn:{ACCOUNT}:training-job/*"),
+        ("sagemaker:StopTrainingJob", f"arn:{ACCOUNT}:training-job/*"),
+    }
+    logical = [lid for lid in logical if "Cleanup" not in lid]  # the rule invokes cleanup, not the machine
     for lid in logical:
         want |= {("lambda:InvokeFunction", f"<{lid}.Arn>"), ("lambda:InvokeFunction", f"<{lid}.Arn>:*")}
     assert got == want
@@ -508,3 +552,70 @@ def test_an_older_runtime_is_flagged_by_nag(tmp_path: Path, monkeypatch: pytest.
         synth_app(tmp_path)
     rules = {r for _, r in nag_violations(json.loads((tmp_path / "validation-report.json").read_text()))}
     assert "AwsSolutions-L1" in rules
+
+
+def test_stop_is_tag_conditioned(pipeline: dict[str, Any], app_synth: Synth) -> None:
+    """Stopping (cleanup, state machine) and tagging (start_judge) name this stack's tag value."""
+    stack = app_synth.settings.stack_names()["pipeline"]
+    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    roles = {
+        "cleanup": function_role(pipeline, "cleanup"),
+        "machine": machine["Properties"]["RoleArn"]["Fn::GetAtt"][0],
+        "start_judge": function_role(pipeline, "start_judge"),
+    }
+    seen = set()
+    for who, role_id in roles.items():
+        for st in role_statements(pipeline, role_id):
+            actions = set(as_list(st["Action"]))
+            if "sagemaker:StopTrainingJob" in actions:
+                assert actions == {"sagemaker:StopTrainingJob"}, who
+                assert st["Condition"] == {"StringEquals": {"aws:ResourceTag/novajudge:stack": stack}}, who
+                seen.add(who)
+            if "sagemaker:AddTags" in actions:
+                assert actions == {"sagemaker:AddTags"}, who
+                assert st["Condition"] == {"StringEquals": {"aws:RequestTag/novajudge:stack": stack}}, who
+                seen.add(who)
+    assert seen == set(roles)
+
+
+def test_rule_runs_cleanup_after_every_unsuccessful_ending(pipeline: dict[str, Any]) -> None:
+    (rule,) = of_type(pipeline, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    (machine_id,) = of_type(pipeline, "AWS::StepFunctions::StateMachine")
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine_id}]
+    (target,) = rule["Properties"]["Targets"]
+    cleanup_id = next(k for k, v in pipeline["Resources"].items() if v is functions(pipeline)["cleanup"])
+    assert target["Arn"] == {"Fn::GetAtt": [cleanup_id, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
+
+
+def test_per_run_grants_name_only_this_deployments_run_endpoints(per_run_synth: Synth) -> None:
+    """Create/describe/delete and invoke only `<prefix>-<32 chars>-a|b`, create only from the
+    stack's two configs; the persistent endpoint names are no longer granted."""
+    pipeline = per_run_synth.templates["pipeline"]
+    settings = per_run_synth.settings
+    run_endpoints = {f"arn:{ACCOUNT}:endpoint/novajudge-{'?' * 32}-{w}" for w in "ab"}
+    configs = {f"arn:{ACCOUNT}:endpoint-config/{settings.endpoint_config_name(w)}" for w in ("A", "B")}
+    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    machine_grants = grants(pipeline, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+    by_action: dict[str, set[str]] = {}
+    for action, resource in machine_grants:
+        by_action.setdefault(action, set()).add(resource)
+    assert by_action["sagemaker:CreateEndpoint"] == run_endpoints | configs
+    assert by_action["sagemaker:DescribeEndpoint"] == run_endpoints
+    assert by_action["sagemaker:DeleteEndpoint"] == run_endpoints
+    generate = grants(pipeline, function_role(pipeline, "generate"))
+    assert {r for a, r in generate if a == "sagemaker:InvokeEndpoint"} == run_endpoints
+    cleanup = grants(pipeline, function_role(pipeline, "cleanup"))
+    assert {r for a, r in cleanup if a == "sagemaker:DeleteEndpoint"} == run_endpoints
+    envs = {n: fn["Properties"]["Environment"]["Variables"] for n, fn in functions(pipeline).items()}
+    assert envs["generate"]["RUN_ENDPOINT_PREFIX"] == envs["cleanup"]["RUN_ENDPOINT_PREFIX"] == "novajudge"
+    assert "ENDPOINT_A_NAME" not in envs["generate"]
+    d = definition(pipeline)
+    assert d["StartAt"] == "RunIdGiven?"
+    assert d["States"]["GenerateData"]["Parameters"]["input.$"] == "$.request"
+    assert d["States"]["DeleteEndpointB"]["Next"] == "StartJudgeJob"
+    assert d["TimeoutSeconds"] == pipeline_stack.PipelineStack.state_machine_timeout(settings).to_seconds()
