@@ -150,6 +150,7 @@ class PipelineStack(cdk.Stack):
             training_job_arns=[self.training_job_arns()],
             timeout=self.state_machine_timeout(settings),
             run_endpoints=self.run_endpoints_spec() if run_endpoint_prefix else None,
+            endpoint_instance_type=settings.endpoint_instance_type,
         )
         self.run_ended_rule = self._run_ended_rule()
         self._wire_permissions()

@@ -347,6 +347,14 @@ def _settle(job: Any) -> None:
         job.training_job_status, job.secondary_status = "InProgress", "Training"
         return
     status, reason = final
+    if job.training_job_status == "InProgress" or not hasattr(job, "billable_time_in_seconds"):
+        # The stand-in's wall-clock time, as SageMaker reports it once a job ends.
+        from moto.core.utils import utcnow
+
+        job.training_end_time = utcnow()
+        job.billable_time_in_seconds = max(
+            1, round((job.training_end_time - job.training_start_time).total_seconds())
+        )
     job.training_job_status, job.secondary_status = status, status
     if reason:
         job.failure_reason = reason

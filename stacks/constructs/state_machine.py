@@ -84,6 +84,7 @@ class EvaluationStateMachine(Construct):
         training_job_arns: Sequence[str],
         timeout: cdk.Duration,
         run_endpoints: RunEndpointsSpec | None = None,
+        endpoint_instance_type: str = "",
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -206,7 +207,27 @@ class EvaluationStateMachine(Construct):
             .when(ended_badly, explain_stop)
             .otherwise(wait_for_judge)
         )
-        judging = start_judge_job.next(wait_for_judge).next(describe_judge_job).next(judge_finished)
+        # What the run's endpoints cost it (summarize prices it into summary.json "usage"):
+        # per-run endpoints bill from the execution's start to their deletion (entering this state);
+        # persistent ones bill anyway, and this run used them from its start to the end of generation.
+        record_use = sfn.Pass(
+            self,
+            "RecordEndpointUse",
+            parameters={
+                "mode": "per_run" if per_run else "persistent",
+                "instance_type": endpoint_instance_type,
+                "instances": 2,
+                "from": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                "until": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+            },
+            result_path="$.endpoint_use",
+        )
+        judging = (
+            record_use.next(start_judge_job)
+            .next(wait_for_judge)
+            .next(describe_judge_job)
+            .next(judge_finished)
+        )
         if per_run:
             # The endpoints are deleted as soon as generation ends, before the (long) judge.
             delete_failed = self._failed_step("EndpointDeleteFailed")

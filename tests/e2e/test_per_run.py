@@ -146,6 +146,15 @@ def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
     )
     assert (request["endpoint_a"], request["endpoint_b"]) == names_of("pr-ok")
     assert set(env.endpoints.calls) >= set(names_of("pr-ok"))
+    summary = json.loads(
+        env.emu.client("s3")
+        .get_object(Bucket=env.bucket, Key="runs/pr-ok/results/summary.json")["Body"]
+        .read()
+    )
+    endpoints = summary["usage"]["endpoints"]
+    # Billed from the execution's start to the deletion: at least the 1.5 s the stand-ins took to start.
+    assert endpoints["mode"] == "per_run" and endpoints["seconds"] >= 1.5
+    assert endpoints["instance_seconds"] == pytest.approx(2 * endpoints["seconds"])
 
 
 def test_endpoint_failing_to_start_fails_by_name_with_sagemakers_reason(env: Env) -> None:

@@ -12,10 +12,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import novajudge
 from novajudge.layout import RESULT_FILES
 from novajudge.local import moto_patches
 from novajudge.local.demo import LOCAL_LAMBDA_ENV
@@ -109,7 +111,7 @@ def test_deployment_is_complete(env: Env) -> None:
 def test_success_results_match_stand_in_judgements(env: Env) -> None:
     desc = _run(env, "e2e-ok")
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    assert desc["states"][:3] == ["GenerateData", "StartJudgeJob", "WaitForJudge"]
+    assert desc["states"][:4] == ["GenerateData", "RecordEndpointUse", "StartJudgeJob", "WaitForJudge"]
     assert desc["states"][-2:] == ["SummarizeResults", "Done"]
     output = json.loads(desc["output"])
     assert output["run_id"] == "e2e-ok" and "STAND-IN" in output["headline"]
@@ -122,6 +124,19 @@ def test_success_results_match_stand_in_judgements(env: Env) -> None:
         assert f"runs/e2e-ok/results/{name}" in keys
     summary = json.loads(_get(env, "runs/e2e-ok/results/summary.json"))
     assert summary["stand_in"] is True
+    # What the run used, priced at list prices (pricing.json read here, not through the code).
+    usage = summary["usage"]
+    table = json.loads((Path(novajudge.__file__).parent / "pricing.json").read_text())["sagemaker"]
+    judge = usage["judge"]
+    assert judge["instances"] == 1 and judge["billable_seconds"] >= 1
+    hourly = table["training"][judge["instance_type"]]["hourly"]
+    assert judge["cost"] == pytest.approx(judge["billable_seconds"] * hourly / 3600, abs=1e-4)
+    endpoints = usage["endpoints"]
+    assert endpoints["mode"] == "persistent" and endpoints["instances"] == 2
+    assert 0 < endpoints["seconds"] < desc["stopDate"].timestamp() - desc["startDate"].timestamp() + 1
+    e_hourly = table["real_time_inference"][endpoints["instance_type"]]["hourly"]
+    assert endpoints["cost"] == pytest.approx(2 * endpoints["seconds"] * e_hourly / 3600, abs=1e-4)
+    assert usage["total_cost"] == pytest.approx(judge["cost"] + endpoints["cost"], abs=1e-4)
 
     # Recompute what the stand-in judge must have decided, un-swapping rows sent as BA.
     lines = [json.loads(x) for x in _get(env, "runs/e2e-ok/input/llm_judge.jsonl").decode().splitlines()]

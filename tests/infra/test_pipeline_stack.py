@@ -247,9 +247,19 @@ def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
         "ExplainJudgeFailure": "Pass",
         "ExplainJudgeStop": "Pass",
         "StopJudgeJob": "Task",
+        "RecordEndpointUse": "Pass",
         **dict.fromkeys(FAIL_STATES, "Fail"),
     }
-    assert states["GenerateData"]["Next"] == "StartJudgeJob"
+    assert states["GenerateData"]["Next"] == "RecordEndpointUse"
+    record = states["RecordEndpointUse"]
+    assert record["Next"] == "StartJudgeJob" and record["ResultPath"] == "$.endpoint_use"
+    assert record["Parameters"] == {
+        "mode": "persistent",
+        "instance_type": "ml.g5.12xlarge",
+        "instances": 2,
+        "from.$": "$$.Execution.StartTime",
+        "until.$": "$$.State.EnteredTime",
+    }
     assert states["GenerateData"]["Parameters"] == {"input.$": "$", "execution_name.$": "$$.Execution.Name"}
     assert "ResultPath" not in states["GenerateData"]  # the result replaces the state
     assert states["StartJudgeJob"]["ResultPath"] == "$.judge"
@@ -617,5 +627,6 @@ def test_per_run_grants_name_only_this_deployments_run_endpoints(per_run_synth: 
     d = definition(pipeline)
     assert d["StartAt"] == "RunIdGiven?"
     assert d["States"]["GenerateData"]["Parameters"]["input.$"] == "$.request"
-    assert d["States"]["DeleteEndpointB"]["Next"] == "StartJudgeJob"
+    assert d["States"]["DeleteEndpointB"]["Next"] == "RecordEndpointUse"
+    assert d["States"]["RecordEndpointUse"]["Parameters"]["mode"] == "per_run"
     assert d["TimeoutSeconds"] == pipeline_stack.PipelineStack.state_machine_timeout(settings).to_seconds()
