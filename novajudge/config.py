@@ -82,6 +82,7 @@ class Settings(BaseModel):
     judge_variant: Literal["rubric", "binary"] = "rubric"
     judge_instance_type: str | None = None
     binary_judge_model: Literal["nova-micro", "nova-lite", "nova-pro"] = "nova-micro"
+    binary_judge_image_tag: str = catalog.IMAGE_TAG_NOVA_1
     judge_max_runtime_seconds: int = Field(14400, ge=600, le=432000)
     retain_bucket: bool = False
     default_questions: int = Field(20, ge=1, le=10000)
@@ -123,6 +124,9 @@ class Settings(BaseModel):
                 self.max_input_tokens,
                 f"less than max_total_tokens ({self.max_total_tokens})",
             )
+        tags = catalog.variant("binary").image_tags
+        if self.binary_judge_image_tag not in tags:
+            raise _FieldError("binary_judge_image_tag", self.binary_judge_image_tag, " or ".join(tags))
         model = catalog.variant(self.judge_variant).model(self.judge_model_key())
         if self.resolved_judge_instance_type() not in model.instance_types:
             raise _FieldError(

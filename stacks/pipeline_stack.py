@@ -33,9 +33,9 @@ from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.run_endpoints import RunEndpointsSpec
 from stacks.constructs.state_machine import EvaluationStateMachine
 
-#: Newest Python runtime known to aws-cdk-lib (cdk-nag L1); every pinned package has cp314 wheels
-#: for manylinux x86_64 (checked by tests/infra/test_bundle_size.py).
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+#: The Python whose interpreter the tests import every bundle with (python_function.IMPORT_TESTED_PYTHON,
+#: tests/infra/test_bundle_size.py); every pinned package has cp313 manylinux x86_64 wheels.
+RUNTIME = lambda_.Runtime.PYTHON_3_13
 
 GENERATE_TIMEOUT = cdk.Duration.minutes(15)  # Lambda's maximum: the whole batch runs in one call
 START_JUDGE_TIMEOUT = cdk.Duration.minutes(2)
@@ -111,6 +111,7 @@ class PipelineStack(cdk.Stack):
                 "JUDGE_INSTANCE_TYPE_RUBRIC": settings.resolved_judge_instance_type("rubric"),
                 "JUDGE_INSTANCE_TYPE_BINARY": settings.resolved_judge_instance_type("binary"),
                 "BINARY_JUDGE_MODEL": settings.binary_judge_model,
+                "BINARY_JUDGE_IMAGE_TAG": settings.binary_judge_image_tag,
                 "JUDGE_MAX_RUNTIME_SECONDS": str(settings.judge_max_runtime_seconds),
                 "JUDGE_JOB_STACK_TAG": self.stack_name,
             },

@@ -39,6 +39,15 @@ PIPELINE_OWNED = frozenset(
         "evaluation.metric",
     }
 )
+#: Keys the official recipes carry empty and this pipeline keeps empty: MLflow tracking would need the
+#: judge role to reach a tracking server, which the stacks do not grant (recipes/README.md).
+FIXED_EMPTY = frozenset({"run.mlflow_tracking_uri", "run.mlflow_experiment_name", "run.mlflow_run_name"})
+
+#: The only instance count the Nova judge runs on. AWS docs, "Understanding the recipe parameters"
+#: (customize-fine-tune-evaluate-understand-modify): replicas "You must set this value to 1 because
+#: multi-node is not supported"; AWS's nova-forge-sdk allows only 1 for both judge recipes. It is
+#: also the training job's InstanceCount, so a larger value would only multiply the bill.
+REPLICAS = 1
 
 
 def _int_range(lo: int, hi: int) -> Callable[[Any], str | None]:
@@ -66,13 +75,24 @@ def _top_k(value: Any) -> str | None:
 
 
 def _reasoning_effort(value: Any) -> str | None:
+    # The reasoning-evaluation docs list "low/high or null"; one sentence elsewhere adds "medium",
+    # which no recipe uses: refused rather than discovered on a p5 instance (recipes/README.md).
     return None if value in (None, "low", "high") else "null, 'low' or 'high'"
+
+
+def _replicas(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value != REPLICAS:
+        return (
+            f"{REPLICAS}: the Nova judge runs on one instance only (AWS docs: 'You must set this value "
+            "to 1 because multi-node is not supported')"
+        )
+    return None
 
 
 #: Keys a run may override, with their check. `top_logprobs` and `reasoning_effort` are optional in
 #: the documented recipes, so they may be added even though the templates leave them out.
 _COMMON_KEYS: dict[str, Callable[[Any], str | None]] = {
-    "run.replicas": _int_range(1, 16),
+    "run.replicas": _replicas,
     "inference.max_new_tokens": _int_range(1, 65536),
     "inference.top_k": _top_k,
     "inference.top_p": _float_range(0.0, 1.0),
@@ -133,6 +153,11 @@ def load_template(variant_name: str) -> dict[str, Any]:
             f"recipe template {path}: evaluation.task is {data['evaluation'].get('task')!r}, "
             f"expected {variant.task!r} for the {variant_name} judge"
         )
+    replicas = data["run"].get("replicas")
+    if _replicas(replicas):
+        raise JudgeConfigError(
+            f"recipe template {path}: run.replicas is {replicas!r}, expected {_replicas(replicas)}"
+        )
     return data
 
 
@@ -144,6 +169,11 @@ def validate_overrides(variant_name: str, overrides: Mapping[str, Any]) -> None:
             raise JudgeConfigError(
                 f"recipe key {key!r} is set by the pipeline and cannot be overridden "
                 "(choose the judge with judge.variant and the deployment's binary_judge_model)"
+            )
+        if key in FIXED_EMPTY:
+            raise JudgeConfigError(
+                f"recipe key {key!r} stays empty: MLflow tracking is not wired up "
+                "(the judge role has no MLflow permissions)"
             )
         check = allowed.get(key)
         if check is None:

@@ -17,6 +17,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from novajudge.config import Settings
+from novajudge.judge import catalog
 from novajudge.ops.aws import OpsError, error_code
 from novajudge.pricing import Prices, UnknownPrice
 
@@ -189,6 +190,9 @@ def estimate(
         raise OpsError(str(exc)) from None
 
     notes: list[str] = []
+    model_note = catalog.model_choice_note(variant, settings.judge_model_key(variant))
+    if model_note:
+        notes.append(model_note)
     names = (settings.endpoint_name("A"), settings.endpoint_name("B"))
     states: list[EndpointState] = []
     running: bool | None = None

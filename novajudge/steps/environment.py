@@ -168,6 +168,7 @@ class StartJudgeEnvironment:
     max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
     #: Value of the `JUDGE_JOB_TAG` tag on the job (the pipeline stack's name); unset: no tag.
     stack_tag: str | None = None
+    binary_image_tag: str | None = None
 
     @classmethod
     def from_environ(cls, environ: Environ) -> StartJudgeEnvironment:
@@ -194,11 +195,16 @@ class StartJudgeEnvironment:
                 1,
             ),
             stack_tag=environ.get("JUDGE_JOB_STACK_TAG", "").strip() or None,
+            binary_image_tag=environ.get("BINARY_JUDGE_IMAGE_TAG") or None,
         )
 
     def model_key(self, variant: str) -> str:
         """The judge model of `variant`: the deployment's binary model, the catalogue's otherwise."""
         return self.binary_model if variant == "binary" else catalog.variant(variant).default_model
+
+    def image_tag(self, variant: str) -> str | None:
+        """The deployment's image tag for `variant` (None: the catalogue's default)."""
+        return self.binary_image_tag if variant == "binary" else None
 
 
 @dataclass(frozen=True)

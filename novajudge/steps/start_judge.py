@@ -25,7 +25,7 @@ def plan_judge_job(run: RunState, env: StartJudgeEnvironment) -> JudgePlan:
     model = catalog.variant(variant).model(model_key)
     instance_type = run.judge.instance_type or env.instance_types.get(variant) or model.default_instance_type
     catalog.check_instance_type(variant, instance_type, model_key)
-    image = catalog.image_uri(variant, env.region)
+    image = catalog.image_uri(variant, env.region, env.image_tag(variant))
     job_name = judge_job_name(run.run_id, variant, run.created_at)
     rendered = recipe.render(
         variant, run_name=job_name, model_key=model_key, overrides=run.judge.recipe_overrides

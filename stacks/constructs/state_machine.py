@@ -54,9 +54,19 @@ LAMBDA_TRANSIENT_ERRORS = (
     "Lambda.TooManyRequestsException",
     "Lambda.ClientExecutionTimeoutException",
 )
-#: SageMaker throttling as the aws-sdk integration names it (`<Service>.<Error>Exception`); the
-#: SDK's generic `SageMaker.SageMakerException` is what an unmodelled throttling code surfaces as.
+#: Errors of the `aws-sdk:sagemaker:describeTrainingJob` integration, named as Step Functions emits
+#: them: "the resulting Error field will be composed of the service name and the error name,
+#: separated by a period: ServiceName.ErrorName", both PascalCase, always with the `Exception` suffix
+#: (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html). So a
+#: throttled call is `SageMaker.ThrottlingException`, never a bare `ThrottlingException`;
+#: `SageMaker.SageMakerException` is the SDK's generic error for a code the service model lacks.
 SAGEMAKER_TRANSIENT_ERRORS = ("SageMaker.ThrottlingException", "SageMaker.SageMakerException")
+#: DescribeTrainingJob only reads, so retrying it cannot start or pay for anything twice: after the
+#: named transient errors, every other error (`States.ALL`: "a wildcard that matches any known error
+#: name", alone in its retrier and last; it does not match States.DataLimitExceeded or States.Runtime,
+#: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html) is retried a
+#: few times too, so a throttling code under a name no document pins down still gets a second chance.
+POLL_ANY_ERROR_ATTEMPTS = 3
 
 #: Where a caught error goes in the state, read by the Fail states.
 ERROR_PATH = "$.error"
@@ -189,6 +199,13 @@ class EvaluationStateMachine(Construct):
             max_attempts=8,
             backoff_rate=2,
             max_delay=cdk.Duration.minutes(2),
+            jitter_strategy=sfn.JitterType.FULL,
+        )
+        describe_judge_job.add_retry(
+            errors=[sfn.Errors.ALL],
+            interval=cdk.Duration.seconds(10),
+            max_attempts=POLL_ANY_ERROR_ATTEMPTS,
+            backoff_rate=2,
             jitter_strategy=sfn.JitterType.FULL,
         )
         describe_judge_job.add_catch(stop_judge_job, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)

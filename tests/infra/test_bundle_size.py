@@ -4,11 +4,12 @@
 PyPI the first time, then `.build/lambda-deps/` serves them). The unzipped size of each asset is
 what Lambda counts against its 250 MB limit (layers included; we use none).
 
-Lambda runs Python 3.14, which this machine may not have, so the 3.14 bundles are checked
-statically (cp314 x86_64 extension modules, every declared dependency present). The same bundler
-then builds the bundles for an interpreter that is available (3.13 if installed) and imports them
-in an isolated interpreter that sees only the bundle plus boto3 (which the Lambda runtime provides):
-that proves stripping kept what imports need, and that summarize writes parquet without pyarrow.
+Lambda runs the Python of `pipeline_stack.RUNTIME`, chosen as one whose interpreter the test
+machines have (python_function.IMPORT_TESTED_PYTHON). The bundles are checked statically (extension
+modules for that CPython on x86_64, every declared dependency present, no SageMaker Python SDK) and
+then imported by an interpreter of exactly that major.minor, isolated so it sees only the bundle plus
+boto3 (which the Lambda runtime provides): that proves stripping kept what imports need, and that
+summarize writes parquet without pyarrow. On CI a missing interpreter fails instead of skipping.
 """
 
 from __future__ import annotations
@@ -31,14 +32,18 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from stacks.constructs.python_function import DEAD_DIRS, LambdaBundle
+from stacks import pipeline_stack
+from stacks.constructs.python_function import DEAD_DIRS, LambdaBundle, python_version
 
 #: Lambda's limit on the unzipped deployment package (250 MB as AWS counts it: 250 * 2**20 bytes).
 LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
 NAMES = ("generate", "start_judge", "summarize", "cleanup")
 #: Provided by the Lambda Python runtime itself (/var/runtime), not needed in the bundle.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
-LAMBDA_PYTHON = "3.14"
+LAMBDA_PYTHON = python_version(pipeline_stack.RUNTIME)
+CPYTHON_TAG = f"cpython-{LAMBDA_PYTHON.replace('.', '')}-x86_64-linux-gnu"
+#: The SageMaker Python SDK is a development dependency (the conformance tests' oracle): never bundled.
+SDK_PACKAGES = ("sagemaker", "sagemaker_core", "omegaconf")
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +104,13 @@ def test_bundle_layout(bundles: dict[str, Path]) -> None:
         assert not dead, dead[:5]
         for package in ("pydantic", "pydantic_core", "yaml", "aws_lambda_powertools", "aws_xray_sdk"):
             assert (path / package / "__init__.py").is_file(), (name, package)
+        for package in SDK_PACKAGES:
+            assert not (path / package).exists(), (name, package)
+            assert not list(path.glob(f"{package}-*.dist-info")), (name, package)
 
 
 def _extension_tags(root: Path) -> set[str]:
-    """`cpython-314-x86_64-linux-gnu`-style tags of every compiled module in the bundle."""
+    """`cpython-313-x86_64-linux-gnu`-style tags of every compiled module in the bundle."""
     tags = set()
     for so in root.rglob("*.so"):
         match = re.search(r"\.(cpython-\d+[a-z]*-[\w]+-linux-gnu)\.so$", so.name)
@@ -112,9 +120,8 @@ def _extension_tags(root: Path) -> set[str]:
 
 
 def test_compiled_modules_are_for_lambdas_python_and_cpu(bundles: dict[str, Path]) -> None:
-    expected = f"cpython-{LAMBDA_PYTHON.replace('.', '')}-x86_64-linux-gnu"
     for name, path in bundles.items():
-        assert _extension_tags(path) == {expected}, name
+        assert _extension_tags(path) == {CPYTHON_TAG}, name
 
 
 def test_summarize_has_pandas_matplotlib_fastparquet_and_not_pyarrow(bundles: dict[str, Path]) -> None:
@@ -126,7 +133,7 @@ def test_summarize_has_pandas_matplotlib_fastparquet_and_not_pyarrow(bundles: di
         ("fastparquet", "fastparquet"),
     ):
         assert (path / package / "__init__.py").is_file(), package
-        assert list((path / compiled).glob("*.cpython-314-x86_64-linux-gnu.so")), package
+        assert list((path / compiled).glob(f"*.{CPYTHON_TAG}.so")), package
     assert not (path / "pyarrow").exists()
     assert not list(path.glob("pyarrow-*.dist-info"))
     for name in ("generate", "start_judge", "cleanup"):
@@ -142,7 +149,7 @@ def _installed(root: Path) -> dict[str, tuple[Version, Path]]:
 
 
 def test_every_declared_dependency_is_in_the_bundle(bundles: dict[str, Path]) -> None:
-    """What each wheel requires on Lambda (Python 3.14, Linux x86_64) is present, in a matching version."""
+    """What each wheel requires on Lambda (its Python, Linux x86_64) is present, in a matching version."""
     env = {
         **default_environment(),
         "python_version": LAMBDA_PYTHON,
@@ -181,11 +188,13 @@ def test_every_declared_dependency_is_in_the_bundle(bundles: dict[str, Path]) ->
 
 
 def _local_interpreter() -> tuple[str, str] | None:
-    """(version, path) of a CPython 3.12+ other than the venv's, preferring the newest."""
-    candidates = [shutil.which(f"python3.{minor}") for minor in (14, 13, 12)]
+    """(version, path) of a CPython of exactly Lambda's major.minor (`LAMBDA_PYTHON`)."""
+    candidates = [shutil.which(f"python{LAMBDA_PYTHON}")]
     pyenv = Path.home() / ".pyenv" / "versions"
     if pyenv.is_dir():
-        candidates += [str(p / "bin" / "python3") for p in sorted(pyenv.glob("3.1[2-4]*"), reverse=True)]
+        candidates += [
+            str(p / "bin" / "python3") for p in sorted(pyenv.glob(f"{LAMBDA_PYTHON}.*"), reverse=True)
+        ]
     for candidate in candidates:
         if not candidate or not Path(candidate).exists():
             continue
@@ -195,7 +204,7 @@ def _local_interpreter() -> tuple[str, str] | None:
             text=True,
             check=False,
         )
-        if out.returncode == 0:
+        if out.returncode == 0 and out.stdout.strip() == LAMBDA_PYTHON:
             return out.stdout.strip(), candidate
     return None
 
@@ -204,8 +213,16 @@ def _local_interpreter() -> tuple[str, str] | None:
 def local_python() -> Iterator[tuple[str, str]]:
     found = _local_interpreter()
     if found is None:
-        pytest.skip("no CPython 3.12+ interpreter besides the venv's: the import check needs one")
+        message = f"no CPython {LAMBDA_PYTHON} interpreter (Lambda's runtime): the import check needs one"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must prove what Lambda runs")
+        pytest.skip(message)
     yield found
+
+
+def test_the_import_check_runs_lambdas_python(local_python: tuple[str, str]) -> None:
+    version, _path = local_python
+    assert version == LAMBDA_PYTHON == pipeline_stack.RUNTIME.name.removeprefix("python")
 
 
 def _runtime_boto3(python: str) -> Path:
@@ -242,7 +259,15 @@ step = importlib.import_module("novajudge.steps." + name)
 assert step.__file__.startswith(bundle), step.__file__
 import novajudge.config, novajudge.judge.catalog
 assert importlib.util.find_spec("novajudge.local") is None, "novajudge.local must not ship"
-checked = ["handler", "novajudge.steps." + name, "novajudge.config", "no novajudge.local"]
+assert sys.version_info[:2] == tuple(int(p) for p in sys.argv[4].split(".")), sys.version
+for sdk in ("sagemaker", "sagemaker_core", "omegaconf"):
+    try:
+        importlib.import_module(sdk)
+    except ModuleNotFoundError:
+        pass
+    else:
+        raise SystemExit(f"{sdk} must not be importable from the bundle")
+checked = ["handler", "novajudge.steps." + name, "novajudge.config", "no novajudge.local", "no SageMaker SDK"]
 if name == "summarize":
     import pandas, matplotlib, fastparquet
     matplotlib.use("Agg")
@@ -280,12 +305,13 @@ def test_bundle_imports_in_an_isolated_interpreter(
     name: str, local_python: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     version, python = local_python
+    assert version == LAMBDA_PYTHON
     bundle = LambdaBundle(name, python=version).build(tmp_path / name)
     runtime = _runtime_boto3(version)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env.update({"MPLBACKEND": "Agg", "MPLCONFIGDIR": str(tmp_path / "mpl"), "POWERTOOLS_TRACE_DISABLED": "1"})
     result = subprocess.run(
-        [python, "-I", "-S", "-c", IMPORT_CHECK, str(bundle), str(runtime), name],
+        [python, "-I", "-S", "-c", IMPORT_CHECK, str(bundle), str(runtime), name, LAMBDA_PYTHON],
         capture_output=True,
         text=True,
         check=False,

@@ -156,9 +156,19 @@ def test_rubric_request_matches_the_documented_contract(aws, sagemaker, judge_in
             "replicas": 1,
             "data_s3_path": "",
             "output_s3_path": "",
+            "mlflow_tracking_uri": "",
+            "mlflow_experiment_name": "",
+            "mlflow_run_name": "",
         },
         "evaluation": {"task": "rubric_llm_judge", "strategy": "judge", "metric": "all"},
-        "inference": {"max_new_tokens": 12000, "top_k": -1, "top_p": 1.0, "temperature": 0},
+        # The official rubric recipe's inference block (recipes/README.md).
+        "inference": {
+            "max_new_tokens": 32768,
+            "top_k": 50,
+            "top_p": 1.0,
+            "temperature": 0,
+            "top_logprobs": 0,
+        },
     }
     described = sagemaker.describe_training_job(TrainingJobName=job)  # moto accepted and stored it
     assert (
@@ -178,12 +188,12 @@ def test_binary_judge_with_overrides(aws, sagemaker, judge_input, monkeypatch) -
     state = _state(
         variant="binary",
         instance_type="ml.g6.48xlarge",
-        recipe_overrides={"inference.max_new_tokens": 4096, "run.replicas": 2},
+        recipe_overrides={"inference.max_new_tokens": 4096, "run.replicas": 1},
     )
     judge = _start(state, aws, sagemaker)
     request = sent[0]
     assert request["AlgorithmSpecification"]["TrainingImage"] == (
-        "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-V2-latest"
+        "176779409107.dkr.ecr.us-west-2.amazonaws.com/nova-evaluation-repo:SM-TJ-Eval-latest"
     )
     assert request["HyperParameters"] == {
         "model_type": "amazon.nova-lite-v1:0:300k",
@@ -192,14 +202,14 @@ def test_binary_judge_with_overrides(aws, sagemaker, judge_input, monkeypatch) -
     }
     assert request["ResourceConfig"] == {
         "InstanceType": "ml.g6.48xlarge",
-        "InstanceCount": 2,
+        "InstanceCount": 1,  # replicas is fixed at 1 (multi-node is not supported)
         "VolumeSizeInGB": 30,
     }
     assert judge["variant"] == "binary" and judge["judge_model"] == "nova-lite"
     body = aws["s3"].get_object(Bucket=BUCKET, Key="runs/exp-042/recipe/binary_judge.yaml")["Body"].read()
     recipe = yaml.safe_load(body)
     assert recipe["evaluation"]["task"] == "llm_judge"
-    assert recipe["inference"]["max_new_tokens"] == 4096 and recipe["run"]["replicas"] == 2
+    assert recipe["inference"]["max_new_tokens"] == 4096 and recipe["run"]["replicas"] == 1
 
 
 def _nothing_started(aws: dict[str, Any], sagemaker: Any) -> None:

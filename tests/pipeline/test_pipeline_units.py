@@ -362,6 +362,9 @@ def test_binary_recipe_takes_its_model_from_the_catalogue() -> None:
         "replicas": 1,
         "data_s3_path": "",
         "output_s3_path": "",
+        "mlflow_tracking_uri": "",
+        "mlflow_experiment_name": "",
+        "mlflow_run_name": "",
     }
 
 
