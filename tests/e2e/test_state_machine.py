@@ -360,14 +360,30 @@ def test_execution_timeout_stops_the_judge(env: Env, slow_judge: None) -> None:
 
 
 def test_failing_judge_poll_stops_the_judge_and_keeps_the_error(env: Env, slow_judge: None) -> None:
-    """DescribeJudgeJob keeps failing (here: AccessDenied) while the judge runs: StopJudgeJob."""
+    """DescribeJudgeJob keeps failing (here: AccessDenied) while the judge runs: StopJudgeJob.
+
+    Run on a copy of the deployed definition whose only change is DescribeJudgeJob's last, catch-all
+    retrier removed (3 attempts, 10-40 s apart in the stack: minutes of test time for nothing).
+    """
+    sfn = env.emu.client("stepfunctions")
+    deployed = sfn.describe_state_machine(stateMachineArn=env.deployment.output("StateMachineArn"))
+    definition = json.loads(deployed["definition"])
+    retriers = definition["States"]["DescribeJudgeJob"]["Retry"]
+    assert retriers[-1]["ErrorEquals"] == ["States.ALL"]
+    definition["States"]["DescribeJudgeJob"]["Retry"] = retriers[:-1]
+    quick = sfn.create_state_machine(
+        name="e2e-no-catch-all-retry", definition=json.dumps(definition), roleArn=deployed["roleArn"]
+    )["stateMachineArn"]
     moto_patches.registry.describe_job_denied.add("e2e-end-pollfail")
     try:
-        desc = _run(env, "e2e-end-pollfail", questions=1)
+        arn = _start(env, "e2e-end-pollfail", machine=quick)
+        desc = _wait_for_end(env, arn)
     finally:
         moto_patches.registry.describe_job_denied.discard("e2e-end-pollfail")
+    events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    states = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
     assert desc["status"] == "FAILED"
-    assert desc["states"][-3:] == ["DescribeJudgeJob", "StopJudgeJob", "JudgeJobFailed"]
+    assert states[-3:] == ["DescribeJudgeJob", "StopJudgeJob", "JudgeJobFailed"]
     # The Fail state names the step; Error and Cause are the poll's own (not the stop's).
     assert desc["error"].lower().startswith("sagemaker.") and "denied (stand-in)" in desc["cause"]
     assert list(_job_status(env, "e2e-end-pollfail").values()) == ["Stopped"]
