@@ -1,8 +1,9 @@
-"""The evaluation pipeline: three Lambda functions and the state machine that runs them.
+"""The evaluation pipeline: four Lambda functions, the state machine, and the rule that cleans up after it.
 
 Reads like the architecture diagram: `generate` (asks models A and B), `start_judge` (starts the
-Nova judge training job), `summarize` (turns the judge's archive into a report) and the state
-machine between them. Every permission is granted in `_wire_permissions`, one statement per thing a
+Nova judge training job), `summarize` (turns the judge's archive into a report), the state
+machine between them, and `cleanup` (stops what a failed, timed-out or aborted run left billing,
+invoked by the `RunEnded` EventBridge rule). Every permission is granted in `_wire_permissions`, one statement per thing a
 function touches, so a reviewer sees the whole access story in one method.
 
 The stack never imports from the endpoints stack (docs/design.md): endpoint names come from the
