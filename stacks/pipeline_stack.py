@@ -3,8 +3,8 @@
 Reads like the architecture diagram: `generate` (asks models A and B), `start_judge` (starts the
 Nova judge training job), `summarize` (turns the judge's archive into a report), the state
 machine between them, and `cleanup` (stops what a failed, timed-out or aborted run left billing,
-invoked by the `RunEnded` EventBridge rule). Every permission is granted in `_wire_permissions`, one statement per thing a
-function touches, so a reviewer sees the whole access story in one method.
+invoked by the `RunEnded` EventBridge rule). Every permission is granted in `_wire_permissions`,
+one statement per thing a function touches, so a reviewer sees the whole access story in one method.
 
 The stack never imports from the endpoints stack (docs/design.md): endpoint names come from the
 configuration and their ARNs are built here, so the endpoints can be destroyed on their own.
