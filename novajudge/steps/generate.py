@@ -53,6 +53,7 @@ def build_run(event: Any, env: GenerateEnvironment) -> RunState:
         raise InvalidRunRequest(f"unexpected field(s) in the generate event: {', '.join(unknown)}")
     execution_name = event.get("execution_name")
     request = parse_run_request(event.get("input"), execution_name=execution_name, defaults=env.run_defaults)
+    endpoint_a, endpoint_b = env.endpoints_of(request.run_id)
     try:
         return RunState(
             **request.model_dump(),
@@ -61,8 +62,8 @@ def build_run(event: Any, env: GenerateEnvironment) -> RunState:
             created_at=now_iso(),
             model_a=env.model_a,
             model_b=env.model_b,
-            endpoint_a=env.endpoint_a,
-            endpoint_b=env.endpoint_b,
+            endpoint_a=endpoint_a,
+            endpoint_b=endpoint_b,
             stand_in=env.stand_in,
         )
     except ValidationError as exc:
