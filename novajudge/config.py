@@ -58,6 +58,42 @@ def _billions(model_id: str) -> float | None:
 
 StackRole = Literal["storage", "endpoints", "pipeline"]
 
+#: Step Functions' hard limit on the events of one standard execution's history
+#: (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
+HISTORY_EVENT_LIMIT = 25_000
+#: History events each state type adds on a normal pass: Wait and Choice (and Pass) enter and exit;
+#: a Task enters, is scheduled, starts, succeeds and exits.
+EVENTS_PER_STATE_TYPE: dict[str, int] = {"Wait": 2, "Choice": 2, "Pass": 2, "Task": 5}
+#: The judge poll loop is WaitForJudge (Wait) → DescribeJudgeJob (Task) → JudgeFinished? (Choice):
+#: 2 + 5 + 2 events per pass (tests/infra derives it from the synthesized definition).
+EVENTS_PER_POLL = sum(EVENTS_PER_STATE_TYPE[kind] for kind in ("Wait", "Task", "Choice"))
+#: Events kept for everything outside the loop: the other states, their retries (up to 6 per
+#: Lambda task, 8 per describe call, 3 events each), the execution's start and end.
+HISTORY_RESERVE_EVENTS = 1_000
+
+
+def history_budget_problem(poll_seconds: int, judge_max_runtime_seconds: int) -> str | None:
+    """Why polling every `poll_seconds` for up to `judge_max_runtime_seconds` could exhaust the
+    execution's history, or None when it fits.
+
+    A job may run for its whole `MaxRuntimeInSeconds`; the loop then passes about runtime / poll
+    times (plus one), and an execution whose history is full fails, after the judge was paid.
+    """
+    if poll_seconds < 1:
+        return f"poll_seconds={poll_seconds}: must be at least 1 (each poll adds {EVENTS_PER_POLL} events)"
+    passes = -(-judge_max_runtime_seconds // poll_seconds) + 1
+    events = passes * EVENTS_PER_POLL + HISTORY_RESERVE_EVENTS
+    if events <= HISTORY_EVENT_LIMIT:
+        return None
+    budget = (HISTORY_EVENT_LIMIT - HISTORY_RESERVE_EVENTS) // EVENTS_PER_POLL - 1
+    least = -(-judge_max_runtime_seconds // budget)
+    return (
+        f"poll_seconds={poll_seconds} with judge_max_runtime_seconds={judge_max_runtime_seconds}: a judge "
+        f"job running its full time would add {passes} polls × {EVENTS_PER_POLL} events, over the "
+        f"execution's {HISTORY_EVENT_LIMIT:,}-event history; use poll_seconds ≥ {least} or a shorter "
+        "judge_max_runtime_seconds"
+    )
+
 
 class Settings(BaseModel):
     """Everything a deployment can choose. Field names are the context keys."""
@@ -91,9 +127,11 @@ class Settings(BaseModel):
     generation_concurrency: int = Field(4, ge=1, le=32)
     max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
     both_orders: bool = True
-    poll_seconds: int = Field(60, ge=0, le=3600)
+    poll_seconds: int = Field(60, ge=1, le=3600)
     #: Seconds between DescribeEndpoint polls while per-run endpoints start (`endpoints_mode=per_run`).
     endpoint_poll_seconds: int = Field(30, ge=1, le=300)
+    #: Days an overwritten or deleted object's older version is kept in the evaluation bucket.
+    noncurrent_version_expiration_days: int = Field(30, ge=1, le=3650)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -124,6 +162,9 @@ class Settings(BaseModel):
                 self.max_input_tokens,
                 f"less than max_total_tokens ({self.max_total_tokens})",
             )
+        history = history_budget_problem(self.poll_seconds, self.judge_max_runtime_seconds)
+        if history is not None:
+            raise _FieldError("poll_seconds", self.poll_seconds, history.split(": ", 1)[1])
         tags = catalog.variant("binary").image_tags
         if self.binary_judge_image_tag not in tags:
             raise _FieldError("binary_judge_image_tag", self.binary_judge_image_tag, " or ".join(tags))
@@ -149,6 +190,12 @@ class Settings(BaseModel):
         if self.judge_instance_type and variant == self.judge_variant:
             return self.judge_instance_type
         return catalog.variant(variant).model(self.judge_model_key(variant)).default_instance_type
+
+    def permitted_judge_instance_types(self) -> list[str]:
+        """Every instance type a judge job of this deployment may use: those of the deployed judge
+        model of each variant (start_judge refuses the others; IAM denies them too)."""
+        models = [catalog.variant(v).model(self.judge_model_key(v)) for v in ("rubric", "binary")]
+        return sorted({instance_type for model in models for instance_type in model.instance_types})
 
     def stack_names(self) -> dict[StackRole, str]:
         """The CloudFormation stack names, shared by the CDK app and the CLI."""

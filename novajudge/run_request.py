@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from novajudge.config import Settings
+from novajudge.config import Settings, history_budget_problem
 from novajudge.errors import InvalidRunRequest, JudgeConfigError
 from novajudge.judge import catalog
 from novajudge.layout import DATASETS_PREFIX, S3_DATASET_URI, dataset_location
@@ -27,6 +27,8 @@ from novajudge.layout import DATASETS_PREFIX, S3_DATASET_URI, dataset_location
 #: `[a-zA-Z0-9](-*[a-zA-Z0-9])*`. Step Functions' default execution names (UUIDs) fit it.
 RUN_ID_PATTERN = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 RUN_ID_MAX_LENGTH = 64
+#: Rows in the bundled SQuAD sample (`novajudge/data/`): `squad-sample` cannot serve more than this.
+BUNDLED_SAMPLE_ROWS = 20
 
 
 def _as_in_settings(name: str) -> Any:
@@ -59,6 +61,13 @@ class DatasetSpec(BaseModel):
             if not self.uri or not S3_DATASET_URI.match(self.uri):
                 raise ValueError(
                     f"dataset.uri={self.uri!r}: expected s3://<bucket>/<key>.jsonl for dataset.source 's3'"
+                )
+            _, key = self.bucket_and_key()
+            segments = key.split("/")
+            if not key.startswith(DATASETS_PREFIX) or any(part in ("", ".", "..") for part in segments):
+                raise ValueError(
+                    f"dataset.uri={self.uri!r}: the key must be a plain path under {DATASETS_PREFIX} "
+                    "(no empty, '.' or '..' segments), e.g. s3://<bucket>/datasets/prompts.jsonl"
                 )
         elif self.uri is not None:
             raise ValueError(f"dataset.uri is only used with dataset.source 's3', not {self.source!r}")
@@ -152,16 +161,58 @@ class RunState(RunRequest):
 
     @model_validator(mode="after")
     def _dataset_readable(self) -> RunState:
-        # The generate function may read only `datasets/` in the evaluation bucket (its IAM policy);
-        # saying so now beats an AccessDenied after the run id is taken.
-        if self.dataset.source == "s3":
-            bucket, key = self.dataset.bucket_and_key()
-            if bucket != self.bucket or not key.startswith(DATASETS_PREFIX):
-                raise ValueError(
-                    f"dataset.uri={self.dataset.uri!r}: the pipeline reads user datasets only from "
-                    f"s3://{self.bucket}/{DATASETS_PREFIX}<name>.jsonl; upload the file there"
-                )
+        problem = dataset_bucket_problem(self.dataset, self.bucket)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+def dataset_bucket_problem(dataset: DatasetSpec, bucket: str) -> str | None:
+    """Why the generate function could not read `dataset` in the deployment's `bucket`, or None.
+
+    It may read only `datasets/` in the evaluation bucket (its IAM policy); saying so before the
+    run starts beats an AccessDenied after the run id is taken.
+    """
+    if dataset.source != "s3":
+        return None
+    dataset_bucket, _ = dataset.bucket_and_key()
+    if dataset_bucket != bucket:
+        return (
+            f"dataset.uri={dataset.uri!r}: the pipeline reads user datasets only from "
+            f"s3://{bucket}/{DATASETS_PREFIX}<name>.jsonl (this stack's bucket); upload the file there"
+        )
+    return None
+
+
+def validate_run(
+    raw: Any,
+    *,
+    defaults: Mapping[str, Any] | None,
+    bucket: str | None,
+    judge_max_runtime_seconds: int | None,
+    execution_name: str | None = None,
+) -> RunRequest:
+    """The one validator of a run request: `novajudge start` and the generate function both call it,
+    so the command line refuses (exit 2, nothing started) exactly what the function would refuse.
+
+    `bucket` and `judge_max_runtime_seconds` are the deployment's; None skips the checks that need
+    them (the command line validates once before it has looked the deployment up, then again).
+    """
+    request = parse_run_request(raw, execution_name=execution_name, defaults=defaults)
+    problems = []
+    if bucket is not None:
+        problems.append(dataset_bucket_problem(request.dataset, bucket))
+    if judge_max_runtime_seconds is not None:
+        problems.append(history_budget_problem(request.poll_seconds, judge_max_runtime_seconds))
+    if request.dataset.source == "squad-sample" and request.offset + request.questions > BUNDLED_SAMPLE_ROWS:
+        problems.append(
+            f"the bundled sample has {BUNDLED_SAMPLE_ROWS} rows; offset {request.offset} + "
+            f"{request.questions} questions goes past it (use dataset squad or fewer questions)"
+        )
+    found = [problem for problem in problems if problem]
+    if found:
+        raise InvalidRunRequest("invalid run request: " + "; ".join(found))
+    return request
 
 
 def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from constructs import Construct
 
 from novajudge.config import Settings
 from novajudge.layout import endpoint_output
-from stacks.constructs import images, nag
+from stacks.constructs import images, nag, trust
 
 Which = Literal["A", "B"]
 #: Send each request to the instance with the fewest requests in flight (the notebooks' choice).
@@ -43,7 +43,8 @@ class EndpointsStack(cdk.Stack):
         self.role = iam.Role(
             self,
             "ModelRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            # Models and endpoints assume it: any SageMaker resource of this account, none elsewhere.
+            assumed_by=trust.sagemaker_principal(self, "*"),
             description="Execution role of the candidate model endpoints (TGI image pull, logs, metrics)",
             inline_policies={"CandidateModels": self._model_policy()},
         )

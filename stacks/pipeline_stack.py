@@ -99,6 +99,9 @@ class PipelineStack(cdk.Stack):
                 "MODEL_A_ID": settings.model_id("A"),
                 "MODEL_B_ID": settings.model_id("B"),
                 "RUN_DEFAULTS": json.dumps(settings.run_defaults(), sort_keys=True),
+                # Prompts over the endpoints' limit are not sent; poll_seconds is checked against it.
+                "MAX_INPUT_TOKENS": str(settings.max_input_tokens),
+                "JUDGE_MAX_RUNTIME_SECONDS": str(settings.judge_max_runtime_seconds),
             },
         )
         self.start_judge = self._function(
@@ -333,7 +336,22 @@ class PipelineStack(cdk.Stack):
                 sid="StartJudgeTrainingJob",
                 # Describe: a retried start finds its own job already created (novajudge.judge.job).
                 # No AddTags: the CreateTrainingJob request carries no Tags.
-                actions=["sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob"],
+                actions=["sagemaker:CreateTrainingJob"],
+                resources=[self.training_job_arns()],
+                # Only on the judge instance types this configuration permits (a stray request
+                # cannot start, say, sixteen p5 instances); Null: the key must be in the request.
+                conditions={
+                    "ForAllValues:StringEquals": {
+                        "sagemaker:InstanceTypes": self.settings.permitted_judge_instance_types()
+                    },
+                    "Null": {"sagemaker:InstanceTypes": "false"},
+                },
+            )
+        )
+        start_judge.add_to_policy(
+            iam.PolicyStatement(
+                sid="DescribeJudgeTrainingJob",
+                actions=["sagemaker:DescribeTrainingJob"],
                 resources=[self.training_job_arns()],
             )
         )

@@ -22,7 +22,7 @@ from novajudge.layout import (
     RUNS_PREFIX,
     TRAINING_LOG_GROUP,
 )
-from stacks.constructs import images, nag
+from stacks.constructs import images, nag, trust
 
 #: Server access logs land under this prefix of the log bucket.
 ACCESS_LOG_PREFIX = "evaluation-bucket/"
@@ -75,10 +75,16 @@ class StorageStack(cdk.Stack):
             auto_delete_objects=auto_delete,
             server_access_logs_bucket=self.log_bucket,
             server_access_logs_prefix=ACCESS_LOG_PREFIX,
+            # Versioned: a result overwritten or deleted by mistake can be restored for a while.
+            versioned=True,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="AbortIncompleteUploads", abort_incomplete_multipart_upload_after=cdk.Duration.days(1)
-                )
+                ),
+                s3.LifecycleRule(
+                    id="ExpireOldVersions",
+                    noncurrent_version_expiration=cdk.Duration.days(settings.noncurrent_version_expiration_days),
+                ),
             ],
         )
 
@@ -86,7 +92,7 @@ class StorageStack(cdk.Stack):
         self.judge_role = iam.Role(
             self,
             "JudgeRole",
-            assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
+            assumed_by=trust.sagemaker_principal(self, "training-job/*"),
             description="Execution role of the Nova LLM-as-a-judge SageMaker training job",
             inline_policies={"NovaJudgeJob": self._judge_policy()},
         )

@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "novajudge"
 #: Bottom to top. A name is a module or subpackage below `novajudge` (the longest prefix wins).
 LAYERS: tuple[tuple[str, ...], ...] = (
     # facts and vocabularies: import nothing of the package but each other
-    ("__init__", "errors", "labels", "layout", "pricing", "verdicts", "stats", "metrics_cells",
+    ("__init__", "errors", "jsonl", "labels", "layout", "pricing", "verdicts", "stats", "metrics_cells",
      "judge.catalog", "judge.recipe"),  # what a judge is: its model catalog and recipe templates
     # typed configuration and run requests (they read the judge catalog)
     ("config", "run_request"),

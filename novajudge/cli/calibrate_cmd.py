@@ -16,10 +16,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from novajudge.cli.app import app
-from novajudge.errors import NovaJudgeError
+from novajudge.cli.app import app, one_line_errors
 from novajudge.results.details import load_details
 from novajudge.trust.analyse import analyse, plot_trust
+from novajudge.trust.calibration import load_human_labels
 
 
 def _rate(p: dict[str, Any]) -> str:
@@ -99,12 +99,19 @@ OutOpt = Annotated[Path | None, typer.Option("--out", help="Write the trust bloc
 def calibrate_command(results_dir: ResultsDirArg, labels: LabelsOpt = None, figure: FigureOpt = None,
                       out: OutOpt = None) -> None:
     """Position bias, agreement with human labels and scale use of the judge, from a results folder."""
-    try:
+    with one_line_errors():
         details = load_details(results_dir)
-        block = analyse(details.prompts, details.criteria, variant=details.variant, human_labels=labels)
-    except NovaJudgeError as exc:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}")
-        raise typer.Exit(1) from None
+        human = load_human_labels(labels) if labels is not None else None
+        block = analyse(details.prompts, details.criteria, variant=details.variant, human_labels=human)
+    if human is not None:
+        known = set(details.prompts["prompt_id"].astype(str)) if "prompt_id" in details.prompts else set()
+        unmatched = sorted(set(human) - known)
+        if len(unmatched) == len(human):
+            typer.echo(f"warning: none of the {len(human)} labels in {labels} matches a prompt_id of "
+                       f"{details.source}; agreement with humans cannot be measured", err=True)
+        elif unmatched:
+            typer.echo(f"warning: {len(unmatched)} of {len(human)} labels in {labels} match no prompt_id "
+                       f"(first: {unmatched[0]!r})", err=True)
     _print(Console(highlight=False, soft_wrap=True), block)
     try:
         if figure is not None:

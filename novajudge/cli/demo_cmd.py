@@ -57,7 +57,9 @@ def demo_command(
     fail_judge: Annotated[
         bool, typer.Option("--fail-judge", help="Make the stand-in judge job fail.")
     ] = False,
-    poll_seconds: Annotated[int, typer.Option("--poll-seconds", min=0, help="Judge poll interval.")] = 1,
+    poll_seconds: Annotated[
+        int, typer.Option("--poll-seconds", min=1, help="Judge poll interval (seconds).")
+    ] = 1,
     judge_seconds: Annotated[
         float,
         typer.Option("--judge-seconds", min=0, help="How long the stand-in judge job stays InProgress."),

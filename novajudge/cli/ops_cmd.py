@@ -138,16 +138,17 @@ def start(
     with handle_errors():
         ctx = OpsContext.create(profile, region, prefix)
         run_id = run_id if run_id is not None else runs_mod.new_run_id()
-        execution_input = runs_mod.build_input(
-            ctx.settings,
-            run_id=run_id,
-            questions=questions,
-            offset=offset,
-            dataset=dataset,
-            judge=judge.value if judge else None,
-            poll_seconds=poll_seconds,
-        )
+        options = {
+            "run_id": run_id,
+            "questions": questions,
+            "offset": offset,
+            "dataset": dataset,
+            "judge": judge.value if judge else None,
+            "poll_seconds": poll_seconds,
+        }
+        runs_mod.build_input(ctx.settings, **options)  # what needs no deployment fails first
         deployment = _deployment(ctx)
+        execution_input = runs_mod.build_input(ctx.settings, **options, bucket=deployment.bucket)
         s3 = ctx.aws.client("s3")
         sfn = ctx.aws.client("stepfunctions")
         if dataset and dataset.startswith("s3://"):

@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from novajudge.cli.app import app
+from novajudge.cli.app import app, one_line_errors
 from novajudge.errors import InvalidRunRequest, NovaJudgeError
 from novajudge.results.details import load_details
 from novajudge.trust.criteria import MATCH_MODES, load_synonyms, most_common_criteria
@@ -137,11 +137,9 @@ def reweight_command(
     if not 0 <= threshold < 1:
         raise typer.BadParameter(f"{threshold}: expected a number in [0, 1)", param_hint="--threshold")
     weights = _weights(weight or [])
-    try:
+    with one_line_errors():
         syn = load_synonyms(synonyms) if synonyms is not None else None
         details = load_details(results_dir)
-    except NovaJudgeError as exc:
-        raise _err(str(exc), 1) from None
     if details.criteria.empty:
         raise _err(f"{details.source}: no criterion rows ({details.variant} judge); "
                    "only the rubric judge's scores can be re-weighted", 1)

@@ -8,7 +8,6 @@ the summarize Lambda writes summary.json, details.parquet, report.png and report
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,9 +15,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from novajudge.cli.app import app
+from novajudge.cli.app import app, one_line_errors
 from novajudge.config import Settings
-from novajudge.errors import NovaJudgeError, ResultsError
+from novajudge.errors import ResultsError
+from novajudge.jsonl import DEFAULT_MAX_FILE_BYTES, Limits, parse_json_line, read_jsonl_file, text_lines
 from novajudge.results.details import FILES
 from novajudge.results.report import DEFAULT_MAX_PROMPTS
 from novajudge.results.summarize import summarize
@@ -28,18 +28,25 @@ _DEFAULT_B = str(Settings.model_fields["model_b_id"].default)
 
 
 def read_manifest(path: Path) -> list[dict[str, Any]]:
-    """The generation manifest: JSON Lines (as the pipeline writes it) or one JSON list."""
-    text = path.read_text(encoding="utf-8")
-    stripped = text.lstrip()
+    """The generation manifest: JSON Lines (as the pipeline writes it) or one JSON list.
+
+    JSON Lines go through the project's one reader (`novajudge.jsonl`), so errors name the line.
+    """
     try:
-        if stripped.startswith("["):
-            entries = json.loads(stripped)
-        else:
-            entries = [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as exc:
-        raise ResultsError(
-            f"{path}: expected JSON Lines (one object per line) or a JSON list ({exc})"
-        ) from None
+        with path.open("rb") as handle:
+            head = handle.read(4096).lstrip()
+    except OSError as exc:
+        raise ResultsError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if head.startswith(b"["):
+        # A JSON list is one value: one "line" as far as the reader is concerned.
+        whole = Limits(max_line_bytes=DEFAULT_MAX_FILE_BYTES)
+        with path.open("rb") as handle:
+            text = "\n".join(text_lines(handle, str(path), error=ResultsError, limits=whole))
+        entries, problem = parse_json_line(text)
+        if problem is not None:
+            raise ResultsError(f"{path}: expected JSON Lines (one object per line) or a JSON list: {problem}")
+    else:
+        entries = [record for _, record in read_jsonl_file(path, error=ResultsError)]
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ResultsError(f"{path}: expected objects with row, prompt_id, order")
     return entries
@@ -85,14 +92,14 @@ def summarize_command(
 ) -> None:
     """Summarize a Nova judge output archive: verdict, numbers with methods, figure and HTML report."""
     console = Console(highlight=False, soft_wrap=True)
-    try:
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"{out} is a file; give a folder to write the four result files into",
+                                 param_hint="--out")
+    with one_line_errors():
         entries = read_manifest(manifest) if manifest is not None else None
         summary = summarize(
             path, out, model_a, model_b, manifest=entries, stand_in=stand_in, max_report_prompts=max_prompts
         )
-    except NovaJudgeError as exc:
-        Console(stderr=True, highlight=False, soft_wrap=True).print(f"error: {exc}")
-        raise typer.Exit(1) from None
     ours, judge, c = summary["ours"], summary["judge"], summary["ours"]["counts"]
     if summary["stand_in"]:
         console.print("[bold white on red] LOCAL STAND-IN — not real model/judge output [/]")

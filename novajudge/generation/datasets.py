@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from novajudge.errors import DatasetError
+from novajudge.jsonl import Limits, parse_json_line, raw_lines, read_jsonl_file
 from novajudge.labels import parse_preference
 from novajudge.layout import dataset_location
+from novajudge.run_request import BUNDLED_SAMPLE_ROWS
 
 BUNDLED_SQUAD = Path(__file__).resolve().parents[1] / "data" / "squad_v1.1_train_first20.jsonl"
 SQUAD_ROWS_URL = "https://datasets-server.huggingface.co/rows"
@@ -27,6 +29,9 @@ SOURCE_SQUAD_ONLINE = "SQuAD v1.1 train (Hugging Face datasets-server, rajpurkar
 SOURCE_SQUAD_BUNDLED = "bundled sample"
 SOURCE_SQUAD_FALLBACK = "bundled sample (offline fallback)"
 MAX_REPORTED_ERRORS = 5
+#: Size limits of a user dataset: 1 MiB per line (a prompt is sent whole to both endpoints and to
+#: the judge, whose context is a few thousand tokens) and 1 GiB of file read.
+DATASET_LIMITS = Limits(max_line_bytes=1024 * 1024, max_file_bytes=1024 * 1024 * 1024)
 
 FetchJson = Callable[[str, float], Any]
 
@@ -95,17 +100,16 @@ def squad_item(row: dict[str, Any], where: str) -> PromptItem:
 def load_bundled_squad(offset: int, count: int) -> list[PromptItem]:
     """Rows `offset`..`offset+count` of the bundled 20-row sample (fewer if it runs out)."""
     items = []
-    with BUNDLED_SQUAD.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            index = number - 1
-            if index < offset or not line.strip():
-                continue
-            if len(items) >= count:
-                break
-            items.append(squad_item(json.loads(line), f"{BUNDLED_SQUAD.name} line {number}"))
+    for number, row in read_jsonl_file(BUNDLED_SQUAD, error=DatasetError):
+        if number - 1 < offset:
+            continue
+        if len(items) >= count:
+            break
+        items.append(squad_item(row, f"{BUNDLED_SQUAD.name} line {number}"))
     if not items:
         raise DatasetError(
-            f"offset {offset} is past the end of the bundled SQuAD sample ({BUNDLED_SQUAD.name}, 20 rows)"
+            f"offset {offset} is past the end of the bundled SQuAD sample ({BUNDLED_SQUAD.name}, "
+            f"{BUNDLED_SAMPLE_ROWS} rows)"
         )
     return items
 
@@ -155,17 +159,41 @@ def fetch_squad(
     return items[:count]
 
 
-def parse_user_jsonl(lines: Iterable[str], where: str) -> list[PromptItem]:
-    """Validate every line of a user JSONL file; all problems are reported, none skipped silently.
+def _decoded(raw: str | bytes, number: int) -> tuple[str, str | None]:
+    """A line as text, or the problem (named like the other per-line problems) when not UTF-8."""
+    if isinstance(raw, str):
+        return raw, None
+    if number == 1:
+        raw = raw.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark
+    try:
+        return raw.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return "", f"not UTF-8 text (byte {exc.start + 1} of the line)"
+
+
+def parse_user_jsonl(
+    lines: Iterable[str] | Iterable[bytes], where: str, *, stop_after: int | None = None
+) -> list[PromptItem]:
+    """Validate the lines of a user JSONL file; all problems are reported, none skipped silently.
 
     Each line is an object with `prompt` (required, non-empty string), optional `id` (string or
     integer; default `line-<n>`), optional `reference` (string) and optional `preference` (a human's
-label A, B or tie, used to calibrate the judge). Blank lines are ignored.
+    label A, B or tie, used to calibrate the judge). Blank lines are ignored. `lines` are the file's
+    lines in order, as text or as UTF-8 bytes (`novajudge.jsonl.raw_lines`: then a line that is not
+    UTF-8 is reported with the others), blank ones included so numbers are positions in the file.
+    With `stop_after`, reading stops once that many valid prompts are in hand (a run of 20
+    questions does not read a 100 MB file to its end).
     """
     items: list[PromptItem] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
-    for number, line in enumerate(lines, start=1):
+    for number, raw in enumerate(lines, start=1):
+        if stop_after is not None and len(items) >= stop_after:
+            break
+        line, problem = _decoded(raw, number)
+        if problem is not None:
+            errors.append(f"{where} line {number}: {problem}")
+            continue
         if not line.strip():
             continue
         problem, item = _parse_user_line(line, number)
@@ -187,10 +215,9 @@ label A, B or tie, used to calibrate the judge). Blank lines are ignored.
 
 
 def _parse_user_line(line: str, number: int) -> tuple[str | None, PromptItem | None]:
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return f"not valid JSON ({exc.msg} at column {exc.colno})", None
+    obj, problem = parse_json_line(line)
+    if problem is not None:
+        return problem, None
     if not isinstance(obj, dict):
         return f"expected a JSON object, got {type(obj).__name__}", None
     prompt = obj.get("prompt")
@@ -237,20 +264,25 @@ def load_dataset(
             )
     location = dataset_location(spec.uri)
     if spec.source != "s3" or location is None:  # the request model refuses these first
-        raise DatasetError(f"dataset {spec.source!r} with uri {spec.uri!r}: expected s3://<bucket>/<key>.jsonl")
+        raise DatasetError(
+            f"dataset {spec.source!r} with uri {spec.uri!r}: expected s3://<bucket>/<key>.jsonl"
+        )
     bucket, key = location
     where = f"s3://{bucket}/{key}"
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
     except Exception as exc:  # botocore ClientError and friends: name the object and the reason
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise DatasetError(f"cannot read {where}: {code}") from None
     try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{where}: not UTF-8 text (byte {exc.start})") from None
-    all_items = parse_user_jsonl(text.splitlines(), where)
-    if offset >= len(all_items):
-        raise DatasetError(f"offset {offset} is past the end of {where} ({len(all_items)} prompts)")
-    items = all_items[offset : offset + count]
-    return LoadedDataset(items, "s3", {"uri": where, "prompts_in_file": len(all_items)})
+        lines = raw_lines(body, where, error=DatasetError, limits=DATASET_LIMITS)
+        read = parse_user_jsonl(lines, where, stop_after=offset + count)
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()  # stop the download when we stopped reading early
+    if offset >= len(read):
+        raise DatasetError(f"offset {offset} is past the end of {where} ({len(read)} prompts)")
+    items = read[offset : offset + count]
+    # `prompts_read`: the file is read only as far as the run needs, so this is not its length.
+    return LoadedDataset(items, "s3", {"uri": where, "prompts_read": len(read)})

@@ -27,6 +27,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from novajudge.jsonl import repair_text
+
 #: The container must answer within 60 s; a read timeout a little above catches a hung connection.
 DEFAULT_READ_TIMEOUT = 70.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
@@ -85,10 +87,13 @@ class Generation:
     finish_reason: str | None = None
     error: str | None = None
     error_kind: str | None = None
+    #: Lone surrogates in the model's answer replaced by U+FFFD (`novajudge.jsonl.repair_text`).
+    repaired_chars: int = 0
 
     def manifest_fields(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "repaired_chars": self.repaired_chars,
             "latency_ms": self.latency_ms,
             "elapsed_ms": self.elapsed_ms,
             "prompt_tokens": self.prompt_tokens,
@@ -156,7 +161,11 @@ def chat_payload(prompt: str, *, max_new_tokens: int, temperature: float) -> dic
 
 
 def parse_chat_response(body: bytes) -> tuple[str, int | None, int | None, str | None]:
-    """`choices[0].message.content`, prompt and completion tokens, and the finish reason."""
+    """`choices[0].message.content`, prompt and completion tokens, and the finish reason.
+
+    The text is returned as parsed; it may hold lone surrogates (`"\\ud800"` is valid JSON), which
+    the caller repairs (`repair_text`) and counts before anything is written.
+    """
     try:
         data = json.loads(body)
         choice = data["choices"][0]
@@ -215,7 +224,10 @@ class EndpointInvoker:
                     Accept="application/json",
                     Body=body,
                 )
-                text, prompt_tokens, completion_tokens, finish = parse_chat_response(response["Body"].read())
+                raw, prompt_tokens, completion_tokens, finish = parse_chat_response(response["Body"].read())
+                # A model answer is outside text: a lone surrogate in it would break every later
+                # UTF-8 write (judge input, manifest), so it is repaired here and counted.
+                text, repaired = repair_text(raw)
             except Exception as exc:  # classified below; nothing is swallowed unrecorded
                 info = last = classify(exc)
                 if info.transient and attempt < self.retry.max_attempts:
@@ -239,6 +251,7 @@ class EndpointInvoker:
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
                 finish_reason=finish,
+                repaired_chars=repaired,
             )
 
     def _out_of_time(self, attempts: int, started: float, last: ErrorInfo | None) -> Generation:

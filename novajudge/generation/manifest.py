@@ -53,6 +53,10 @@ class JudgeInputs:
     manifest: list[dict[str, Any]] = field(default_factory=list)
     failed_ids: list[str] = field(default_factory=list)
     over_context_ids: list[str] = field(default_factory=list)
+    #: Prompts never sent: their estimate is above the endpoints' `max_input_tokens`.
+    over_input_ids: list[str] = field(default_factory=list)
+    #: Lone surrogates replaced by U+FFFD in the models' answers, per model.
+    repaired_chars: dict[str, int] = field(default_factory=lambda: {"A": 0, "B": 0})
 
     @property
     def pairs(self) -> int:
@@ -66,14 +70,35 @@ def build_judge_inputs(
     context_limit_tokens: int,
     stand_in: bool,
     models: dict[str, dict[str, str]],
+    too_long: list[tuple[PromptItem, int]] = (),  # type: ignore[assignment]
+    input_limit_tokens: int | None = None,
 ) -> JudgeInputs:
     """Lay out the judge input: for each usable pair `AB`, then `BA` (model B as response_A) if asked.
 
     Sending both orders lets the analysis measure and cancel the judge's position bias; the `order`
-    of each row is what un-swaps the verdict later.
+    of each row is what un-swaps the verdict later. `too_long` are the prompts that were never sent
+    (estimated tokens above `input_limit_tokens`); each gets an excluded manifest line.
     """
     result = JudgeInputs()
+    for item, tokens in too_long:
+        result.over_input_ids.append(item.prompt_id)
+        result.manifest.append(
+            {
+                "row": None,
+                "order": None,
+                "prompt_id": item.prompt_id,
+                "reference": item.reference,
+                "human_preference": item.human_preference,
+                "stand_in": stand_in,
+                "status": "not_sent",
+                "excluded": "prompt_over_input_limit",
+                "estimated_tokens": tokens,
+                "input_limit_tokens": input_limit_tokens,
+            }
+        )
     for outcome in outcomes:
+        for which, generation in (("A", outcome.a), ("B", outcome.b)):
+            result.repaired_chars[which] += generation.repaired_chars
         item = outcome.item
         base = {
             "prompt_id": item.prompt_id,

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from novajudge.errors import RunExistsError
+from novajudge.jsonl import repair_text
 from novajudge.layout import RunLayout
 
 
@@ -66,15 +67,26 @@ def _request_execution(s3: Any, layout: RunLayout) -> str | None:
         return None
 
 
+def utf8(text: str) -> bytes:
+    """`text` as UTF-8, lone surrogates replaced by U+FFFD: a write never fails on outside text.
+
+    Model answers are repaired (and counted) when they arrive; this is the last line of defence for
+    anything else that reaches a write (an error message quoting a response, a reference answer).
+    """
+    return repair_text(text)[0].encode("utf-8")
+
+
 def put_json(s3: Any, bucket: str, key: str, value: Any) -> None:
     s3.put_object(
         Bucket=bucket,
         Key=key,
-        Body=json.dumps(value, indent=2, sort_keys=False, default=str).encode("utf-8"),
+        Body=utf8(json.dumps(value, indent=2, sort_keys=False, default=str, ensure_ascii=False)),
         ContentType="application/json",
     )
 
 
 def put_jsonl(s3: Any, bucket: str, key: str, records: list[dict[str, Any]]) -> None:
+    """JSON Lines with raw (not `\\u`-escaped) Unicode; U+2028 and friends stay inside their line
+    because readers split on `\\n` only (`novajudge.jsonl`)."""
     body = "".join(json.dumps(record, ensure_ascii=False, default=str) + "\n" for record in records)
-    s3.put_object(Bucket=bucket, Key=key, Body=body.encode("utf-8"), ContentType="application/x-ndjson")
+    s3.put_object(Bucket=bucket, Key=key, Body=utf8(body), ContentType="application/x-ndjson")

@@ -49,6 +49,9 @@ STAND_IN_BANNER = (
 STAND_IN_CONTEXT: dict[str, str] = {
     "model_a_id": "novajudge-stand-in/baseline-a",
     "model_b_id": "novajudge-stand-in/challenger-b",
+    # The stand-in judge ends within seconds: a short job limit lets runs poll every second within
+    # the execution's history budget (`novajudge.config.history_budget_problem`).
+    "judge_max_runtime_seconds": "600",
 }
 #: Environment of the local Lambda invocations: short retry backoff (the real defaults are seconds).
 LOCAL_LAMBDA_ENV: dict[str, str] = {

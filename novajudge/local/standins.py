@@ -39,6 +39,8 @@ from typing import Any, Literal
 
 import yaml
 
+from novajudge.errors import DatasetError, ResultsError
+from novajudge.jsonl import read_jsonl_file, text_lines
 from novajudge.local.judge_archive import Criterion, Judgement, mirror, write_judge_archive
 from novajudge.local.moto_patches import EndpointFailure, TrainingJobRequest
 
@@ -151,11 +153,8 @@ def _squad_answers() -> dict[str, tuple[str, ...]]:
     from novajudge.generation.datasets import BUNDLED_SQUAD
 
     out: dict[str, tuple[str, ...]] = {}
-    with BUNDLED_SQUAD.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                out[row["question"].strip()] = tuple((row.get("answers") or {}).get("text") or ())
+    for _, row in read_jsonl_file(BUNDLED_SQUAD, error=DatasetError):
+        out[row["question"].strip()] = tuple((row.get("answers") or {}).get("text") or ())
     return out
 
 
@@ -453,7 +452,12 @@ class StandInJudge:
         _, data = self._read_one(s3, channels["train"], ("llm_judge.jsonl",))
         if data is None:
             return f"ClientError: {STAND_IN_JUDGE_TAG} no llm_judge.jsonl under {channels['train']}"
-        judgements = [self._judge_line(line) for line in data.splitlines() if line.strip()]
+        # The judge input is JSON Lines: lines end at "\n" only (novajudge.jsonl), never at U+2028.
+        judgements = [
+            self._judge_line(line)
+            for line in text_lines(data.encode("utf-8"), channels["train"], error=ResultsError)
+            if line.strip()
+        ]
         if variant == "binary":
             for j in judgements:
                 if j.label is not None:

@@ -19,8 +19,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from novajudge.jsonl import raw_lines
 from novajudge.layout import RunLayout
-from novajudge.ops.aws import error_code
+from novajudge.ops.aws import OpsError, error_code
 from novajudge.ops.runs import Run, current_state, describe_run
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
@@ -66,7 +67,8 @@ def generation_progress(s3: Any, bucket: str, run_id: str) -> int | None:
         if error_code(exc) in ("NoSuchKey", "404", "AccessDenied"):
             return None
         raise
-    return sum(1 for line in body.splitlines() if line.strip())
+    where = RunLayout(bucket, run_id).manifest_key
+    return sum(1 for line in raw_lines(body, where, error=OpsError) if line.strip())
 
 
 def render(snap: Snapshot) -> Table:

@@ -21,10 +21,7 @@ from novajudge.config import Settings
 from novajudge.errors import InvalidRunRequest
 from novajudge.layout import RESULT_FILES, RunLayout, dataset_location
 from novajudge.ops.aws import OpsError, UsageProblem, error_code
-from novajudge.run_request import RUN_ID_MAX_LENGTH, RUN_ID_PATTERN, parse_run_request
-
-#: Rows in the bundled SQuAD sample: `squad-sample` cannot serve more than this.
-BUNDLED_SAMPLE_ROWS = 20
+from novajudge.run_request import RUN_ID_MAX_LENGTH, RUN_ID_PATTERN, validate_run
 
 DATASET_CHOICES = ("squad", "squad-sample", "s3://<bucket>/<key>.jsonl")
 
@@ -67,11 +64,13 @@ def build_input(
     judge: str | None = None,
     poll_seconds: int | None = None,
     both_orders: bool | None = None,
+    bucket: str | None = None,
 ) -> dict[str, Any]:
     """The execution input, validated exactly as the generate Lambda will validate it.
 
-    Using `parse_run_request` with the deployment's defaults means a value the Lambda would refuse
-    is refused here, before an execution (and its endpoint time) exists.
+    `novajudge.run_request.validate_run` is the generate function's own validator, called with the
+    deployment's defaults, judge time limit and (once known) `bucket`, so a request the function
+    would refuse is refused here, before an execution (and its endpoint time) exists.
     """
     check_run_id(run_id)
     raw: dict[str, Any] = {"run_id": run_id}
@@ -88,14 +87,14 @@ def build_input(
     if both_orders is not None:
         raw["both_orders"] = both_orders
     try:
-        request = parse_run_request(raw, defaults=settings.run_defaults())
+        validate_run(
+            raw,
+            defaults=settings.run_defaults(),
+            bucket=bucket,
+            judge_max_runtime_seconds=settings.judge_max_runtime_seconds,
+        )
     except InvalidRunRequest as exc:
         raise UsageProblem(str(exc)) from None
-    if request.dataset.source == "squad-sample" and request.offset + request.questions > BUNDLED_SAMPLE_ROWS:
-        raise UsageProblem(
-            f"the bundled sample has {BUNDLED_SAMPLE_ROWS} rows; offset {request.offset} + "
-            f"{request.questions} questions goes past it (use --dataset squad or fewer questions)"
-        )
     return raw
 
 

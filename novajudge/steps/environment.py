@@ -29,6 +29,8 @@ TRUE_WORDS = frozenset({"1", "true", "yes"})
 STAND_IN_VAR = "NOVAJUDGE_STAND_IN"
 #: A judge job's time limit when JUDGE_MAX_RUNTIME_SECONDS is unset: the configuration's default.
 DEFAULT_MAX_RUNTIME_SECONDS: int = Settings.model_fields["judge_max_runtime_seconds"].default
+#: The endpoints' input limit when MAX_INPUT_TOKENS is unset: the configuration's default.
+DEFAULT_MAX_INPUT_TOKENS: int = Settings.model_fields["max_input_tokens"].default
 
 
 def stand_in(environ: Environ) -> bool:
@@ -83,6 +85,10 @@ class GenerateEnvironment:
     #: `RUN_ENDPOINT_PREFIX` (`endpoints_mode=per_run`): the run's own endpoints are asked, named
     #: `layout.run_endpoint_name(prefix, run_id, ...)` as the state machine created them.
     run_endpoint_prefix: str | None = None
+    #: The endpoints' MAX_INPUT_TOKENS: longer prompts are never sent (and are reported).
+    max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
+    #: The judge job's limit, to check a request's poll_seconds against the history budget.
+    judge_max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
 
     REQUIRED: ClassVar[tuple[str, ...]] = (
         "BUCKET_NAME",
@@ -137,6 +143,12 @@ class GenerateEnvironment:
             ),
             squad_rows_url=environ.get("NOVAJUDGE_SQUAD_ROWS_URL", "").strip() or SQUAD_ROWS_URL,
             stand_in=stand_in(environ),
+            max_input_tokens=_number(
+                environ, "MAX_INPUT_TOKENS", int, DEFAULT_MAX_INPUT_TOKENS, ConfigError, 1
+            ),
+            judge_max_runtime_seconds=_number(
+                environ, "JUDGE_MAX_RUNTIME_SECONDS", int, DEFAULT_MAX_RUNTIME_SECONDS, ConfigError, 1
+            ),
         )
 
 

@@ -26,10 +26,16 @@ from pydantic import ValidationError
 from novajudge.errors import GenerationFailed, InvalidRunRequest
 from novajudge.generation.datasets import LoadedDataset, PromptItem, load_dataset
 from novajudge.generation.endpoints import EndpointInvoker, Generation, RetryPolicy
-from novajudge.generation.manifest import CHARS_PER_TOKEN, ItemOutcome, JudgeInputs, build_judge_inputs
+from novajudge.generation.manifest import (
+    CHARS_PER_TOKEN,
+    ItemOutcome,
+    JudgeInputs,
+    build_judge_inputs,
+    estimate_tokens,
+)
 from novajudge.generation.store import claim_run, ensure_new_run, put_json, put_jsonl
 from novajudge.layout import RunLayout
-from novajudge.run_request import RunState, parse_run_request
+from novajudge.run_request import RunState, validate_run
 from novajudge.steps.environment import GenerateEnvironment
 
 #: How many ids the state-machine payload carries (Step Functions caps state at 256 KB);
@@ -52,7 +58,13 @@ def build_run(event: Any, env: GenerateEnvironment) -> RunState:
     if unknown:
         raise InvalidRunRequest(f"unexpected field(s) in the generate event: {', '.join(unknown)}")
     execution_name = event.get("execution_name")
-    request = parse_run_request(event.get("input"), execution_name=execution_name, defaults=env.run_defaults)
+    request = validate_run(
+        event.get("input"),
+        defaults=env.run_defaults,
+        bucket=env.bucket,
+        judge_max_runtime_seconds=env.judge_max_runtime_seconds,
+        execution_name=execution_name,
+    )
     endpoint_a, endpoint_b = env.endpoints_of(request.run_id)
     try:
         return RunState(
@@ -104,7 +116,8 @@ def generate(
     limit = env.context_limit_tokens
     started = now_iso()
     deadline = start_by(remaining_ms, env.read_timeout_seconds)
-    outcomes = generate_all(run, dataset.items, runtime=runtime, retry=env.retry, start_by=deadline)
+    sendable, too_long = split_by_input_limit(dataset.items, env.max_input_tokens)
+    outcomes = generate_all(run, sendable, runtime=runtime, retry=env.retry, start_by=deadline)
     models = {
         "A": {"model": run.model_a, "endpoint": run.endpoint_a},
         "B": {"model": run.model_b, "endpoint": run.endpoint_b},
@@ -115,8 +128,10 @@ def generate(
         context_limit_tokens=limit,
         stand_in=run.stand_in,
         models=models,
+        too_long=too_long,
+        input_limit_tokens=env.max_input_tokens,
     )
-    summary = _summary(run, layout, dataset, outcomes, inputs, limit, started)
+    summary = _summary(run, layout, dataset, outcomes, inputs, limit, started, env.max_input_tokens)
     failed = _failure_cause(run, layout, outcomes, inputs)
     summary["status"] = "failed" if failed else "ok"
     if failed:
@@ -129,6 +144,26 @@ def generate(
     if failed:
         raise GenerationFailed(failed)
     return {"run": run.model_dump(mode="json"), "generation": _state_view(summary)}
+
+
+def split_by_input_limit(
+    items: list[PromptItem], max_input_tokens: int
+) -> tuple[list[PromptItem], list[tuple[PromptItem, int]]]:
+    """(prompts to send, [(prompt, estimated tokens)] over the endpoints' `max_input_tokens`).
+
+    TGI refuses a prompt over its `MAX_INPUT_TOKENS` (HTTP 422) after the request was made; the
+    estimate over-counts tokens (`estimate_tokens`), so what is sent fits, and what is left out is
+    listed in the manifest and the summary instead of failing on both endpoints.
+    """
+    sendable: list[PromptItem] = []
+    too_long: list[tuple[PromptItem, int]] = []
+    for item in items:
+        tokens = estimate_tokens(item.prompt)
+        if tokens > max_input_tokens:
+            too_long.append((item, tokens))
+        else:
+            sendable.append(item)
+    return sendable, too_long
 
 
 def generate_all(
@@ -206,7 +241,7 @@ def _failure_cause(
         reason = f"{failed} failed ({top})" if failed else "none failed"
         return (
             f"no usable pair for the judge: {len(inputs.over_context_ids)} of {total} over the context "
-            f"limit, {reason}; {where}"
+            f"limit, {len(inputs.over_input_ids)} prompts over max_input_tokens (not sent), {reason}; {where}"
         )
     return None
 
@@ -219,6 +254,7 @@ def _summary(
     inputs: JudgeInputs,
     limit: int,
     started: str,
+    env_limit: int,
 ) -> dict[str, Any]:
     total = len(outcomes)
     failed = len(inputs.failed_ids)
@@ -242,6 +278,14 @@ def _summary(
             "limit_tokens": limit,
             "estimate": f"characters / {CHARS_PER_TOKEN} of prompt + both responses",
         },
+        "excluded_over_input_limit": {
+            "count": len(inputs.over_input_ids),
+            "ids": inputs.over_input_ids,
+            "limit_tokens": env_limit,
+            "estimate": f"characters / {CHARS_PER_TOKEN} of the prompt; never sent",
+        },
+        # Lone surrogates in the models' answers, replaced by U+FFFD before anything was written.
+        "unicode_repaired_chars": dict(inputs.repaired_chars),
         "pairs_to_judge": inputs.pairs,
         "judge_input_lines": len(inputs.judge_lines),
         "both_orders": run.both_orders,
@@ -298,6 +342,11 @@ def _state_view(summary: dict[str, Any]) -> dict[str, Any]:
                 "count": over["count"],
                 "ids": over["ids"][:MAX_IDS_IN_STATE],
                 "limit_tokens": over["limit_tokens"],
+            },
+            "over_input_limit": {
+                "count": summary["excluded_over_input_limit"]["count"],
+                "ids": summary["excluded_over_input_limit"]["ids"][:MAX_IDS_IN_STATE],
+                "limit_tokens": summary["excluded_over_input_limit"]["limit_tokens"],
             },
         },
         "uris": summary["uris"],

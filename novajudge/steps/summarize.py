@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from novajudge.errors import InvalidRunRequest, ResultsError
+from novajudge.jsonl import read_jsonl
 from novajudge.layout import RESULTS, RunLayout
 from novajudge.pricing import load_prices
 from novajudge.run_request import RunState, parse_run_state
@@ -64,22 +65,18 @@ def _list_keys(s3: Any, bucket: str, prefix: str) -> list[str]:
 def read_manifest(s3: Any, layout: RunLayout) -> list[dict[str, Any]]:
     """The generation manifest (one dict per line), which maps judge rows to prompts and orders."""
     try:
-        body = s3.get_object(Bucket=layout.bucket, Key=layout.manifest_key)["Body"].read().decode("utf-8")
+        body = s3.get_object(Bucket=layout.bucket, Key=layout.manifest_key)["Body"]
     except Exception as exc:
         code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
         raise ResultsError(
             f"cannot read the generation manifest {layout.uri(layout.manifest_key)}: {code}"
         ) from None
+    where = layout.uri(layout.manifest_key)
     records = []
-    for number, line in enumerate(body.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ResultsError(
-                f"{layout.uri(layout.manifest_key)} line {number}: not valid JSON ({exc.msg})"
-            ) from None
+    for number, record in read_jsonl(body, where, error=ResultsError):
+        if not isinstance(record, dict):
+            raise ResultsError(f"{where} line {number}: expected a JSON object, got {type(record).__name__}")
+        records.append(record)
     return records
 
 

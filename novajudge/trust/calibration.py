@@ -10,7 +10,6 @@ Without labels we can still show how the judge uses its scales (`distributions.p
 from __future__ import annotations
 
 import io
-import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from novajudge.errors import DatasetError
+from novajudge.jsonl import read_jsonl_file
 from novajudge.labels import parse_preference
 from novajudge.stats import cohen_kappa, proportion
 from novajudge.verdicts import PREFERENCES, check_prompts, preference
@@ -40,20 +40,10 @@ def load_human_labels(path: str | Path) -> dict[str, str]:
     judge saw. Blank lines are skipped; every error names the file, the line and the field.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read the labels file ({exc.strerror or exc})") from exc
     labels: dict[str, str] = {}
     first_line: dict[str, int] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
+    for number, record in read_jsonl_file(path, error=DatasetError):
         where = f"{path}: line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DatasetError(f"{where}: not valid JSON ({exc.msg})") from exc
         if not isinstance(record, dict):
             raise DatasetError(f"{where}: expected a JSON object with prompt_id and preference")
         if "prompt_id" not in record or record["prompt_id"] in (None, ""):

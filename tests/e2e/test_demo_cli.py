@@ -14,7 +14,7 @@ from novajudge.local.deploy import StackTemplate
 
 pytestmark = pytest.mark.e2e
 
-FAST = ["--questions", "2", "--poll-seconds", "0", "--judge-seconds", "0"]
+FAST = ["--questions", "2", "--poll-seconds", "1", "--judge-seconds", "0"]
 
 
 @pytest.fixture(autouse=True)

@@ -179,7 +179,7 @@ def test_judge_job_failure_fails_through_judge_job_failed(env: Env) -> None:
 
 def test_corrupt_archive_fails_through_summarize_failed(env: Env) -> None:
     env.judge.faults = JudgeFaults(corrupt_archive=True)
-    desc = _run(env, "e2e-corrupt", poll_seconds=0)
+    desc = _run(env, "e2e-corrupt", poll_seconds=1)
     assert desc["status"] == "FAILED"
     assert desc["states"][-1] == "SummarizeFailed"  # the Fail state names the step ...
     assert desc["error"] == "ResultsError"  # ... its Error is the handler's typed exception
@@ -187,7 +187,7 @@ def test_corrupt_archive_fails_through_summarize_failed(env: Env) -> None:
 
 
 def test_binary_judge_succeeds(env: Env) -> None:
-    desc = _run(env, "e2e-binary", questions=1, judge={"variant": "binary"}, poll_seconds=0)
+    desc = _run(env, "e2e-binary", questions=1, judge={"variant": "binary"}, poll_seconds=1)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     summary = json.loads(_get(env, "runs/e2e-binary/results/summary.json"))
     assert summary["variant"] == "binary" and summary["stand_in"] is True

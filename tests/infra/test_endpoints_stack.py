@@ -127,6 +127,10 @@ def test_model_role_is_inline_and_pulls_only_the_tgi_repository(endpoints: dict[
     assert "ManagedPolicyArns" not in props
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert join_text(trust["Condition"]["ArnLike"]["aws:SourceArn"]) == (
+        "arn:{Ref:AWS::Partition}:sagemaker:{Ref:AWS::Region}:{Ref:AWS::AccountId}:*"
+    )
     for stmt in statements(props):
         actions = as_list(stmt["Action"])
         assert not any(a.endswith("*") for a in actions), actions

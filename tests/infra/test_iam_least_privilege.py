@@ -86,10 +86,11 @@ class Call:
 
     action: str
     resource: str
-    context: tuple[tuple[str, str], ...] = ()
+    #: (key, value) pairs; a multi-valued key (sagemaker:InstanceTypes) has a tuple of strings.
+    context: tuple[tuple[str, Any], ...] = ()
     api: str = ""
 
-    def ctx(self) -> dict[str, str]:
+    def ctx(self) -> dict[str, Any]:
         return dict(self.context)
 
 
@@ -99,9 +100,17 @@ def _glob(pattern: str, *, case: bool) -> re.Pattern[str]:
     return re.compile(f"^{body}$", 0 if case else re.IGNORECASE)
 
 
-def _condition_holds(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
+def _condition_holds(conditions: dict[str, dict[str, Any]], context: dict[str, Any]) -> bool:
     for operator, tests in conditions.items():
         for key, wanted in tests.items():
+            if operator == "Null":  # "false": the key must be in the request; "true": it must not
+                if (key in context) != (str(wanted).lower() == "false"):
+                    return False
+                continue
+            if operator == "ForAllValues:StringEquals":  # multi-valued key: every value allowed
+                if key in context and not set(context[key]) <= set(as_list(wanted)):
+                    return False
+                continue  # an absent key passes ForAllValues (hence the Null test beside it)
             if key not in context:
                 return False
             value = context[key]
@@ -155,6 +164,26 @@ def test_evaluator_semantics() -> None:
         "arn:aws:sagemaker:r:a:training-job/x"
     )
     assert not _glob("arn:aws:sagemaker:r:a:endpoint/a", case=True).match("arn:aws:sagemaker:r:a:endpoint/ab")
+    typed = {
+        "Effect": "Allow",
+        "Action": "sagemaker:CreateTrainingJob",
+        "Resource": "*",
+        "Condition": {
+            "ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["ml.g5.12xlarge", "ml.p5.48xlarge"]},
+            "Null": {"sagemaker:InstanceTypes": "false"},
+        },
+    }
+    key = "sagemaker:InstanceTypes"
+    assert is_allowed([typed], Call("sagemaker:CreateTrainingJob", "j", ((key, ("ml.p5.48xlarge",)),)))
+    assert not is_allowed(
+        [typed], Call("sagemaker:CreateTrainingJob", "j", ((key, ("ml.p5.48xlarge", "ml.m5.large")),))
+    )
+    assert not is_allowed([typed], Call("sagemaker:CreateTrainingJob", "j"))  # Null: the key must be there
+    without_null = {
+        **typed,
+        "Condition": {"ForAllValues:StringEquals": typed["Condition"]["ForAllValues:StringEquals"]},
+    }
+    assert is_allowed([without_null], Call("sagemaker:CreateTrainingJob", "j"))  # IAM: absent key passes
 
 
 # -- from the synthesized template -------------------------------------------------------------------------
@@ -289,7 +318,11 @@ def to_iam(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
         return [Call("sagemaker:StopTrainingJob", job, context, api)]
     if service == "sagemaker" and operation in ("CreateTrainingJob", "DescribeTrainingJob"):
         job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{params['TrainingJobName'].lower()}"
-        calls = [Call(f"sagemaker:{operation}", job, (), api)]
+        context: tuple[tuple[str, Any], ...] = ()
+        if operation == "CreateTrainingJob":
+            # sagemaker:InstanceTypes: the instance types the request asks for (ResourceConfig).
+            context = (("sagemaker:InstanceTypes", (params["ResourceConfig"]["InstanceType"],)),)
+        calls = [Call(f"sagemaker:{operation}", job, context, api)]
         if operation == "CreateTrainingJob":
             calls.append(
                 Call(
@@ -588,6 +621,12 @@ def _mutations(call: Call) -> Iterator[tuple[str, Call]]:
         yield "untagged job", Call(call.action, r, ())
     if call.action == "sagemaker:AddTags":
         yield "other tag value", Call(call.action, r, ((f"aws:RequestTag/{JOB_TAG}", "OtherStack"),))
+    if call.action == "sagemaker:CreateTrainingJob":
+        yield (
+            "other instance type",
+            Call(call.action, r, (("sagemaker:InstanceTypes", ("ml.p4de.24xlarge",)),)),
+        )
+        yield "no instance type", Call(call.action, r, ())
     if call.action.startswith("sagemaker:") and "training-job/" in r:
         yield "stop job", Call("sagemaker:StopTrainingJob", r, call.context)
         yield "other kind", Call(call.action, r.replace(":training-job/", ":processing-job/"), call.context)

@@ -18,6 +18,7 @@ from design_doc import lambda_environment
 from infra_helpers import as_list, nag_violations, of_type
 from infra_synth import ROOT, Synth, synth_app
 
+from novajudge.config import EVENTS_PER_POLL, EVENTS_PER_STATE_TYPE
 from stacks import pipeline_stack
 from stacks.constructs.python_function import IMPORT_TESTED_PYTHON, python_version
 
@@ -39,7 +40,9 @@ MODEL_ENV = {"ENDPOINT_A_NAME", "ENDPOINT_B_NAME", "MODEL_A_ID", "MODEL_B_ID"}
 #: docs/design.md "Lambda environment", per function (summarize adds matplotlib's two); the later
 #: steps take bucket, models and endpoints from the run, so only generate is told them.
 EXPECTED_ENV = {
-    "generate": COMMON_ENV | MODEL_ENV | {"BUCKET_NAME", "RUN_DEFAULTS"},
+    "generate": COMMON_ENV
+    | MODEL_ENV
+    | {"BUCKET_NAME", "RUN_DEFAULTS", "MAX_INPUT_TOKENS", "JUDGE_MAX_RUNTIME_SECONDS"},
     "start_judge": COMMON_ENV
     | {
         "JUDGE_ROLE_ARN",
@@ -173,6 +176,8 @@ def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth:
     assert generate["ENDPOINT_B_NAME"] == settings.endpoint_name("B")
     assert generate["MODEL_A_ID"] == settings.model_a_id
     assert generate["MODEL_B_ID"] == settings.model_b_id
+    assert generate["MAX_INPUT_TOKENS"] == str(settings.max_input_tokens)
+    assert generate["JUDGE_MAX_RUNTIME_SECONDS"] == str(settings.judge_max_runtime_seconds)
     judge = envs["start_judge"]
     assert judge["JUDGE_INSTANCE_TYPE_RUBRIC"] == settings.resolved_judge_instance_type("rubric")
     assert judge["JUDGE_INSTANCE_TYPE_BINARY"] == settings.resolved_judge_instance_type("binary")
@@ -643,3 +648,30 @@ def test_per_run_grants_name_only_this_deployments_run_endpoints(per_run_synth: 
     assert d["States"]["DeleteEndpointB"]["Next"] == "RecordEndpointUse"
     assert d["States"]["RecordEndpointUse"]["Parameters"]["mode"] == "per_run"
     assert d["TimeoutSeconds"] == pipeline_stack.PipelineStack.state_machine_timeout(settings).to_seconds()
+def _loop_states(states: dict[str, Any], start: str) -> list[str]:
+    """The states of the cycle through `start` (following Next and Choice branches)."""
+
+    def successors(name: str) -> list[str]:
+        state = states[name]
+        nexts = [c["Next"] for c in state.get("Choices", [])] + [state.get("Default"), state.get("Next")]
+        return [n for n in nexts if n]
+
+    # Depth-first search for a path from start's successors back to start.
+    stack: list[tuple[str, list[str]]] = [(n, [start]) for n in successors(start)]
+    while stack:
+        name, path = stack.pop()
+        if name == start:
+            return path
+        if name in path:
+            continue
+        stack.extend((n, [*path, name]) for n in successors(name))
+    raise AssertionError(f"{start} is on no loop")
+
+
+def test_history_budget_counts_the_poll_loop_of_the_definition(pipeline: dict[str, Any]) -> None:
+    """EVENTS_PER_POLL (what `poll_seconds` is checked with) is derived from the synthesized loop."""
+    states = definition(pipeline)["States"]
+    loop = _loop_states(states, "WaitForJudge")
+    assert sorted(loop) == ["DescribeJudgeJob", "JudgeFinished?", "WaitForJudge"]
+    events = sum(EVENTS_PER_STATE_TYPE[states[name]["Type"]] for name in loop)
+    assert events == EVENTS_PER_POLL == 9

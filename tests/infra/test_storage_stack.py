@@ -77,9 +77,13 @@ def test_default_destroy_removes_buckets_and_their_objects(storage: dict[str, An
 
 
 def test_retain_bucket_keeps_buckets_and_skips_auto_delete(tmp_path: Path) -> None:
-    synth: Synth = synth_app(tmp_path, retain_bucket="true")
+    # One synth for two non-default settings (each synth costs seconds).
+    synth: Synth = synth_app(tmp_path, retain_bucket="true", noncurrent_version_expiration_days="7")
     storage = synth.templates["storage"]
     assert not of_type(storage, "Custom::S3AutoDeleteObjects")
+    _, evaluation = _bucket(storage, "Evaluation")
+    rules = {r["Id"]: r for r in evaluation["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireOldVersions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 7}
     for prefix in ("Evaluation", "AccessLogs"):
         _, bucket = _bucket(storage, prefix)
         assert bucket["DeletionPolicy"] == "Retain"
@@ -92,10 +96,24 @@ def _judge_role(storage: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_judge_role_is_assumed_by_sagemaker_only(storage: dict[str, Any]) -> None:
-    trust = _judge_role(storage)["AssumeRolePolicyDocument"]["Statement"]
-    assert trust == [
-        {"Action": "sts:AssumeRole", "Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}}
-    ]
+    (trust,) = _judge_role(storage)["AssumeRolePolicyDocument"]["Statement"]
+    assert (trust["Action"], trust["Effect"]) == ("sts:AssumeRole", "Allow")
+    assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
+    # Confused deputy: only SageMaker training jobs of this account may assume it.
+    condition = trust["Condition"]
+    assert condition["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert join_text(condition["ArnLike"]["aws:SourceArn"]) == (
+        "arn:{Ref:AWS::Partition}:sagemaker:{Ref:AWS::Region}:{Ref:AWS::AccountId}:training-job/*"
+    )
+
+
+def test_evaluation_bucket_is_versioned_and_old_versions_expire(storage: dict[str, Any]) -> None:
+    _, bucket = _bucket(storage, "Evaluation")
+    assert bucket["Properties"]["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = {r["Id"]: r for r in bucket["Properties"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["ExpireOldVersions"]["NoncurrentVersionExpiration"] == {"NoncurrentDays": 30}
+    assert rules["ExpireOldVersions"]["Status"] == "Enabled"
+
 
 
 def test_judge_role_has_inline_policies_only(storage: dict[str, Any]) -> None:

@@ -46,9 +46,9 @@ def test_default_run_ids_are_valid_and_distinct() -> None:
 
 
 def test_execution_input_is_accepted_by_the_real_request_parser() -> None:
-    payload = execution_input(DemoOptions(questions=3, judge="binary", poll_seconds=0), "demo-x")
+    payload = execution_input(DemoOptions(questions=3, judge="binary", poll_seconds=1), "demo-x")
     request = parse_run_request(payload, execution_name="demo-x")
-    assert (request.run_id, request.questions, request.poll_seconds) == ("demo-x", 3, 0)
+    assert (request.run_id, request.questions, request.poll_seconds) == ("demo-x", 3, 1)
     assert request.dataset.source == "squad-sample" and request.judge.variant == "binary"
 
 

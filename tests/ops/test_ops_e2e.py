@@ -36,8 +36,12 @@ def stacks() -> list[Any]:
 
 
 @pytest.fixture
-def emulated(stacks: list[Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("NOVAJUDGE_CDK_JSON", str(REPO / "cdk.json"))
+def emulated(stacks: list[Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
+    # The CLI reads the configuration the stacks were built with: cdk.json plus the stand-in context.
+    cdk_json = json.loads((REPO / "cdk.json").read_text())
+    cdk_json["context"].update(local_demo.STAND_IN_CONTEXT)
+    (tmp_path / "cdk.json").write_text(json.dumps(cdk_json))
+    monkeypatch.setenv("NOVAJUDGE_CDK_JSON", str(tmp_path / "cdk.json"))
     monkeypatch.setenv("COLUMNS", "200")
     with local_emulator.local_aws() as emu:
         deployment = local_deploy.deploy(emu, stacks)
@@ -48,14 +52,14 @@ def emulated(stacks: list[Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any
 
 
 def _standins(emu: Any, deployment: Any, **options: Any) -> None:
-    opts = local_demo.DemoOptions(poll_seconds=0, judge_seconds=0.5, **options)
+    opts = local_demo.DemoOptions(poll_seconds=1, judge_seconds=0.5, **options)
     local_demo.register_standins(emu, deployment, opts)
 
 
 def test_start_wait_then_status_runs_results(emulated: Any, tmp_path: Path) -> None:
     emu, deployment = emulated
     _standins(emu, deployment)
-    args = ["start", "-n", "2", "--dataset", "squad-sample", "--poll-seconds", "0", "--judge", "rubric",
+    args = ["start", "-n", "2", "--dataset", "squad-sample", "--poll-seconds", "1", "--judge", "rubric",
             "--run-id", "ops-e2e", "--wait", "--refresh-seconds", "0.2"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -82,7 +86,7 @@ def test_failed_run_logs_and_bad_input(emulated: Any) -> None:
     emu, deployment = emulated
     _standins(emu, deployment, fail_endpoint="A")
     result = runner.invoke(app, ["start", "-n", "2", "--dataset", "squad-sample", "--run-id", "ops-fail",
-                                 "--poll-seconds", "0", "--wait", "--refresh-seconds", "0.2"])  # fmt: skip
+                                 "--poll-seconds", "1", "--wait", "--refresh-seconds", "0.2"])  # fmt: skip
     assert result.exit_code == 1, result.output
     assert "GenerationFailed" in result.output
 
@@ -105,7 +109,7 @@ def test_judge_job_failure_logs(emulated: Any) -> None:
     emu, deployment = emulated
     _standins(emu, deployment, fail_judge=True)
     args = ["start", "-n", "2", "--dataset", "squad-sample", "--run-id", "ops-judge-fail",
-            "--poll-seconds", "0", "--wait", "--refresh-seconds", "0.2"]  # fmt: skip
+            "--poll-seconds", "1", "--wait", "--refresh-seconds", "0.2"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 1, result.output
     assert "JudgeJobFailed" in result.output

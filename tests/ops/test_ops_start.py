@@ -54,9 +54,9 @@ def test_start_without_wait_prints_id_and_link(deployed: Deployed) -> None:
 
 def test_start_with_readable_s3_dataset(deployed: Deployed) -> None:
     deployed.client("s3").put_object(
-        Bucket=deployed.bucket, Key="in/prompts.jsonl", Body=b'{"prompt": "x"}\n'
+        Bucket=deployed.bucket, Key="datasets/prompts.jsonl", Body=b'{"prompt": "x"}\n'
     )
-    uri = f"s3://{deployed.bucket}/in/prompts.jsonl"
+    uri = f"s3://{deployed.bucket}/datasets/prompts.jsonl"
     result = invoke("start", "--dataset", uri, "--run-id", "withdata")
     assert result.exit_code == 0, result.output
     (ex,) = deployed.executions()
@@ -86,8 +86,18 @@ def test_start_wait_reports_failure_with_exit_1(deployed: Deployed, failing_lamb
         (("--run-id", "-leading"), "is not allowed"),
         (("--run-id", "x" * 65), "is not allowed"),
         (("--dataset", "hf://squad"), "expected one of squad, squad-sample"),
-        (("--dataset", "s3://novajudge-storage-bucket/missing.jsonl"), "cannot read it (no such object)"),
-        (("--dataset", "s3://no-such-bucket-here/x.jsonl"), "cannot read it"),
+        (
+            ("--dataset", "s3://novajudge-storage-bucket/datasets/missing.jsonl"),
+            "cannot read it (no such object)",
+        ),
+        (("--dataset", "s3://no-such-bucket-here/datasets/x.jsonl"), "reads user datasets only from"),
+        (("--dataset", "s3://novajudge-storage-bucket/in/x.jsonl"), "plain path under datasets/"),
+        (
+            ("--dataset", "s3://novajudge-storage-bucket/datasets/../runs/x.jsonl"),
+            "plain path under datasets/",
+        ),
+        (("--poll-seconds", "0"), "poll_seconds=0"),
+        (("--poll-seconds", "1"), "poll_seconds=1 with"),
         (("--dataset", "s3://bucket/not-jsonl.csv"), "expected s3://<bucket>/<key>.jsonl"),
         (("--dataset", "squad-sample", "--offset", "15", "-n", "10"), "the bundled sample has 20 rows"),
         (("--offset", "-1"), "offset"),

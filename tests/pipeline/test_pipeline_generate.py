@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -312,15 +313,18 @@ def test_stand_in_marks_every_output(aws, tgi: FakeTGI, generate_step, lambda_co
 
 
 @pytest.mark.parametrize(
-    "uri", [f"s3://{BUCKET}/uploads/mine.jsonl", "s3://someone-elses-bucket/datasets/mine.jsonl"]
+    ("uri", "why"),
+    [
+        (f"s3://{BUCKET}/uploads/mine.jsonl", "the key must be a plain path under datasets/"),
+        (f"s3://{BUCKET}/datasets/../runs/x/mine.jsonl", "the key must be a plain path under datasets/"),
+        ("s3://someone-elses-bucket/datasets/mine.jsonl", "the pipeline reads user datasets only from"),
+    ],
 )
 def test_user_dataset_must_be_where_the_pipeline_may_read(
-    aws, tgi: FakeTGI, generate_step, lambda_context, uri: str
+    aws, tgi: FakeTGI, generate_step, lambda_context, uri: str, why: str
 ) -> None:
     event = {"input": {"run_id": "elsewhere", "dataset": {"source": "s3", "uri": uri}}, "execution_name": "e"}
-    with pytest.raises(
-        InvalidRunRequest, match=rf"dataset.uri='{uri}': the pipeline reads user datasets only from"
-    ):
+    with pytest.raises(InvalidRunRequest, match=re.escape(f"dataset.uri={uri!r}: {why}")):
         generate_step(event, lambda_context)
     assert not _keys(aws["s3"], "runs/")
 

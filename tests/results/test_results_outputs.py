@@ -237,4 +237,4 @@ def test_cli_bad_archive_exits_1_usage_errors_exit_2(tmp_path):
     result = CliRunner().invoke(
         app, ["summarize", str(archive), "--out", str(tmp_path / "o"), "--manifest", str(broken)]
     )
-    assert result.exit_code == 1 and "m.jsonl: expected JSON Lines" in result.output
+    assert result.exit_code == 1 and "m.jsonl line 1: not valid JSON" in result.output  # names the line
