@@ -7,7 +7,9 @@ key, the value and what is allowed.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +46,15 @@ MODEL_KV_HEADS: dict[str, int] = {
     "Qwen/Qwen2.5-14B-Instruct": 8,
     "Qwen/Qwen2.5-32B-Instruct": 8,
 }
+
+_BILLIONS = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)[Bb](?![\w])")
+
+
+def _billions(model_id: str) -> float | None:
+    """Parameters in billions as the model id states them (`Qwen2.5-7B-Instruct` -> 7.0)."""
+    match = _BILLIONS.search(model_id.split("/")[-1].replace("-", " ").replace("_", " "))
+    return float(match.group(1)) if match else None
+
 
 StackRole = Literal["storage", "endpoints", "pipeline"]
 
@@ -90,6 +101,10 @@ class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     stack_prefix: str = Field("NovaJudge", pattern=r"^[A-Za-z][A-Za-z0-9]{0,23}$")
+    #: `persistent`: CDK provisions the two endpoints and every run uses them (billed while they
+    #: exist). `per_run`: the state machine creates both at the start of each run and deletes them
+    #: when generation ends (and on every failure), so nothing bills between runs.
+    endpoints_mode: Literal["persistent", "per_run"] = "persistent"
     model_a_id: str = Field("Qwen/Qwen2.5-1.5B-Instruct", min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")
     model_b_id: str = Field("Qwen/Qwen2.5-7B-Instruct", min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")
     model_a_num_gpus: int = Field(1, ge=1, le=8)
@@ -113,6 +128,8 @@ class Settings(BaseModel):
     max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
     both_orders: bool = True
     poll_seconds: int = Field(60, ge=1, le=3600)
+    #: Seconds between DescribeEndpoint polls while per-run endpoints start (`endpoints_mode=per_run`).
+    endpoint_poll_seconds: int = Field(30, ge=1, le=300)
     #: Days an overwritten or deleted object's older version is kept in the evaluation bucket.
     noncurrent_version_expiration_days: int = Field(30, ge=1, le=3650)
 
@@ -191,6 +208,55 @@ class Settings(BaseModel):
     def endpoint_name(self, which: Literal["A", "B"]) -> str:
         """Lower-case endpoint names, derived here so the pipeline never imports the endpoints stack."""
         return f"{self.stack_prefix.lower()}-model-{which.lower()}"
+
+    def startup_health_check_seconds(self, which: Literal["A", "B"]) -> tuple[int, str]:
+        """SageMaker's container start-up health-check timeout for model `which`, and why.
+
+        TGI downloads the weights from the Hugging Face Hub when the container starts, then loads
+        them onto the GPUs and warms up; /ping answers only after that. The budget is 300 s for the
+        container, the server and warm-up, plus 40 s per billion parameters: 2 GB of 16-bit weights
+        per billion, fetched at a conservatively assumed 50 MB/s. Rounded up to whole minutes,
+        within SageMaker's 60-3600 s. A model whose size is not in its id gets 1800 s.
+        """
+        model_id = self.model_id(which)
+        billions = _billions(model_id)
+        if billions is None:
+            return 1800, f"{model_id}: size not in the model id, so half of SageMaker's 3600 s maximum"
+        seconds = 300 + 40 * billions
+        seconds = int(min(3600, max(300, 60 * -(-seconds // 60))))
+        return seconds, (
+            f"{model_id}: ~{billions:g}B parameters = ~{2 * billions:g} GB of 16-bit weights downloaded "
+            f"at 50 MB/s ({40 * billions:.0f} s) + 300 s to start, load and warm up TGI"
+        )
+
+    def endpoint_config_name(self, which: Literal["A", "B"]) -> str:
+        """The EndpointConfig of model `which`, named by its content so both stacks derive it and a
+        changed setting makes a new config (CloudFormation cannot replace a named resource in place)."""
+        content = json.dumps(
+            [
+                self.model_id(which),
+                self.model_a_num_gpus if which == "A" else self.model_b_num_gpus,
+                self.endpoint_instance_type,
+                self.max_input_tokens,
+                self.max_total_tokens,
+                self.tgi_image_version,
+                self.startup_health_check_seconds(which)[0],
+            ]
+        )
+        digest = hashlib.sha256(content.encode()).hexdigest()[:10]
+        return f"{self.stack_prefix.lower()}-config-{which.lower()}-{digest}"
+
+    def endpoint_name_pattern(self, which: Literal["A", "B"]) -> str:
+        """The name of model `which`'s endpoint(s) as an IAM glob: the one persistent name, or every
+        per-run name of this deployment (`?` matches one character: exactly the 32 of the MD5)."""
+        prefix = self.run_endpoint_prefix()
+        if prefix is None:
+            return self.endpoint_name(which)
+        return f"{prefix}-{'?' * 32}-{which.lower()}"
+
+    def run_endpoint_prefix(self) -> str | None:
+        """Prefix of the per-run endpoint names (`layout.run_endpoint_name`); None when persistent."""
+        return self.stack_prefix.lower() if self.endpoints_mode == "per_run" else None
 
     def model_id(self, which: Literal["A", "B"]) -> str:
         return self.model_a_id if which == "A" else self.model_b_id

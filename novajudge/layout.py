@@ -9,6 +9,7 @@ package: it imports nothing from it and touches no AWS API.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -22,13 +23,37 @@ TRAINING_LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 #: The stacks' CloudFormation outputs (docs/design.md, "Stacks and names"): the stacks write them,
 #: the operating commands and the local emulator find the deployment's resources by them.
 OUTPUT_BUCKET = "BucketName"
+#: The access-log bucket: retained by `cdk destroy` (late log deliveries), deleted by the user later.
+OUTPUT_ACCESS_LOG_BUCKET = "AccessLogBucketName"
 OUTPUT_JUDGE_ROLE = "JudgeRoleArn"
 OUTPUT_STATE_MACHINE = "StateMachineArn"
+#: Tag on every judge training job: its value is the pipeline stack's name. The stop grants (state
+#: machine, cleanup function) are conditioned on it, so a deployment stops only its own jobs.
+JUDGE_JOB_TAG = "novajudge:stack"
 
 
 def endpoint_output(which: Literal["A", "B"], what: Literal["Name", "Arn"]) -> str:
     """`EndpointAName`, `EndpointBArn`, ...: the endpoints stack's output of model `which`."""
     return f"Endpoint{which}{what}"
+
+
+#: SageMaker endpoint names: at most 63 characters.
+ENDPOINT_NAME_MAX = 63
+
+
+def run_endpoint_name(prefix: str, run_id: str, which: Literal["A", "B"]) -> str:
+    """`<prefix>-<md5(run_id)>-a`: the endpoint of model `which` that lives for run `run_id` only
+    (`endpoints_mode=per_run`).
+
+    MD5 in hex (32 characters, not a security use) because the state machine builds the same name
+    natively with `States.Hash($.run_id, 'MD5')` before any Lambda runs, and ASL has no substring
+    function: a 24-character stack prefix + 32 + 3 still fits SageMaker's 63. The prefix (the stack
+    prefix, lower case) keeps the names, and so the IAM grants on them, to this deployment.
+    """
+    name = f"{prefix}-{hashlib.md5(run_id.encode()).hexdigest()}-{which.lower()}"
+    if len(name) > ENDPOINT_NAME_MAX:
+        raise ValueError(f"endpoint name prefix {prefix!r} is too long for per-run endpoint names")
+    return name
 
 
 #: A user dataset: `s3://<bucket>/<key>.jsonl`.
@@ -114,6 +139,11 @@ class RunLayout:
 
     def results_key(self, file_name: str) -> str:
         return f"{self.results_prefix}{file_name}"
+
+    @property
+    def cleanup_key(self) -> str:
+        """What the cleanup (EventBridge rule or `novajudge stop`) found and stopped for this run."""
+        return f"{self.prefix}cleanup.json"
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

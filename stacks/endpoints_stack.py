@@ -20,8 +20,6 @@ from novajudge.layout import endpoint_output
 from stacks.constructs import images, nag, trust
 
 Which = Literal["A", "B"]
-#: Seconds SageMaker waits for TGI's /ping: TGI downloads the weights from the Hub at start.
-STARTUP_HEALTH_CHECK_SECONDS = 300
 #: Send each request to the instance with the fewest requests in flight (the notebooks' choice).
 ROUTING_STRATEGY = "LEAST_OUTSTANDING_REQUESTS"
 #: SageMaker writes endpoint container logs to /aws/sagemaker/Endpoints/<endpoint name>.
@@ -53,8 +51,18 @@ class EndpointsStack(cdk.Stack):
         self._acknowledge_role_wildcards()
 
         self.endpoints: dict[Which, sagemaker.CfnEndpoint] = {}
+        self.configs: dict[Which, sagemaker.CfnEndpointConfig] = {}
         for which in ("A", "B"):
-            endpoint = self._endpoint(which)
+            self.configs[which] = self._config(which)
+            if settings.endpoints_mode == "per_run":
+                # Models and configs cost nothing; the state machine creates the endpoints per run.
+                continue
+            endpoint = sagemaker.CfnEndpoint(
+                self,
+                f"Endpoint{which}",
+                endpoint_name=settings.endpoint_name(which),
+                endpoint_config_name=self.configs[which].attr_endpoint_config_name,
+            )
             self.endpoints[which] = endpoint
             cdk.CfnOutput(
                 self,
@@ -74,7 +82,7 @@ class EndpointsStack(cdk.Stack):
         for which in ("A", "B"):
             group = (
                 f"arn:{cdk.Aws.PARTITION}:logs:{cdk.Aws.REGION}:{cdk.Aws.ACCOUNT_ID}:log-group:"
-                f"{ENDPOINT_LOG_GROUP_PREFIX}{self.settings.endpoint_name(which)}"
+                f"{ENDPOINT_LOG_GROUP_PREFIX}{self.settings.endpoint_name_pattern(which)}"
             )
             arns += [group, f"{group}:*"]
         return arns
@@ -130,7 +138,7 @@ class EndpointsStack(cdk.Stack):
             ],
         )
 
-    def _endpoint(self, which: Which) -> sagemaker.CfnEndpoint:
+    def _config(self, which: Which) -> sagemaker.CfnEndpointConfig:
         s = self.settings
         gpus = s.model_a_num_gpus if which == "A" else s.model_b_num_gpus
         model = sagemaker.CfnModel(
@@ -152,9 +160,15 @@ class EndpointsStack(cdk.Stack):
         # - no network isolation and no VPC: TGI downloads the weights from the Hugging Face Hub
         #   at container start (HF_MODEL_ID); isolation would keep the endpoint from ever becoming
         #   healthy, and a VPC would need a NAT gateway (billed hourly) for a short-lived comparison.
-        config = sagemaker.CfnEndpointConfig(
+        # Named from the settings (`Settings.endpoint_config_name`) so the pipeline, which never
+        # imports from this stack, can create per-run endpoints from it. No KmsKeyId: the
+        # ml.g5/g6/g6e instances have NVMe instance storage, which SageMaker encrypts with a
+        # hardware key and for which it refuses a KmsKeyId; only public weights are stored there.
+        health_check_seconds, _why = s.startup_health_check_seconds(which)
+        return sagemaker.CfnEndpointConfig(
             self,
             f"Config{which}",
+            endpoint_config_name=s.endpoint_config_name(which),
             production_variants=[
                 sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                     variant_name="AllTraffic",
@@ -162,19 +176,10 @@ class EndpointsStack(cdk.Stack):
                     initial_instance_count=1,
                     initial_variant_weight=1.0,
                     instance_type=s.endpoint_instance_type,
-                    container_startup_health_check_timeout_in_seconds=STARTUP_HEALTH_CHECK_SECONDS,
+                    container_startup_health_check_timeout_in_seconds=health_check_seconds,
                     routing_config=sagemaker.CfnEndpointConfig.RoutingConfigProperty(
                         routing_strategy=ROUTING_STRATEGY
                     ),
                 )
             ],
-        )
-        # No KmsKeyId: the ml.g5/g6/g6e instances have NVMe instance storage, which SageMaker
-        # encrypts with a hardware key and for which it refuses a KmsKeyId; only public weights
-        # are stored there.
-        return sagemaker.CfnEndpoint(
-            self,
-            f"Endpoint{which}",
-            endpoint_name=s.endpoint_name(which),
-            endpoint_config_name=config.attr_endpoint_config_name,
         )

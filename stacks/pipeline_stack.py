@@ -1,9 +1,10 @@
-"""The evaluation pipeline: three Lambda functions and the state machine that runs them.
+"""The evaluation pipeline: four Lambda functions, the state machine, and the rule that cleans up after it.
 
 Reads like the architecture diagram: `generate` (asks models A and B), `start_judge` (starts the
-Nova judge training job), `summarize` (turns the judge's archive into a report) and the state
-machine between them. Every permission is granted in `_wire_permissions`, one statement per thing a
-function touches, so a reviewer sees the whole access story in one method.
+Nova judge training job), `summarize` (turns the judge's archive into a report), the state
+machine between them, and `cleanup` (stops what a failed, timed-out or aborted run left billing,
+invoked by the `RunEnded` EventBridge rule). Every permission is granted in `_wire_permissions`,
+one statement per thing a function touches, so a reviewer sees the whole access story in one method.
 
 The stack never imports from the endpoints stack (docs/design.md): endpoint names come from the
 configuration and their ARNs are built here, so the endpoints can be destroyed on their own.
@@ -19,15 +20,18 @@ from __future__ import annotations
 import json
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from novajudge.config import Settings
-from novajudge.layout import DATASETS_PREFIX, OUTPUT_STATE_MACHINE, RUNS_PREFIX
+from novajudge.layout import DATASETS_PREFIX, JUDGE_JOB_TAG, OUTPUT_STATE_MACHINE, RUNS_PREFIX
 from stacks.constructs import nag
 from stacks.constructs.python_function import PythonFunction
+from stacks.constructs.run_endpoints import RunEndpointsSpec
 from stacks.constructs.state_machine import EvaluationStateMachine
 
 #: The Python whose interpreter the tests import every bundle with (python_function.IMPORT_TESTED_PYTHON,
@@ -37,13 +41,19 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 GENERATE_TIMEOUT = cdk.Duration.minutes(15)  # Lambda's maximum: the whole batch runs in one call
 START_JUDGE_TIMEOUT = cdk.Duration.minutes(2)
 SUMMARIZE_TIMEOUT = cdk.Duration.minutes(10)
+CLEANUP_TIMEOUT = cdk.Duration.minutes(1)
+#: The status changes after which the cleanup function runs: every ending but SUCCEEDED.
+CLEANUP_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 #: Above the judge's own MaxRuntimeInSeconds: instance provisioning and image download are not
 #: counted in it, and a poll interval may overshoot the end of the job.
 JUDGE_PROVISIONING_MARGIN = cdk.Duration.hours(2)
+#: Per-run endpoints: SageMaker's instance provisioning before the container starts.
+ENDPOINT_PROVISIONING_MARGIN = cdk.Duration.minutes(15)
 
 
 class PipelineStack(cdk.Stack):
-    """Functions `generate`, `start_judge`, `summarize` and `state_machine`; output `StateMachineArn`."""
+    """Functions `generate`, `start_judge`, `summarize`, `cleanup`, the state machine and the
+    rule that cleans up after it; output `StateMachineArn`."""
 
     def __init__(
         self,
@@ -67,6 +77,16 @@ class PipelineStack(cdk.Stack):
 
         # Each function gets the variables its `novajudge.steps.environment` class reads, no more
         # (docs/design.md, "Lambda environment"): later steps take bucket and models from the run.
+        # Persistent endpoints have fixed names; per-run ones are named from the run id.
+        run_endpoint_prefix = settings.run_endpoint_prefix()
+        endpoints_env = (
+            {"RUN_ENDPOINT_PREFIX": run_endpoint_prefix}
+            if run_endpoint_prefix
+            else {
+                "ENDPOINT_A_NAME": settings.endpoint_name("A"),
+                "ENDPOINT_B_NAME": settings.endpoint_name("B"),
+            }
+        )
         self.generate = self._function(
             "Generate",
             "generate",
@@ -75,8 +95,7 @@ class PipelineStack(cdk.Stack):
             timeout=GENERATE_TIMEOUT,
             environment={
                 "BUCKET_NAME": bucket.bucket_name,
-                "ENDPOINT_A_NAME": settings.endpoint_name("A"),
-                "ENDPOINT_B_NAME": settings.endpoint_name("B"),
+                **endpoints_env,
                 "MODEL_A_ID": settings.model_id("A"),
                 "MODEL_B_ID": settings.model_id("B"),
                 "RUN_DEFAULTS": json.dumps(settings.run_defaults(), sort_keys=True),
@@ -98,6 +117,7 @@ class PipelineStack(cdk.Stack):
                 "BINARY_JUDGE_MODEL": settings.binary_judge_model,
                 "BINARY_JUDGE_IMAGE_TAG": settings.binary_judge_image_tag,
                 "JUDGE_MAX_RUNTIME_SECONDS": str(settings.judge_max_runtime_seconds),
+                "JUDGE_JOB_STACK_TAG": self.stack_name,
             },
         )
         self.summarize = self._function(
@@ -114,6 +134,18 @@ class PipelineStack(cdk.Stack):
             },
         )
 
+        self.cleanup = self._function(
+            "Cleanup",
+            "cleanup",
+            "Stops what a failed, timed-out or aborted run left billing and records it under the run",
+            memory_size=256,
+            timeout=CLEANUP_TIMEOUT,
+            environment={
+                "BUCKET_NAME": bucket.bucket_name,
+                **({"RUN_ENDPOINT_PREFIX": run_endpoint_prefix} if run_endpoint_prefix else {}),
+            },
+        )
+
         self.state_machine = EvaluationStateMachine(
             self,
             "Evaluation",
@@ -122,7 +154,10 @@ class PipelineStack(cdk.Stack):
             summarize=self.summarize.function,
             training_job_arns=[self.training_job_arns()],
             timeout=self.state_machine_timeout(settings),
+            run_endpoints=self.run_endpoints_spec() if run_endpoint_prefix else None,
+            endpoint_instance_type=settings.endpoint_instance_type,
         )
+        self.run_ended_rule = self._run_ended_rule()
         self._wire_permissions()
         self._acknowledge_findings()
 
@@ -159,11 +194,69 @@ class PipelineStack(cdk.Stack):
             **sizing,  # type: ignore[arg-type]
         )
 
+    def _run_ended_rule(self) -> events.Rule:
+        """Invoke cleanup when an execution of this state machine ends in anything but success.
+
+        The state machine's Catch paths cannot run after an abort or a timeout; this rule can.
+        EventBridge retries the (idempotent) cleanup for up to two hours if it fails.
+        """
+        rule = events.Rule(
+            self,
+            "RunEnded",
+            description="Runs the cleanup function when an evaluation fails, times out or is aborted",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=["Step Functions Execution Status Change"],
+                detail={
+                    "status": list(CLEANUP_STATUSES),
+                    "stateMachineArn": [self.state_machine.state_machine.state_machine_arn],
+                },
+            ),
+        )
+        rule.add_target(
+            targets.LambdaFunction(
+                self.cleanup.function, retry_attempts=8, max_event_age=cdk.Duration.hours(2)
+            )
+        )
+        return rule
+
+    def run_endpoints_spec(self) -> RunEndpointsSpec:
+        s = self.settings
+        prefix = s.run_endpoint_prefix()
+        assert prefix is not None
+        return RunEndpointsSpec(
+            name_prefix=prefix,
+            config_names=(s.endpoint_config_name("A"), s.endpoint_config_name("B")),
+            endpoint_arns=tuple(self.endpoint_arns()),
+            config_arns=tuple(
+                self.format_arn(
+                    service="sagemaker", resource="endpoint-config", resource_name=s.endpoint_config_name(w)
+                )
+                for w in ("A", "B")
+            ),
+            poll_seconds=s.endpoint_poll_seconds,
+            max_polls=self.endpoint_max_polls(s),
+        )
+
     @staticmethod
-    def state_machine_timeout(settings: Settings) -> cdk.Duration:
-        """Generation + start + the judge's own limit + provisioning margin + summary."""
+    def endpoint_start_seconds(settings: Settings) -> int:
+        """How long per-run endpoints may take to be InService: instance provisioning (up to
+        ENDPOINT_PROVISIONING_MARGIN) plus the slower model's start-up health-check timeout."""
+        health = max(settings.startup_health_check_seconds(w)[0] for w in ("A", "B"))
+        return int(ENDPOINT_PROVISIONING_MARGIN.to_seconds()) + health
+
+    @classmethod
+    def endpoint_max_polls(cls, settings: Settings) -> int:
+        return -(-cls.endpoint_start_seconds(settings) // settings.endpoint_poll_seconds)
+
+    @classmethod
+    def state_machine_timeout(cls, settings: Settings) -> cdk.Duration:
+        """Generation + start + the judge's own limit + provisioning margin + summary (+ the
+        endpoints' start in per-run mode)."""
+        per_run = settings.endpoints_mode == "per_run"
         seconds = (
-            GENERATE_TIMEOUT.to_seconds()
+            (cls.endpoint_start_seconds(settings) + settings.endpoint_poll_seconds if per_run else 0)
+            + GENERATE_TIMEOUT.to_seconds()
             + START_JUDGE_TIMEOUT.to_seconds()
             + settings.judge_max_runtime_seconds
             + JUDGE_PROVISIONING_MARGIN.to_seconds()
@@ -174,10 +267,11 @@ class PipelineStack(cdk.Stack):
     # -- ARNs ----------------------------------------------------------------------------------------
 
     def endpoint_arns(self) -> list[str]:
-        """The two candidate endpoints, from the configured (already lower-case) names."""
+        """The two candidate endpoints, from the configured (already lower-case) names; in per-run
+        mode every per-run name of this deployment (`Settings.endpoint_name_pattern`)."""
         return [
             self.format_arn(
-                service="sagemaker", resource="endpoint", resource_name=self.settings.endpoint_name(w)
+                service="sagemaker", resource="endpoint", resource_name=self.settings.endpoint_name_pattern(w)
             )
             for w in ("A", "B")
         ]
@@ -185,6 +279,15 @@ class PipelineStack(cdk.Stack):
     def training_job_arns(self) -> str:
         """Training jobs of this account and region: job names are chosen per run."""
         return self.format_arn(service="sagemaker", resource="training-job", resource_name="*")
+
+    def stop_own_judge_jobs(self, sid: str) -> iam.PolicyStatement:
+        """StopTrainingJob on training jobs tagged with this stack's name only."""
+        return iam.PolicyStatement(
+            sid=sid,
+            actions=["sagemaker:StopTrainingJob"],
+            resources=[self.training_job_arns()],
+            conditions={"StringEquals": {f"aws:ResourceTag/{JUDGE_JOB_TAG}": self.stack_name}},
+        )
 
     # -- permissions ---------------------------------------------------------------------------------
 
@@ -254,6 +357,15 @@ class PipelineStack(cdk.Stack):
         )
         start_judge.add_to_policy(
             iam.PolicyStatement(
+                sid="TagJudgeTrainingJob",
+                # The tag the stop grants are conditioned on; only with this stack's name as value.
+                actions=["sagemaker:AddTags"],
+                resources=[self.training_job_arns()],
+                conditions={"StringEquals": {f"aws:RequestTag/{JUDGE_JOB_TAG}": self.stack_name}},
+            )
+        )
+        start_judge.add_to_policy(
+            iam.PolicyStatement(
                 sid="PassJudgeRoleToSageMaker",
                 actions=["iam:PassRole"],
                 resources=[self.judge_role.role_arn],
@@ -265,6 +377,35 @@ class PipelineStack(cdk.Stack):
         summarize = self.summarize.role
         summarize.add_to_policy(read_write_runs())
         summarize.add_to_policy(list_prefixes(RUNS_PREFIX))
+
+        cleanup = self.cleanup.role
+        cleanup.add_to_policy(
+            iam.PolicyStatement(
+                sid="DescribeJudgeTrainingJob",
+                actions=["sagemaker:DescribeTrainingJob"],
+                resources=[self.training_job_arns()],
+            )
+        )
+        cleanup.add_to_policy(
+            iam.PolicyStatement(
+                sid="FindRunningJudgeJobs",
+                # ListTrainingJobs has no resource-level permissions; it lists, it cannot stop.
+                actions=["sagemaker:ListTrainingJobs"],
+                resources=["*"],
+            )
+        )
+        cleanup.add_to_policy(self.stop_own_judge_jobs("StopOwnJudgeTrainingJobs"))
+        cleanup.add_to_policy(read_write_runs())
+        if self.settings.endpoints_mode == "per_run":
+            cleanup.add_to_policy(
+                iam.PolicyStatement(
+                    sid="DeleteRunEndpoints",
+                    actions=["sagemaker:DescribeEndpoint", "sagemaker:DeleteEndpoint"],
+                    resources=self.endpoint_arns(),
+                )
+            )
+
+        self.state_machine.state_machine.add_to_role_policy(self.stop_own_judge_jobs("StopOwnJudgeJobs"))
 
     # -- cdk-nag -------------------------------------------------------------------------------------
 
@@ -286,7 +427,22 @@ class PipelineStack(cdk.Stack):
         )
         for fn in (self.generate, self.start_judge, self.summarize):
             nag.acknowledge(fn.role, "IAM5", xray, findings=["Resource::*"])
+        nag.acknowledge(
+            self.cleanup.role,
+            "IAM5",
+            xray + " sagemaker:ListTrainingJobs (finding the run's running judge job) has no "
+            "resource-level permissions either; it only lists, stopping is tag-conditioned.",
+            findings=["Resource::*"],
+        )
+        for fn in (self.generate, self.start_judge, self.summarize, self.cleanup):
             nag.acknowledge(fn.role, "IAM5", run_objects, findings=[runs])
+        nag.acknowledge(
+            self.cleanup.role,
+            "IAM5",
+            "The judge training job's name is chosen per run; describing is limited to training jobs "
+            f"of this account and region, stopping further to jobs tagged {JUDGE_JOB_TAG}=<this stack>.",
+            findings=[training_jobs],
+        )
         nag.acknowledge(
             self.generate.role,
             "IAM5",
@@ -314,7 +470,8 @@ class PipelineStack(cdk.Stack):
             machine.role,
             "IAM5",
             "The DescribeJudgeJob poll reads the per-run judge training job, whose name is only "
-            "known at run time; limited to training jobs of this account and region.",
+            "known at run time; limited to training jobs of this account and region (StopJudgeJob "
+            f"further to jobs tagged {JUDGE_JOB_TAG}=<this stack>).",
             findings=[training_jobs],
         )
         nag.acknowledge(

@@ -15,7 +15,13 @@ from constructs import Construct
 
 from novajudge.config import Settings
 from novajudge.judge import catalog
-from novajudge.layout import OUTPUT_BUCKET, OUTPUT_JUDGE_ROLE, RUNS_PREFIX, TRAINING_LOG_GROUP
+from novajudge.layout import (
+    OUTPUT_ACCESS_LOG_BUCKET,
+    OUTPUT_BUCKET,
+    OUTPUT_JUDGE_ROLE,
+    RUNS_PREFIX,
+    TRAINING_LOG_GROUP,
+)
 from stacks.constructs import images, nag, trust
 
 #: Server access logs land under this prefix of the log bucket.
@@ -45,8 +51,14 @@ class StorageStack(cdk.Stack):
             # Ownership is left to CDK: with the feature flag in cdk.json
             # (@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy) delivery is granted by bucket
             # policy and ACLs stay disabled; without it CDK needs ObjectWriter for the log ACL.
-            removal_policy=removal,
-            auto_delete_objects=auto_delete,
+            # Always retained, never auto-deleted: S3 delivers server access logs best-effort and
+            # up to hours late, so records keep arriving after CDK's auto-delete function has
+            # emptied the bucket and DeleteBucket then fails (BucketNotEmpty), failing `cdk
+            # destroy`. Stopping the logging first does not help (deliveries already in flight
+            # still land). The lifecycle rule empties it over time; the README says how to delete
+            # it once the deliveries have settled (OUTPUT_ACCESS_LOG_BUCKET names it).
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+            auto_delete_objects=False,
             lifecycle_rules=[s3.LifecycleRule(id="ExpireAccessLogs", expiration=cdk.Duration.days(90))],
         )
         # No S1 acknowledgement is needed: cdk-nag treats a bucket that receives another bucket's
@@ -87,6 +99,12 @@ class StorageStack(cdk.Stack):
         self._acknowledge_judge_wildcards()
 
         cdk.CfnOutput(self, OUTPUT_BUCKET, value=self.bucket.bucket_name, description="Evaluation bucket")
+        cdk.CfnOutput(
+            self,
+            OUTPUT_ACCESS_LOG_BUCKET,
+            value=self.log_bucket.bucket_name,
+            description="Access-log bucket (kept by cdk destroy: delete it once late log deliveries settled)",
+        )
         cdk.CfnOutput(
             self,
             OUTPUT_JUDGE_ROLE,

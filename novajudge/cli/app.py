@@ -46,6 +46,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "estimate_cmd",
     "ops_cmd",
     "reweight_cmd",
+    "stop_cmd",
     "summarize_cmd",
 )
 

@@ -126,6 +126,12 @@ def _print(console: Console, r: est.Estimate, endpoint_type: str, offline: bool)
         f"({_minutes(r.run_hours)}); {_money(r.total_minimum, c)} if you run `novajudge endpoints down` "
         "right after generation"
     )
+    console.print(
+        f"endpoints_mode=per_run: {_money(r.total_per_run_mode, c)} per run (endpoints billed for "
+        f"{r.assumptions.endpoint_startup_minutes:g} start-up minutes + generation, "
+        f"{_money(r.endpoint_cost_per_run_mode, c)}), 0 {c}/h between runs; "
+        f"endpoints_mode=persistent: the endpoints burn {_money(r.endpoint_hourly_total, c)}/h while deployed"
+    )
     if offline:
         console.print("deployed now: not checked (--offline)")
     elif r.endpoints_running is None:
@@ -141,7 +147,8 @@ def _print(console: Console, r: est.Estimate, endpoint_type: str, offline: bool)
         "assumptions (not measured): the judge handles "
         f"{a.judge_lines_per_minute:g} lines/min on {r.judge_instance_type} after "
         f"{a.judge_startup_minutes:g} billed start-up minutes; "
-        f"one answer takes {a.seconds_per_generation:g} s; "
+        f"one answer takes {a.seconds_per_generation:g} s; a per-run endpoint bills "
+        f"{a.endpoint_startup_minutes:g} min before it answers; "
         "override with --judge-lines-per-minute, --judge-startup-minutes, --seconds-per-generation"
     )
     console.print(f"prices: {r.price_source} (as of {r.price_date}); endpoints priced as {endpoint_type} "

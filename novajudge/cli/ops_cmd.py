@@ -21,8 +21,9 @@ from rich.table import Table
 from novajudge.cli.app import app
 from novajudge.errors import NovaJudgeError
 from novajudge.layout import RunLayout
+from novajudge.ops import quotas
 from novajudge.ops import runs as runs_mod
-from novajudge.ops.aws import UsageProblem
+from novajudge.ops.aws import UsageProblem, error_code
 from novajudge.ops.context import OpsContext
 from novajudge.ops.follow import TERMINAL, expected_generations, follow, generation_progress
 from novajudge.ops.logs import DEFAULT_LINES, diagnose, readable_cause
@@ -118,6 +119,9 @@ def start(
         None, "--poll-seconds", help="How often the state machine polls the judge job (seconds)."
     ),
     wait: bool = typer.Option(False, "--wait", help="Follow the run live until it ends."),
+    skip_quota_check: bool = typer.Option(
+        False, "--skip-quota-check", help="Start without checking the account's SageMaker quotas first."
+    ),
     refresh_seconds: float = typer.Option(
         5.0, "--refresh-seconds", min=0.0, help="How often --wait refreshes the view (seconds)."
     ),
@@ -151,6 +155,8 @@ def start(
             runs_mod.check_dataset_readable(s3, dataset)
         if runs_mod.run_exists(sfn, s3, deployment.state_machine_arn, deployment.bucket, run_id):
             raise UsageProblem(f"run {run_id!r} already exists; choose another --run-id")
+        if not skip_quota_check:
+            _quota_preflight(ctx, judge.value if judge else ctx.settings.judge_variant)
         arn = runs_mod.start_run(sfn, deployment.state_machine_arn, run_id, execution_input)
         console.print(f"Started run {run_id}")
         console.print(f"console: {runs_mod.console_url(ctx.aws.region_name, arn)}")
@@ -176,6 +182,24 @@ def start(
             console.print(f"stopped following; the run continues: novajudge status {run_id}")
             raise typer.Exit(130) from None
         _finish(console, ctx, deployment, run)
+
+
+def _quota_preflight(ctx: OpsContext, variant: str) -> None:
+    """Refuse (exit 1, nothing started) when a SageMaker quota the run needs is too low."""
+    needs = quotas.run_needs(ctx.settings, ctx.settings.resolved_judge_instance_type(variant))
+    try:
+        checks = quotas.check(ctx.aws.client("service-quotas"), needs)
+    except ClientError as exc:
+        err().print(f"warning: quotas not checked ({error_code(exc)}); use --skip-quota-check to silence")
+        return
+    for unlisted in (c for c in checks if c.value is None):
+        err().print(f"warning: quota '{unlisted.need.name}' is not listed for this account; not checked")
+    short = [c for c in checks if c.short]
+    for check in short:
+        err().print(f"error: {check.refusal(ctx.aws.region_name)}", markup=False)
+    if short:
+        err().print("nothing was started")
+        raise typer.Exit(1)
 
 
 def _finish(console: Console, ctx: OpsContext, deployment: Deployment, run: runs_mod.Run) -> None:

@@ -35,7 +35,6 @@ SKIPPED_TYPES: dict[str, str] = {
     "AWS::Lambda::Permission": "the emulator does not enforce resource policies",
     "AWS::Logs::LogGroup": "logs of local handlers go to the demo's log file",
     "AWS::Logs::ResourcePolicy": "no CloudWatch Logs delivery locally",
-    "AWS::Events::Rule": "no EventBridge locally (notifications of finished runs)",
     "AWS::SNS::Topic": "no notifications locally",
     "AWS::SNS::Subscription": "no notifications locally",
     "AWS::SNS::TopicPolicy": "no notifications locally",
@@ -74,6 +73,8 @@ class Deployment:
     skipped: list[tuple[str, str, str, str]] = field(default_factory=list)  # stack, logical, type, reason
     functions: dict[str, Path] = field(default_factory=dict)  # function name -> source dir
     endpoints: list[str] = field(default_factory=list)
+    #: EventBridge rules: (name, event pattern, target ARNs); `novajudge.local.events` delivers to them.
+    rules: list[tuple[str, dict[str, Any], list[str]]] = field(default_factory=list)
 
     def output(self, key: str) -> Any:
         """An output by key from whichever stack has it (keys are unique across our stacks)."""
@@ -362,6 +363,26 @@ class _StackDeployer:
         )["EndpointArn"]
         self.deployment.endpoints.append(name)
         return Physical(arn, {"EndpointName": name})
+
+    # -- EventBridge ---------------------------------------------------------------------------------
+
+    def _AWS_Events_Rule(self, logical: str, res: dict[str, Any]) -> Physical:
+        """Created in moto's EventBridge too; Step Functions in moto emits no status-change events,
+        so `novajudge.local.events.deliver_status_change` matches and delivers them."""
+        props = self.props(logical)
+        name = props.get("Name") or _generated_name(self.stack.name, logical, 64)
+        pattern = props.get("EventPattern") or {}
+        events = self.emu.client("events")
+        arn = events.put_rule(
+            Name=name, EventPattern=json.dumps(pattern), State=props.get("State", "ENABLED")
+        )["RuleArn"]
+        target_arns = [str(t["Arn"]) for t in props.get("Targets", [])]
+        if target_arns:
+            events.put_targets(
+                Rule=name, Targets=[{"Id": str(t["Id"]), "Arn": str(t["Arn"])} for t in props["Targets"]]
+            )
+        self.deployment.rules.append((name, pattern, target_arns))
+        return Physical(name, {"Arn": arn})
 
     # -- Step Functions -----------------------------------------------------------------------------
 

@@ -18,7 +18,18 @@ output archive. Three methods are wrapped; everything else is moto as shipped:
 - `moto.sagemaker.models.SageMakerModelBackend.create_training_job` / `describe_training_job`:
   after moto records the job, `registry.training_job_hook` (the stand-in judge) produces its
   output; a returned failure reason marks the job `Failed`. The job may report `InProgress` for
-  `registry.training_job_seconds` so the state machine's poll loop really runs.
+  `registry.training_job_seconds` so the state machine's poll loop really runs; a name listed in
+  `registry.describe_job_denied` answers AccessDeniedException (the poll failing by itself).
+- `StopTrainingJob` (absent from moto 5.2.5's SageMaker): added to `SageMakerModelBackend` and
+  `SageMakerResponse`, with SageMaker's semantics: a job `InProgress` becomes `Stopped` (no
+  FailureReason, like a real stop), any other status is refused with `ValidationException`.
+- `SageMakerModelBackend.create_endpoint` / `describe_endpoint`: moto's endpoints are
+  `InService` at once; an endpoint may report `Creating` for `registry.endpoint_start_seconds`
+  and then `registry.endpoint_start_hook`'s verdict (None: `InService`, else `Failed` with that
+  FailureReason), so the per-run start-up loop and its failures really run.
+- Service Quotas `ListServiceQuotas` (absent from moto 5.2.5, which knows only VPC defaults):
+  answered from `registry.service_quotas` (`{service code: {quota name: value}}`), in the
+  service's response shape, so the quota pre-flight can be tested with 0 and with enough.
 - `moto.sagemaker.models.FakeEndpointConfig.validate_instance_type`: moto's list of endpoint
   instance types predates g5/g6/p5; any `ml.<family>.<size>` name is accepted so the endpoints are
   created with the instance type the template really asks for.
@@ -92,6 +103,8 @@ class TrainingJobRequest:
 EndpointHandler = Callable[[str, bytes, str], tuple[bytes, str]]
 #: returns None when the job succeeded, else its FailureReason
 TrainingJobHook = Callable[[TrainingJobRequest], "str | None"]
+#: (endpoint name) -> None when the endpoint comes up InService, else its FailureReason
+EndpointStartHook = Callable[[str], "str | None"]
 
 
 @dataclass
@@ -103,6 +116,13 @@ class Registry:
     endpoint_handler: EndpointHandler | None = None
     training_job_hook: TrainingJobHook | None = None
     training_job_seconds: float = 0.0
+    endpoint_start_hook: EndpointStartHook | None = None
+    endpoint_start_seconds: float = 0.0
+    #: DescribeTrainingJob of a job whose name contains one of these answers AccessDeniedException
+    #: (tests of the state machine's path when its judge poll itself keeps failing)
+    describe_job_denied: set[str] = field(default_factory=set)
+    #: service code -> quota name -> applied value (what `ListServiceQuotas` answers)
+    service_quotas: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def clear(self) -> None:
         self.functions.clear()
@@ -110,6 +130,10 @@ class Registry:
         self.endpoint_handler = None
         self.training_job_hook = None
         self.training_job_seconds = 0.0
+        self.endpoint_start_hook = None
+        self.endpoint_start_seconds = 0.0
+        self.service_quotas.clear()
+        self.describe_job_denied.clear()
 
 
 registry = Registry()
@@ -139,7 +163,9 @@ def install() -> None:
             )
         from moto.awslambda_simple.models import LambdaSimpleBackend
         from moto.sagemaker.models import FakeEndpointConfig, SageMakerModelBackend
+        from moto.sagemaker.responses import SageMakerResponse
         from moto.sagemakerruntime.responses import SageMakerRuntimeResponse
+        from moto.servicequotas.responses import ServiceQuotasResponse
 
         original_invoke = LambdaSimpleBackend.invoke
 
@@ -225,10 +251,73 @@ def install() -> None:
             return job
 
         def describe_training_job(self: Any, training_job_name: str) -> dict[str, Any]:
+            if any(part in training_job_name for part in registry.describe_job_denied):
+                from moto.core.exceptions import JsonRESTError
+
+                raise JsonRESTError("AccessDeniedException", f"denied (stand-in): {training_job_name}")
             job = self.training_jobs.get(training_job_name)
             if job is not None:
                 _settle(job)
             return original_describe_job(self, training_job_name)
+
+        def stop_training_job(self: Any, training_job_name: str) -> None:
+            from moto.sagemaker.exceptions import ValidationError
+
+            job = self.training_jobs.get(training_job_name)
+            if job is None:
+                raise ValidationError(message=f"Requested resource not found: {training_job_name}")
+            _settle(job)
+            if job.training_job_status != "InProgress":
+                raise ValidationError(
+                    message="The request was rejected because the training job is in status "
+                    f"{job.training_job_status}."
+                )
+            job._novajudge_final = ("Stopped", None)
+            job._novajudge_ready_at = 0.0
+            _settle(job)
+
+        def stop_training_job_response(self: Any) -> Any:
+            from moto.core.responses import EmptyResult
+
+            self.sagemaker_backend.stop_training_job(self._get_param("TrainingJobName"))
+            return EmptyResult()
+
+        original_create_endpoint = SageMakerModelBackend.create_endpoint
+        original_describe_endpoint = SageMakerModelBackend.describe_endpoint
+
+        def create_endpoint(self: Any, *args: Any, **kwargs: Any) -> Any:
+            endpoint = original_create_endpoint(self, *args, **kwargs)
+            hook = registry.endpoint_start_hook
+            reason = hook(endpoint.endpoint_name) if hook else None
+            endpoint._novajudge_final = ("Failed", reason) if reason else ("InService", None)
+            endpoint._novajudge_ready_at = time.monotonic() + registry.endpoint_start_seconds
+            _settle_endpoint(endpoint)
+            return endpoint
+
+        def describe_endpoint(self: Any, endpoint_name: str) -> dict[str, Any]:
+            endpoint = self.endpoints.get(endpoint_name)
+            if endpoint is not None:
+                _settle_endpoint(endpoint)
+            return original_describe_endpoint(self, endpoint_name)
+
+        def list_service_quotas(self: Any) -> str:
+            params = json.loads(self.body or "{}")
+            code = str(params.get("ServiceCode"))
+            quotas = [
+                {
+                    "ServiceCode": code,
+                    "QuotaName": name,
+                    "QuotaCode": f"L-LOCAL{index:04d}",
+                    "QuotaArn": f"arn:aws:servicequotas:{self.region}:{self.current_account}:"
+                    f"{code}/L-LOCAL{index:04d}",
+                    "Value": float(value),
+                    "Unit": "None",
+                    "Adjustable": True,
+                    "GlobalQuota": False,
+                }
+                for index, (name, value) in enumerate(sorted(registry.service_quotas.get(code, {}).items()))
+            ]
+            return json.dumps({"Quotas": quotas})
 
         def validate_instance_type(self: Any, instance_type: str) -> None:
             if not _INSTANCE_TYPE.fullmatch(instance_type or ""):
@@ -241,6 +330,11 @@ def install() -> None:
         SageMakerRuntimeResponse.invoke_endpoint = invoke_endpoint
         SageMakerModelBackend.create_training_job = create_training_job
         SageMakerModelBackend.describe_training_job = describe_training_job
+        SageMakerModelBackend.stop_training_job = stop_training_job
+        SageMakerModelBackend.create_endpoint = create_endpoint
+        ServiceQuotasResponse.list_service_quotas = list_service_quotas
+        SageMakerModelBackend.describe_endpoint = describe_endpoint
+        SageMakerResponse.stop_training_job = stop_training_job_response
         _installed = True
 
 
@@ -253,9 +347,28 @@ def _settle(job: Any) -> None:
         job.training_job_status, job.secondary_status = "InProgress", "Training"
         return
     status, reason = final
+    if job.training_job_status == "InProgress" or not hasattr(job, "billable_time_in_seconds"):
+        # The stand-in's wall-clock time, as SageMaker reports it once a job ends.
+        from moto.core.utils import utcnow
+
+        job.training_end_time = utcnow()
+        job.billable_time_in_seconds = max(
+            1, round((job.training_end_time - job.training_start_time).total_seconds())
+        )
     job.training_job_status, job.secondary_status = status, status
     if reason:
         job.failure_reason = reason
+
+
+def _settle_endpoint(endpoint: Any) -> None:
+    """Report Creating until the endpoint's simulated start-up passed, then its final status."""
+    final = getattr(endpoint, "_novajudge_final", None)
+    if final is None:
+        return
+    if time.monotonic() < endpoint._novajudge_ready_at:
+        endpoint.endpoint_status = "Creating"
+        return
+    endpoint.endpoint_status, endpoint.failure_reason = final
 
 
 def _runtime_error(status: int, code: str, message: str, extra: dict[str, Any] | None = None) -> Any:

@@ -26,6 +26,7 @@ import json
 import random
 import re
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -76,6 +77,7 @@ class LocalLLM:
 
     def model(self, which: Profile) -> str:
         return self.models.get(which, "local")
+
 
 #: Rubric of the stand-in judge: (name, description, weight); weights sum to 1.
 RUBRIC: tuple[tuple[str, str, float], ...] = (
@@ -242,6 +244,8 @@ class StandInEndpoints:
     faults: dict[str, EndpointFaults] = field(default_factory=dict)
     local_llm: LocalLLM | None = None
     calls: dict[str, int] = field(default_factory=dict)
+    #: Seconds each answer takes (tests that must catch a run while it generates).
+    delay_seconds: float = 0.0
 
     def profile(self, endpoint: str) -> Profile:
         if endpoint in self.profiles:
@@ -250,6 +254,8 @@ class StandInEndpoints:
 
     def __call__(self, endpoint: str, body: bytes, content_type: str) -> tuple[bytes, str]:
         self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
         try:
             request = json.loads(body or b"{}")
         except ValueError:

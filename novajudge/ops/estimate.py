@@ -31,6 +31,9 @@ JUDGE_LINES_PER_MINUTE: dict[str, dict[str, float]] = {
 }  # fmt: skip
 #: ASSUMPTION: billed minutes before the first judgement (image pull, model load on the instance).
 JUDGE_STARTUP_MINUTES = 15.0
+#: ASSUMPTION: billed minutes of a per-run endpoint before it answers (instance provisioning, image
+#: pull, weights download and TGI warm-up); SageMaker bills from creation.
+ENDPOINT_STARTUP_MINUTES = 10.0
 #: ASSUMPTION: seconds one candidate answer takes (≈ 500 new tokens at ~25 tokens/s on TGI).
 SECONDS_PER_GENERATION = 20.0
 
@@ -54,6 +57,7 @@ class EndpointState:
 class Assumptions:
     judge_lines_per_minute: float
     judge_startup_minutes: float = JUDGE_STARTUP_MINUTES
+    endpoint_startup_minutes: float = ENDPOINT_STARTUP_MINUTES
     seconds_per_generation: float = SECONDS_PER_GENERATION
 
 
@@ -94,6 +98,18 @@ class Estimate:
     @property
     def total_if_left_up(self) -> float:
         return self.judge_cost + self.endpoint_cost_run
+
+    @property
+    def endpoint_cost_per_run_mode(self) -> float:
+        """`endpoints_mode=per_run`: both endpoints billed from creation (start-up) to deletion
+        (end of generation), nothing before or after."""
+        return self.endpoint_hourly_total * (
+            self.assumptions.endpoint_startup_minutes / 60.0 + self.generation_hours
+        )
+
+    @property
+    def total_per_run_mode(self) -> float:
+        return self.judge_cost + self.endpoint_cost_per_run_mode
 
     @property
     def burn_per_hour(self) -> float:

@@ -20,6 +20,7 @@ from novajudge.generation.datasets import SQUAD_ROWS_URL
 from novajudge.generation.endpoints import DEFAULT_READ_TIMEOUT, RetryPolicy
 from novajudge.generation.manifest import DEFAULT_CONTEXT_LIMIT_TOKENS
 from novajudge.judge import catalog
+from novajudge.layout import run_endpoint_name
 
 Environ = Mapping[str, str]
 #: The values of NOVAJUDGE_STAND_IN that switch stand-in labelling on.
@@ -81,6 +82,9 @@ class GenerateEnvironment:
     context_limit_tokens: int = DEFAULT_CONTEXT_LIMIT_TOKENS
     squad_rows_url: str = SQUAD_ROWS_URL
     stand_in: bool = False
+    #: `RUN_ENDPOINT_PREFIX` (`endpoints_mode=per_run`): the run's own endpoints are asked, named
+    #: `layout.run_endpoint_name(prefix, run_id, ...)` as the state machine created them.
+    run_endpoint_prefix: str | None = None
     #: The endpoints' MAX_INPUT_TOKENS: longer prompts are never sent (and are reported).
     max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
     #: The judge job's limit, to check a request's poll_seconds against the history budget.
@@ -93,15 +97,29 @@ class GenerateEnvironment:
         "MODEL_A_ID",
         "MODEL_B_ID",
     )
+    #: Not required when RUN_ENDPOINT_PREFIX is set: per-run endpoints are named from the run id.
+    PERSISTENT_ENDPOINTS: ClassVar[frozenset[str]] = frozenset({"ENDPOINT_A_NAME", "ENDPOINT_B_NAME"})
+
+    def endpoints_of(self, run_id: str) -> tuple[str, str]:
+        """The endpoints of models A and B that run `run_id` asks."""
+        if self.run_endpoint_prefix:
+            return (
+                run_endpoint_name(self.run_endpoint_prefix, run_id, "A"),
+                run_endpoint_name(self.run_endpoint_prefix, run_id, "B"),
+            )
+        return self.endpoint_a, self.endpoint_b
 
     @classmethod
     def from_environ(cls, environ: Environ) -> GenerateEnvironment:
-        _require(environ, cls.REQUIRED, "generate", ConfigError)
+        prefix = environ.get("RUN_ENDPOINT_PREFIX", "").strip() or None
+        required = tuple(n for n in cls.REQUIRED if not (prefix and n in cls.PERSISTENT_ENDPOINTS))
+        _require(environ, required, "generate", ConfigError)
         defaults = RetryPolicy()
         return cls(
             bucket=environ["BUCKET_NAME"],
-            endpoint_a=environ["ENDPOINT_A_NAME"],
-            endpoint_b=environ["ENDPOINT_B_NAME"],
+            endpoint_a=environ.get("ENDPOINT_A_NAME", "").strip(),
+            endpoint_b=environ.get("ENDPOINT_B_NAME", "").strip(),
+            run_endpoint_prefix=prefix,
             model_a=environ["MODEL_A_ID"],
             model_b=environ["MODEL_B_ID"],
             run_defaults=_run_defaults(environ.get("RUN_DEFAULTS")),
@@ -160,6 +178,8 @@ class StartJudgeEnvironment:
     instance_types: dict[str, str | None] = field(default_factory=dict)
     binary_model: str = catalog.variant("binary").default_model
     max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
+    #: Value of the `JUDGE_JOB_TAG` tag on the job (the pipeline stack's name); unset: no tag.
+    stack_tag: str | None = None
     binary_image_tag: str | None = None
 
     @classmethod
@@ -186,6 +206,7 @@ class StartJudgeEnvironment:
                 JudgeConfigError,
                 1,
             ),
+            stack_tag=environ.get("JUDGE_JOB_STACK_TAG", "").strip() or None,
             binary_image_tag=environ.get("BINARY_JUDGE_IMAGE_TAG") or None,
         )
 
@@ -209,3 +230,33 @@ class SummarizeEnvironment:
     @classmethod
     def from_environ(cls, environ: Environ) -> SummarizeEnvironment:
         return cls(work_dir=environ.get("TMPDIR") or None, stand_in=stand_in(environ))
+
+
+@dataclass(frozen=True)
+class CleanupEnvironment:
+    """The cleanup function: the bucket holding the runs (the run's own record names its judge)."""
+
+    bucket: str
+    region: str
+    #: `RUN_ENDPOINT_PREFIX`, set only with `endpoints_mode=per_run`: the run's endpoints are then
+    #: `layout.run_endpoint_name(prefix, run_id, ...)` and the cleanup deletes them.
+    run_endpoint_prefix: str | None = None
+
+    def run_endpoints(self, run_id: str) -> tuple[str, ...]:
+        """The endpoints that live for run `run_id` only (none with persistent endpoints)."""
+        if not self.run_endpoint_prefix:
+            return ()
+        return tuple(run_endpoint_name(self.run_endpoint_prefix, run_id, w) for w in ("A", "B"))
+
+    @classmethod
+    def from_environ(cls, environ: Environ) -> CleanupEnvironment:
+        _require(environ, ("BUCKET_NAME",), "cleanup", ConfigError)
+        regions = (environ.get("AWS_REGION", "").strip(), environ.get("AWS_DEFAULT_REGION", "").strip())
+        region = regions[0] or regions[1]
+        if not region:
+            raise ConfigError("no AWS region: set AWS_REGION")
+        return cls(
+            bucket=environ["BUCKET_NAME"].strip(),
+            region=region,
+            run_endpoint_prefix=environ.get("RUN_ENDPOINT_PREFIX", "").strip() or None,
+        )

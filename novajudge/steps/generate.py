@@ -65,6 +65,7 @@ def build_run(event: Any, env: GenerateEnvironment) -> RunState:
         judge_max_runtime_seconds=env.judge_max_runtime_seconds,
         execution_name=execution_name,
     )
+    endpoint_a, endpoint_b = env.endpoints_of(request.run_id)
     try:
         return RunState(
             **request.model_dump(),
@@ -73,8 +74,8 @@ def build_run(event: Any, env: GenerateEnvironment) -> RunState:
             created_at=now_iso(),
             model_a=env.model_a,
             model_b=env.model_b,
-            endpoint_a=env.endpoint_a,
-            endpoint_b=env.endpoint_b,
+            endpoint_a=endpoint_a,
+            endpoint_b=endpoint_b,
             stand_in=env.stand_in,
         )
     except ValidationError as exc:

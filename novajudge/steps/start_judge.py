@@ -13,7 +13,7 @@ from typing import Any
 from novajudge.errors import JudgeConfigError
 from novajudge.judge import catalog, recipe
 from novajudge.judge.job import JudgePlan, build_training_job_request, judge_job_name
-from novajudge.layout import RunLayout
+from novajudge.layout import JUDGE_JOB_TAG, RunLayout
 from novajudge.run_request import RunState, parse_run_state
 from novajudge.steps.environment import StartJudgeEnvironment
 
@@ -40,6 +40,9 @@ def plan_judge_job(run: RunState, env: StartJudgeEnvironment) -> JudgePlan:
         instance_type=instance_type,
         max_runtime_seconds=env.max_runtime_seconds,
     )
+    if env.stack_tag:
+        # The stop grants of this deployment are conditioned on this tag (docs/design.md).
+        request["Tags"] = [{"Key": JUDGE_JOB_TAG, "Value": env.stack_tag}]
     return JudgePlan(variant, job_name, instance_type, rendered, request, layout)
 
 

@@ -8,6 +8,7 @@ may not report ModelArtifacts for Nova jobs and the layout under the prefix is t
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -16,8 +17,10 @@ from typing import Any
 from novajudge.errors import InvalidRunRequest, ResultsError
 from novajudge.jsonl import read_jsonl
 from novajudge.layout import RESULTS, RunLayout
+from novajudge.pricing import load_prices
 from novajudge.run_request import RunState, parse_run_state
 from novajudge.steps.environment import SummarizeEnvironment
+from novajudge.steps.usage import run_usage
 
 ARCHIVE_SUFFIX = "output.tar.gz"
 
@@ -82,6 +85,20 @@ def human_labels(manifest: list[dict[str, Any]]) -> dict[str, str]:
     return {str(m["prompt_id"]): m["human_preference"] for m in manifest if m.get("human_preference")}
 
 
+def _add_usage(summary_path: Path, state: dict[str, Any]) -> None:
+    """Record the run's endpoint and judge instance-seconds and their list-price cost."""
+    if not summary_path.is_file():
+        return  # summarize_run reports the missing file below
+    try:
+        summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return  # not a summary object (a test's stand-in summarize); publish it as written
+    if not isinstance(summary, dict):
+        return
+    summary["usage"] = run_usage(state, load_prices())
+    summary_path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+
+
 def _default_summarize() -> Summarize:
     from novajudge.results.summarize import summarize  # heavy (pandas, matplotlib): import on use
 
@@ -119,6 +136,7 @@ def summarize_run(
         summary = summarize(
             archive, out_dir, run.model_a, run.model_b, manifest=manifest, stand_in=stand_in, **extra
         )
+        _add_usage(out_dir / "summary.json", state)
         results: dict[str, Any] = {}
         for result in RESULTS:
             path = out_dir / result.name

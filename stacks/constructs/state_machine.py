@@ -26,6 +26,11 @@ typed exception name (`novajudge.errors`, e.g. `InvalidRunRequest`) and its Caus
 error's cause. A judge job that ends Failed/Stopped is first explained into `$.error` by a Pass
 (`ExplainJudgeFailure`, or `ExplainJudgeStop` when SageMaker gives no FailureReason), so
 JudgeJobFailed reads the same shape as a caught error.
+
+Nothing left billing: an error of the DescribeJudgeJob poll goes through `StopJudgeJob` (the job
+may still run) before JudgeJobFailed. Endings the machine cannot catch (abort, timeout, a failure
+before the job's name is in the state) are cleaned up by the cleanup function, which an EventBridge
+rule on the execution's status change invokes (stacks/pipeline_stack.py).
 """
 
 from __future__ import annotations
@@ -38,6 +43,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+
+from stacks.constructs.run_endpoints import REQUEST_PATH, RunEndpointsSpec, RunEndpointStates
 
 #: Transient Lambda service errors (not the handler's own errors): retried with backoff.
 LAMBDA_TRANSIENT_ERRORS = (
@@ -63,6 +70,10 @@ POLL_ANY_ERROR_ATTEMPTS = 3
 
 #: Where a caught error goes in the state, read by the Fail states.
 ERROR_PATH = "$.error"
+#: Where a failed clean-up call's error goes, so it never hides the error the run failed with.
+STOP_ERROR_PATH = "$.stop_error"
+#: StopTrainingJob answers `{}`; kept apart so the state (and `$.error`) survives the call.
+STOP_RESULT_PATH = "$.stop_result"
 
 
 class EvaluationStateMachine(Construct):
@@ -82,13 +93,20 @@ class EvaluationStateMachine(Construct):
         summarize: lambda_.IFunction,
         training_job_arns: Sequence[str],
         timeout: cdk.Duration,
+        run_endpoints: RunEndpointsSpec | None = None,
+        endpoint_instance_type: str = "",
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
+        per_run = RunEndpointStates(self, run_endpoints) if run_endpoints else None
 
         generation_failed = self._failed_step("GenerationFailed")
         judge_start_failed = self._failed_step("JudgeStartFailed")
         judge_job_failed = self._failed_step("JudgeJobFailed")
+        # A judge whose describe call keeps failing may still be running (and billing, ~$63/h on
+        # ml.p5.48xlarge): stop it before failing. Idempotent: stopping a job that already ended is
+        # refused by SageMaker, caught here, and the run fails as it would have.
+        stop_judge_job = self._stop_judge_job(judge_job_failed)
         summarize_failed = self._failed_step("SummarizeFailed")
         # A job that ended badly is explained into $.error like a caught error, so JudgeJobFailed
         # reads one shape whether the job failed or the describe call itself kept failing.
@@ -109,7 +127,11 @@ class EvaluationStateMachine(Construct):
             "GenerateData",
             lambda_function=generate,
             payload=sfn.TaskInput.from_object(
-                {"input": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name}
+                {
+                    # per-run endpoints: the execution input waited at $.request while they started
+                    "input": sfn.JsonPath.object_at(REQUEST_PATH) if per_run else sfn.JsonPath.entire_payload,
+                    "execution_name": sfn.JsonPath.execution_name,
+                }
             ),
             payload_response_only=True,
             retry_on_service_exceptions=False,
@@ -153,8 +175,13 @@ class EvaluationStateMachine(Construct):
             },
         )
 
+        generation_catch: sfn.IChainable = generation_failed
+        if per_run:
+            generation_catch = per_run.delete_both(
+                "OnGenerationFailure", ("$.endpoints.A", "$.endpoints.B"), generation_failed
+            )
         for task, failed in (
-            (generate_data, generation_failed),
+            (generate_data, generation_catch),
             (start_judge_job, judge_start_failed),
             (summarize_results, summarize_failed),
         ):
@@ -181,7 +208,7 @@ class EvaluationStateMachine(Construct):
             backoff_rate=2,
             jitter_strategy=sfn.JitterType.FULL,
         )
-        describe_judge_job.add_catch(judge_job_failed, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
+        describe_judge_job.add_catch(stop_judge_job, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
 
         status = "$.judge_status.TrainingJobStatus"
         ended_badly = sfn.Condition.or_(
@@ -197,12 +224,38 @@ class EvaluationStateMachine(Construct):
             .when(ended_badly, explain_stop)
             .otherwise(wait_for_judge)
         )
-        definition = (
-            generate_data.next(start_judge_job)
+        # What the run's endpoints cost it (summarize prices it into summary.json "usage"):
+        # per-run endpoints bill from the execution's start to their deletion (entering this state);
+        # persistent ones bill anyway, and this run used them from its start to the end of generation.
+        record_use = sfn.Pass(
+            self,
+            "RecordEndpointUse",
+            parameters={
+                "mode": "per_run" if per_run else "persistent",
+                "instance_type": endpoint_instance_type,
+                "instances": 2,
+                "from": sfn.JsonPath.string_at("$$.Execution.StartTime"),
+                "until": sfn.JsonPath.string_at("$$.State.EnteredTime"),
+            },
+            result_path="$.endpoint_use",
+        )
+        judging = (
+            record_use.next(start_judge_job)
             .next(wait_for_judge)
             .next(describe_judge_job)
             .next(judge_finished)
         )
+        if per_run:
+            # The endpoints are deleted as soon as generation ends, before the (long) judge.
+            delete_failed = self._failed_step("EndpointDeleteFailed")
+            deletes = per_run.delete_after_generation(delete_failed)
+            generate_data.next(deletes[0])
+            deletes[-1].next(judging)
+            definition: sfn.IChainable = per_run.start(
+                generate_data, self._failed_step("EndpointStartFailed")
+            )
+        else:
+            definition = generate_data.next(judging)
 
         # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's CloudWatch Logs
         # resource policy (5 KB, shared by every log group) on each deployment.
@@ -225,6 +278,39 @@ class EvaluationStateMachine(Construct):
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
         )
+
+    def _stop_judge_job(self, failed: sfn.Fail) -> sfn.CustomState:
+        """`StopJudgeJob`: aws-sdk `sagemaker:stopTrainingJob` of the run's job, then `failed`.
+
+        A CustomState, not CDK's CallAwsService: CallAwsService would grant StopTrainingJob on
+        every training job; the stack grants it with a tag condition instead (only this
+        deployment's judge jobs, `novajudge.layout.JUDGE_JOB_TAG`). Its (empty) result goes to
+        `$.stop_result` and its own error to `$.stop_error` (a CustomState cannot write
+        `"ResultPath": null`: CDK drops null values), so the Fail state reads the original `$.error`.
+        """
+        state = sfn.CustomState(
+            self,
+            "StopJudgeJob",
+            state_json={
+                "Type": "Task",
+                "Resource": f"arn:{cdk.Aws.PARTITION}:states:::aws-sdk:sagemaker:stopTrainingJob",
+                "Parameters": {"TrainingJobName.$": "$.judge.training_job_name"},
+                "ResultPath": STOP_RESULT_PATH,
+                "Retry": [
+                    {
+                        "ErrorEquals": list(SAGEMAKER_TRANSIENT_ERRORS),
+                        "IntervalSeconds": 5,
+                        "MaxAttempts": 4,
+                        "BackoffRate": 2,
+                    }
+                ],
+                "Catch": [
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": STOP_ERROR_PATH, "Next": failed.state_id}
+                ],
+            },
+        )
+        state.next(failed)
+        return state
 
     def _failed_step(self, name: str) -> sfn.Fail:
         """A Fail state named after the failed step, carrying the caught Error and Cause."""

@@ -23,3 +23,9 @@ def app_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
 def templates(app_synth: Synth) -> dict[str, dict[str, Any]]:
     """Templates by stack role: `storage`, `endpoints` and (once it exists) `pipeline`."""
     return app_synth.templates
+
+
+@pytest.fixture(scope="session")
+def per_run_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
+    """The app with `endpoints_mode=per_run` (endpoints created by each run), synthesized once."""
+    yield synth_app(tmp_path_factory.mktemp("cdk.out.per_run"), endpoints_mode="per_run")

@@ -1,6 +1,6 @@
 """The Lambda bundles, really built: sizes under Lambda's limit, the right wheels, code that imports.
 
-`cdk synth` with bundling on builds the three bundles through `LocalBundler` (pip downloads from
+`cdk synth` with bundling on builds the four bundles through `LocalBundler` (pip downloads from
 PyPI the first time, then `.build/lambda-deps/` serves them). The unzipped size of each asset is
 what Lambda counts against its 250 MB limit (layers included; we use none).
 
@@ -37,7 +37,7 @@ from stacks.constructs.python_function import DEAD_DIRS, LambdaBundle, python_ve
 
 #: Lambda's limit on the unzipped deployment package (250 MB as AWS counts it: 250 * 2**20 bytes).
 LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
-NAMES = ("generate", "start_judge", "summarize")
+NAMES = ("generate", "start_judge", "summarize", "cleanup")
 #: Provided by the Lambda Python runtime itself (/var/runtime), not needed in the bundle.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
 LAMBDA_PYTHON = python_version(pipeline_stack.RUNTIME)
@@ -48,7 +48,7 @@ SDK_PACKAGES = ("sagemaker", "sagemaker_core", "omegaconf")
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The three function assets of a real `cdk synth` with bundling on, by function name."""
+    """The four function assets of a real `cdk synth` with bundling on, by function name."""
     outdir = tmp_path_factory.mktemp("cdk.out.bundled")
     synth = synth_app(outdir, **{"aws:cdk:bundling-stacks": ["**"]})
     template = synth.templates["pipeline"]
@@ -136,7 +136,7 @@ def test_summarize_has_pandas_matplotlib_fastparquet_and_not_pyarrow(bundles: di
         assert list((path / compiled).glob(f"*.{CPYTHON_TAG}.so")), package
     assert not (path / "pyarrow").exists()
     assert not list(path.glob("pyarrow-*.dist-info"))
-    for name in ("generate", "start_judge"):
+    for name in ("generate", "start_judge", "cleanup"):
         assert not (bundles[name] / "pandas").exists(), f"{name} does not need pandas"
 
 

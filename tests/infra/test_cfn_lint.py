@@ -24,6 +24,16 @@ def test_template_passes_cfn_lint(templates: dict[str, dict[str, Any]], role: st
     assert problems == []
 
 
+@pytest.mark.parametrize("role", ["endpoints", "pipeline"])
+def test_per_run_template_passes_cfn_lint(per_run_synth: Any, role: str) -> None:
+    """endpoints_mode=per_run changes these two stacks: no endpoints; endpoint states and grants."""
+    matches = lint(
+        json.dumps(per_run_synth.templates[role]), regions=sorted(catalog.NOVA_EVAL_IMAGE_ACCOUNTS)
+    )
+    problems = [f"{m.rule.id} {m.message} ({m.path})" for m in matches if m.rule.id not in IGNORED]
+    assert problems == []
+
+
 def test_cfn_lint_catches_a_broken_template(templates: dict[str, dict[str, Any]]) -> None:
     """Guard against a lint call that checks nothing: a wrong property must be reported."""
     broken = json.loads(json.dumps(templates["endpoints"]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -51,7 +52,9 @@ def test_endpoint_config_one_g5_12xlarge_least_outstanding(endpoints: dict[str, 
     (variant,) = config["Properties"]["ProductionVariants"]
     assert variant["InstanceType"] == "ml.g5.12xlarge"
     assert variant["InitialInstanceCount"] == 1
-    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == 300
+    # By hand: 300 s + 40 s per billion parameters, rounded up to minutes (Settings'
+    # startup_health_check_seconds): 1.5B -> 360 s, 7B -> 300 + 280 = 580 -> 600 s.
+    assert variant["ContainerStartupHealthCheckTimeoutInSeconds"] == {"A": 360, "B": 600}[which]
     assert variant["RoutingConfig"] == {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"}
 
 
@@ -142,3 +145,18 @@ def test_model_role_is_inline_and_pulls_only_the_tgi_repository(endpoints: dict[
                 assert ":log-group:/aws/sagemaker/Endpoints/novajudge-model-" in join_text(resource)
     for model in of_type(endpoints, "AWS::SageMaker::Model").values():
         assert model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0].startswith("ModelRole")
+
+
+def test_per_run_mode_defines_models_and_configs_but_no_endpoint(per_run_synth: Synth) -> None:
+    synth = per_run_synth
+    template = synth.templates["endpoints"]
+    assert of_type(template, "AWS::SageMaker::Endpoint") == {}
+    assert len(of_type(template, "AWS::SageMaker::Model")) == 2
+    configs = of_type(template, "AWS::SageMaker::EndpointConfig").values()
+    names = sorted(c["Properties"]["EndpointConfigName"] for c in configs)
+    assert names == sorted(synth.settings.endpoint_config_name(w) for w in ("A", "B"))
+    assert not [k for k in template.get("Outputs", {}) if k.startswith("Endpoint")]
+    # The endpoints' own log groups: every per-run name of this deployment (32 '?' = the md5).
+    (role,) = of_type(template, "AWS::IAM::Role").values()
+    text = json.dumps(role)
+    assert "/aws/sagemaker/Endpoints/novajudge-" + "?" * 32 + "-a" in text

@@ -35,6 +35,7 @@ from infra_synth import Synth
 from moto import mock_aws
 
 PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
+NAMES = ("generate", "start_judge", "summarize", "cleanup")
 BUCKET = "novajudge-evaluation-bucket"
 EXECUTION = "c0ffee00-1234-4abc-9def-0123456789ab"
 #: Granted for the Lambda platform, not called by handler code: excluded from "every grant is used".
@@ -63,7 +64,17 @@ DESIGN_FLOOR = {
         ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/results/summary.json"),
         ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/results/report.html"),
     },
+    "cleanup": {
+        ("sagemaker:StopTrainingJob", None),
+        ("s3:GetObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/request.json"),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/cleanup.json"),
+    },
 }
+#: The tag every judge job carries (novajudge.layout.JUDGE_JOB_TAG) and this app's pipeline stack.
+JOB_TAG = "novajudge:stack"
+PIPELINE_STACK = "NovaJudge-Pipeline"
+#: Tags of the training jobs created while recording: what AWS evaluates aws:ResourceTag against.
+JOB_TAGS: dict[str, dict[str, str]] = {}
 
 
 # -- the evaluator ----------------------------------------------------------------------------------------
@@ -298,6 +309,13 @@ def to_iam(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
         return [
             Call("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}", (), api)
         ]
+    if service == "sagemaker" and operation == "ListTrainingJobs":
+        return [Call("sagemaker:ListTrainingJobs", "*", (), api)]  # no resource-level permissions
+    if service == "sagemaker" and operation == "StopTrainingJob":
+        job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{params['TrainingJobName'].lower()}"
+        tags = JOB_TAGS.get(params["TrainingJobName"], {})
+        context = tuple((f"aws:ResourceTag/{k}", v) for k, v in sorted(tags.items()))
+        return [Call("sagemaker:StopTrainingJob", job, context, api)]
     if service == "sagemaker" and operation in ("CreateTrainingJob", "DescribeTrainingJob"):
         job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{params['TrainingJobName'].lower()}"
         context: tuple[tuple[str, Any], ...] = ()
@@ -315,7 +333,10 @@ def to_iam(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
                 )
             )
             if params.get("Tags"):
-                calls.append(Call("sagemaker:AddTags", job, (), api))
+                tags = {t["Key"]: t["Value"] for t in params["Tags"]}
+                JOB_TAGS[params["TrainingJobName"]] = tags
+                context = tuple((f"aws:RequestTag/{k}", v) for k, v in sorted(tags.items()))
+                calls.append(Call("sagemaker:AddTags", job, context, api))
         return calls
     raise AssertionError(f"no IAM mapping for {api}: add one deliberately")
 
@@ -446,9 +467,7 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
                     result = exc
             return result, list(calls)
 
-    raw: dict[str, list[tuple[str, str, dict[str, Any]]]] = {
-        n: [] for n in ("generate", "start_judge", "summarize")
-    }
+    raw: dict[str, list[tuple[str, str, dict[str, Any]]]] = {n: [] for n in NAMES}
     try:
         with mock_aws():
             s3 = boto3.client("s3", region_name=REGION)
@@ -505,6 +524,31 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
             results, calls = run("summarize", summary_state)
             assert isinstance(results, dict), results
             raw["summarize"] += calls
+
+            # An abort while the judge runs: the cleanup stops the job (moto finishes jobs at once,
+            # so the job is put back InProgress; moto_patches adds StopTrainingJob).
+            from moto.sagemaker.models import sagemaker_backends
+
+            from novajudge.local import moto_patches
+
+            moto_patches.install()
+            job = sagemaker_backends[ACCOUNT][REGION].training_jobs[judge["training_job_name"]]
+            job.training_job_status = "InProgress"
+            aborted = {
+                "detail-type": "Step Functions Execution Status Change",
+                "source": "aws.states",
+                "detail": {
+                    "name": EXECUTION,
+                    "status": "ABORTED",
+                    "input": json.dumps(squad["input"]),
+                },
+            }
+            report, calls = run("cleanup", aborted)
+            assert isinstance(report, dict) and report["stopped_jobs"] == [judge["training_job_name"]], report
+            raw["cleanup"] += calls
+            again, calls = run("cleanup", aborted)  # EventBridge may deliver twice: nothing more
+            assert isinstance(again, dict) and again["stopped_jobs"] == [], again
+            raw["cleanup"] += calls
     finally:
         mp.undo()
     by_function = {name: [c for call in calls for c in to_iam(*call)] for name, calls in raw.items()}
@@ -514,9 +558,6 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 def _role_of(app_synth: Synth, name: str) -> str:
     return _functions(app_synth.templates["pipeline"])[name]["Properties"]["Role"]["Fn::GetAtt"][0]
-
-
-NAMES = ("generate", "start_judge", "summarize")
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -575,6 +616,11 @@ def _mutations(call: Call) -> Iterator[tuple[str, Call]]:
         yield "other role", Call(call.action, r.rsplit("/", 1)[0] + "/AdminRole", call.context)
         yield "other service", Call(call.action, r, (("iam:PassedToService", "ec2.amazonaws.com"),))
         yield "no service", Call(call.action, r, ())
+    if call.action == "sagemaker:StopTrainingJob":
+        yield "other stack's job", Call(call.action, r, ((f"aws:ResourceTag/{JOB_TAG}", "OtherStack"),))
+        yield "untagged job", Call(call.action, r, ())
+    if call.action == "sagemaker:AddTags":
+        yield "other tag value", Call(call.action, r, ((f"aws:RequestTag/{JOB_TAG}", "OtherStack"),))
     if call.action == "sagemaker:CreateTrainingJob":
         yield (
             "other instance type",
@@ -628,6 +674,11 @@ def _machine_calls(app_synth: Synth, resolve: Resolver, job: str) -> list[Call]:
         elif resource == "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob":
             arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{job.lower()}"
             calls.append(Call("sagemaker:DescribeTrainingJob", arn))
+        elif resource == "arn:aws:states:::aws-sdk:sagemaker:stopTrainingJob":
+            arn = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{job.lower()}"
+            calls.append(
+                Call("sagemaker:StopTrainingJob", arn, ((f"aws:ResourceTag/{JOB_TAG}", PIPELINE_STACK),))
+            )
         else:
             raise AssertionError(f"no IAM mapping for task resource {resource}")
     return calls
@@ -640,7 +691,7 @@ def test_state_machine_role(recorded: Recorded, app_synth: Synth) -> None:
     policy = role_policy(app_synth.templates, role_id, resolve)
     assert recorded.job_names
     calls = _machine_calls(app_synth, resolve, recorded.job_names[0])
-    assert len(calls) == 4
+    assert len(calls) == 5
     assert all(is_allowed(policy, c) for c in calls)
     for call in calls:
         for why, mutant in _mutations(call):

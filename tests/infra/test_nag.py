@@ -19,6 +19,11 @@ def test_default_app_has_no_unacknowledged_finding(app_synth: Synth) -> None:
     assert all(p.get("conclusion") != "failure" for p in app_synth.report.get("pluginReports", []))
 
 
+def test_per_run_app_has_no_unacknowledged_finding(per_run_synth: Synth) -> None:
+    assert nag_violations(per_run_synth.report) == []
+    assert all(p.get("conclusion") != "failure" for p in per_run_synth.report.get("pluginReports", []))
+
+
 def test_every_acknowledgement_matches_a_real_finding(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,7 +22,12 @@ from novajudge.config import EVENTS_PER_POLL, EVENTS_PER_STATE_TYPE
 from stacks import pipeline_stack
 from stacks.constructs.python_function import IMPORT_TESTED_PYTHON, python_version
 
-FUNCTIONS = {"Generate": "generate", "StartJudge": "start_judge", "Summarize": "summarize"}
+FUNCTIONS = {
+    "Generate": "generate",
+    "StartJudge": "start_judge",
+    "Summarize": "summarize",
+    "Cleanup": "cleanup",
+}
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
     "Lambda.AWSLambdaException",
@@ -46,8 +51,10 @@ EXPECTED_ENV = {
         "BINARY_JUDGE_MODEL",
         "BINARY_JUDGE_IMAGE_TAG",
         "JUDGE_MAX_RUNTIME_SECONDS",
+        "JUDGE_JOB_STACK_TAG",
     },
     "summarize": COMMON_ENV | {"MPLCONFIGDIR", "MPLBACKEND"},
+    "cleanup": COMMON_ENV | {"BUCKET_NAME"},
 }
 
 
@@ -121,7 +128,7 @@ def function_role(template: dict[str, Any], name: str) -> str:
 # -- functions ------------------------------------------------------------------------------------------
 
 
-def test_three_functions_on_the_import_tested_python_runtime(pipeline: dict[str, Any]) -> None:
+def test_four_functions_on_the_import_tested_python_runtime(pipeline: dict[str, Any]) -> None:
     fns = functions(pipeline)
     assert set(fns) == set(FUNCTIONS.values())
     assert python_version(pipeline_stack.RUNTIME) == IMPORT_TESTED_PYTHON
@@ -153,7 +160,7 @@ def test_each_function_logs_to_its_own_destroyed_log_group_with_retention(pipeli
         assert group["DeletionPolicy"] == "Delete", name
         assert group["Properties"]["RetentionInDays"] > 0, name
         used.add(group_id)
-    assert len(used) == 3
+    assert len(used) == 4
 
 
 def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth: Synth) -> None:
@@ -177,14 +184,24 @@ def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth:
     assert judge["BINARY_JUDGE_MODEL"] == settings.binary_judge_model
     assert judge["JUDGE_MAX_RUNTIME_SECONDS"] == str(settings.judge_max_runtime_seconds)
     assert "JudgeRole" in render(judge["JUDGE_ROLE_ARN"])
+    assert judge["JUDGE_JOB_STACK_TAG"] == settings.stack_names()["pipeline"]
+    assert render(envs["cleanup"]["BUCKET_NAME"]) == render(envs["generate"]["BUCKET_NAME"])
 
 
-def test_design_lists_every_variable_the_stack_sets(pipeline: dict[str, Any]) -> None:
-    """docs/design.md "Lambda environment": the rows the stack sets are exactly the template's."""
+def test_design_lists_every_variable_the_stack_sets(pipeline: dict[str, Any], per_run_synth: Synth) -> None:
+    """docs/design.md "Lambda environment": the rows the stack sets are exactly the template's,
+    in each endpoints mode (rows say "only with `endpoints_mode=per_run`" / "with persistent endpoints")."""
     documented = lambda_environment()
-    for name, fn in functions(pipeline).items():
-        by_stack = {var for var, (_, source) in documented[name].items() if "the stack" in source}
-        assert set(fn["Properties"]["Environment"]["Variables"]) == by_stack, name
+    modes = {"persistent": pipeline, "per_run": per_run_synth.templates["pipeline"]}
+    other = {"persistent": "only with `endpoints_mode=per_run`", "per_run": "with persistent endpoints"}
+    for mode, template in modes.items():
+        for name, fn in functions(template).items():
+            by_stack = {
+                var
+                for var, (_, source) in documented[name].items()
+                if "the stack" in source and other[mode] not in source
+            }
+            assert set(fn["Properties"]["Environment"]["Variables"]) == by_stack, (mode, name)
 
 
 def test_configuration_reaches_the_functions(tmp_path: Path) -> None:
@@ -237,9 +254,20 @@ def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
         "Done": "Pass",
         "ExplainJudgeFailure": "Pass",
         "ExplainJudgeStop": "Pass",
+        "StopJudgeJob": "Task",
+        "RecordEndpointUse": "Pass",
         **dict.fromkeys(FAIL_STATES, "Fail"),
     }
-    assert states["GenerateData"]["Next"] == "StartJudgeJob"
+    assert states["GenerateData"]["Next"] == "RecordEndpointUse"
+    record = states["RecordEndpointUse"]
+    assert record["Next"] == "StartJudgeJob" and record["ResultPath"] == "$.endpoint_use"
+    assert record["Parameters"] == {
+        "mode": "persistent",
+        "instance_type": "ml.g5.12xlarge",
+        "instances": 2,
+        "from.$": "$$.Execution.StartTime",
+        "until.$": "$$.State.EnteredTime",
+    }
     assert states["GenerateData"]["Parameters"] == {"input.$": "$", "execution_name.$": "$$.Execution.Name"}
     assert "ResultPath" not in states["GenerateData"]  # the result replaces the state
     assert states["StartJudgeJob"]["ResultPath"] == "$.judge"
@@ -255,6 +283,15 @@ def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
     assert describe["Parameters"] == {"TrainingJobName.$": "$.judge.training_job_name"}
     assert describe["ResultPath"] == "$.judge_status"
     assert describe["Next"] == "JudgeFinished?"
+    # A failing poll may leave the judge running: it is stopped before the run fails.
+    assert describe["Catch"][0]["Next"] == "StopJudgeJob"
+    stop = states["StopJudgeJob"]
+    assert stop["Resource"] == "arn:<AWS::Partition>:states:::aws-sdk:sagemaker:stopTrainingJob"
+    assert stop["Parameters"] == {"TrainingJobName.$": "$.judge.training_job_name"}
+    assert stop["ResultPath"] == "$.stop_result" and stop["Next"] == "JudgeJobFailed"
+    assert stop["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.stop_error", "Next": "JudgeJobFailed"}
+    ]
     assert states["SummarizeResults"]["ResultPath"] == "$.results"
     assert states["SummarizeResults"]["Next"] == "Done"
     assert states["Done"]["End"] is True
@@ -303,7 +340,8 @@ def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipel
     expected_fail = {
         "GenerateData": "GenerationFailed",
         "StartJudgeJob": "JudgeStartFailed",
-        "DescribeJudgeJob": "JudgeJobFailed",
+        "DescribeJudgeJob": "StopJudgeJob",  # then JudgeJobFailed (test_states_are_the_designed_flow)
+        "StopJudgeJob": "JudgeJobFailed",
         "SummarizeResults": "SummarizeFailed",
     }
     tasks = {name for name, s in states.items() if s["Type"] == "Task"}
@@ -320,13 +358,17 @@ def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipel
             # A read-only poll may retry anything, a bounded number of times, in a last retrier alone.
             assert task["Retry"][-1]["ErrorEquals"] == ["States.ALL"]
             assert task["Retry"][-1]["MaxAttempts"] <= 3
+        elif name == "StopJudgeJob":
+            assert "SageMaker.ThrottlingException" in retried and "States.ALL" not in retried
         else:
             assert retried >= LAMBDA_TRANSIENT, name
             assert "States.ALL" not in retried, f"{name} must not retry its own errors blindly"
         for retry in task["Retry"]:
             assert 1 <= retry["MaxAttempts"] <= 10 and retry["BackoffRate"] >= 1.5
         (catch,) = task["Catch"]
-        assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": expected_fail[name]}
+        # A failed stop keeps the run's own error in $.error for the Fail state.
+        path = "$.stop_error" if name == "StopJudgeJob" else "$.error"
+        assert catch == {"ErrorEquals": ["States.ALL"], "ResultPath": path, "Next": expected_fail[name]}
     for fail in FAIL_STATES:
         assert states[fail] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
 
@@ -424,9 +466,18 @@ def test_function_grants_are_exactly_what_each_function_needs(pipeline: dict[str
         | {
             ("sagemaker:CreateTrainingJob", training_jobs),
             ("sagemaker:DescribeTrainingJob", training_jobs),
+            ("sagemaker:AddTags", training_jobs),  # only the stack's tag: test_stop_is_tag_conditioned
             ("iam:PassRole", "<judge-role>"),
         },
         "summarize": xray | logs | runs | list_runs,
+        "cleanup": xray
+        | logs
+        | runs
+        | {
+            ("sagemaker:DescribeTrainingJob", training_jobs),
+            ("sagemaker:ListTrainingJobs", "*"),
+            ("sagemaker:StopTrainingJob", training_jobs),  # tag-conditioned: test_stop_is_tag_conditioned
+        },
     }
     for name, want in expected.items():
         got = _shape(grants(pipeline, function_role(pipeline, name)))
@@ -460,6 +511,7 @@ def test_star_resources_only_where_aws_has_no_resource_level_permissions(pipelin
         "logs:PutResourcePolicy",
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
+        "sagemaker:ListTrainingJobs",
     }
     for role_id in of_type(pipeline, "AWS::IAM::Role"):
         for action, resource in grants(pipeline, role_id):
@@ -474,7 +526,11 @@ def test_state_machine_role(pipeline: dict[str, Any]) -> None:
     got = {(a, r) for a, r in grants(pipeline, role_id) if r != "*"}
     fns = functions(pipeline)
     logical = [next(k for k, v in pipeline["Resources"].items() if v is fn) for fn in fns.values()]
-    want = {("sagemaker:DescribeTrainingJob", f"arn:{ACCOUNT}:training-job/*")}
+    want = {
+        ("sagemaker:DescribeTrainingJob", f"arn:{ACCOUNT}:training-job/*"),
+        ("sagemaker:StopTrainingJob", f"arn:{ACCOUNT}:training-job/*"),
+    }
+    logical = [lid for lid in logical if "Cleanup" not in lid]  # the rule invokes cleanup, not the machine
     for lid in logical:
         want |= {("lambda:InvokeFunction", f"<{lid}.Arn>"), ("lambda:InvokeFunction", f"<{lid}.Arn>:*")}
     assert got == want
@@ -526,6 +582,72 @@ def test_an_older_runtime_is_flagged_by_nag(tmp_path: Path, monkeypatch: pytest.
     assert "AwsSolutions-L1" in rules
 
 
+def test_stop_is_tag_conditioned(pipeline: dict[str, Any], app_synth: Synth) -> None:
+    """Stopping (cleanup, state machine) and tagging (start_judge) name this stack's tag value."""
+    stack = app_synth.settings.stack_names()["pipeline"]
+    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    roles = {
+        "cleanup": function_role(pipeline, "cleanup"),
+        "machine": machine["Properties"]["RoleArn"]["Fn::GetAtt"][0],
+        "start_judge": function_role(pipeline, "start_judge"),
+    }
+    seen = set()
+    for who, role_id in roles.items():
+        for st in role_statements(pipeline, role_id):
+            actions = set(as_list(st["Action"]))
+            if "sagemaker:StopTrainingJob" in actions:
+                assert actions == {"sagemaker:StopTrainingJob"}, who
+                assert st["Condition"] == {"StringEquals": {"aws:ResourceTag/novajudge:stack": stack}}, who
+                seen.add(who)
+            if "sagemaker:AddTags" in actions:
+                assert actions == {"sagemaker:AddTags"}, who
+                assert st["Condition"] == {"StringEquals": {"aws:RequestTag/novajudge:stack": stack}}, who
+                seen.add(who)
+    assert seen == set(roles)
+
+
+def test_rule_runs_cleanup_after_every_unsuccessful_ending(pipeline: dict[str, Any]) -> None:
+    (rule,) = of_type(pipeline, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    (machine_id,) = of_type(pipeline, "AWS::StepFunctions::StateMachine")
+    assert pattern["source"] == ["aws.states"]
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": machine_id}]
+    (target,) = rule["Properties"]["Targets"]
+    cleanup_id = next(k for k, v in pipeline["Resources"].items() if v is functions(pipeline)["cleanup"])
+    assert target["Arn"] == {"Fn::GetAtt": [cleanup_id, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 3
+
+
+def test_per_run_grants_name_only_this_deployments_run_endpoints(per_run_synth: Synth) -> None:
+    """Create/describe/delete and invoke only `<prefix>-<32 chars>-a|b`, create only from the
+    stack's two configs; the persistent endpoint names are no longer granted."""
+    pipeline = per_run_synth.templates["pipeline"]
+    settings = per_run_synth.settings
+    run_endpoints = {f"arn:{ACCOUNT}:endpoint/novajudge-{'?' * 32}-{w}" for w in "ab"}
+    configs = {f"arn:{ACCOUNT}:endpoint-config/{settings.endpoint_config_name(w)}" for w in ("A", "B")}
+    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    machine_grants = grants(pipeline, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
+    by_action: dict[str, set[str]] = {}
+    for action, resource in machine_grants:
+        by_action.setdefault(action, set()).add(resource)
+    assert by_action["sagemaker:CreateEndpoint"] == run_endpoints | configs
+    assert by_action["sagemaker:DescribeEndpoint"] == run_endpoints
+    assert by_action["sagemaker:DeleteEndpoint"] == run_endpoints
+    generate = grants(pipeline, function_role(pipeline, "generate"))
+    assert {r for a, r in generate if a == "sagemaker:InvokeEndpoint"} == run_endpoints
+    cleanup = grants(pipeline, function_role(pipeline, "cleanup"))
+    assert {r for a, r in cleanup if a == "sagemaker:DeleteEndpoint"} == run_endpoints
+    envs = {n: fn["Properties"]["Environment"]["Variables"] for n, fn in functions(pipeline).items()}
+    assert envs["generate"]["RUN_ENDPOINT_PREFIX"] == envs["cleanup"]["RUN_ENDPOINT_PREFIX"] == "novajudge"
+    assert "ENDPOINT_A_NAME" not in envs["generate"]
+    d = definition(pipeline)
+    assert d["StartAt"] == "RunIdGiven?"
+    assert d["States"]["GenerateData"]["Parameters"]["input.$"] == "$.request"
+    assert d["States"]["DeleteEndpointB"]["Next"] == "RecordEndpointUse"
+    assert d["States"]["RecordEndpointUse"]["Parameters"]["mode"] == "per_run"
+    assert d["TimeoutSeconds"] == pipeline_stack.PipelineStack.state_machine_timeout(settings).to_seconds()
 def _loop_states(states: dict[str, Any], start: str) -> list[str]:
     """The states of the cycle through `start` (following Next and Choice branches)."""
 

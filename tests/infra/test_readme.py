@@ -80,6 +80,23 @@ def test_cost_tables_follow_the_pricing_file(text: str) -> None:
         ]
 
 
+def test_per_run_cost_rows_follow_the_pricing_file(text: str) -> None:
+    """Per-run endpoints: 2 endpoints × 0.25 h (10 min start-up + 5 min generation) + the judge."""
+    prices = pricing.load_prices()
+    costs = _section(text, "Costs")
+    endpoints_run = 2 * prices.endpoint_hourly("ml.g5.12xlarge") * 0.25
+    for judge_instance in ("ml.p5.48xlarge", "ml.g5.12xlarge"):
+        judge_run = prices.training_hourly(judge_instance) * 0.5
+        row = next(line for line in costs.splitlines() if f"({judge_instance}), per_run" in line)
+        cells = [c.strip().strip("*") for c in row.strip("|").split("|")]
+        assert cells[1:] == [
+            f"${_round(endpoints_run):.2f}",
+            f"${_round(judge_run):.2f}",
+            f"${_round(endpoints_run + judge_run):.2f}",
+            "$0/h",
+        ]
+
+
 def _round(value: float) -> float:
     """Half-up to cents, as a person writes prices (Python's round() is half-even)."""
     return int(value * 100 + 0.5 + 1e-9) / 100

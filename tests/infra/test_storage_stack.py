@@ -61,11 +61,19 @@ def test_default_destroy_removes_buckets_and_their_objects(storage: dict[str, An
     auto_deleted = {
         r["Properties"]["BucketName"]["Ref"] for r in of_type(storage, "Custom::S3AutoDeleteObjects").values()
     }
-    for prefix in ("Evaluation", "AccessLogs"):
-        bucket_id, bucket = _bucket(storage, prefix)
-        assert bucket["DeletionPolicy"] == "Delete"
-        assert bucket["UpdateReplacePolicy"] == "Delete"
-        assert bucket_id in auto_deleted
+    bucket_id, bucket = _bucket(storage, "Evaluation")
+    assert bucket["DeletionPolicy"] == "Delete"
+    assert bucket["UpdateReplacePolicy"] == "Delete"
+    assert bucket_id in auto_deleted
+    # The access-log bucket is kept: late server-access-log deliveries would land after CDK's
+    # auto-delete emptied it and fail DeleteBucket (README, "Teardown"); its output names it.
+    log_id, log_bucket = _bucket(storage, "AccessLogs")
+    assert log_bucket["DeletionPolicy"] == "Retain"
+    assert log_bucket["UpdateReplacePolicy"] == "Retain"
+    assert log_id not in auto_deleted
+    assert storage["Outputs"]["AccessLogBucketName"]["Value"] == {"Ref": log_id}
+    (rule,) = log_bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["ExpirationInDays"] > 0  # it empties itself over time
 
 
 def test_retain_bucket_keeps_buckets_and_skips_auto_delete(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ from ops_helpers import (
 )
 
 from novajudge.config import Settings
+from novajudge.local import moto_patches
 
 
 @pytest.fixture
@@ -47,6 +48,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def deployed(aws_env: None) -> Iterator[Deployed]:
     settings = Settings.from_cdk_json(REPO / "cdk.json")
     names = settings.stack_names()
+    moto_patches.install()  # ListServiceQuotas (the start command's quota pre-flight)
+    judge_type = settings.resolved_judge_instance_type()
+    moto_patches.registry.service_quotas["sagemaker"] = {f"{judge_type} for training job usage": 1.0}
     with mock_aws(config=MOTO_CONFIG):
         bucket = "novajudge-storage-bucket"
         boto3.client("s3", region_name=REGION).create_bucket(Bucket=bucket)
@@ -74,6 +78,7 @@ def deployed(aws_env: None) -> Iterator[Deployed]:
         )
         register_stack_outputs(cfn, names["pipeline"], {"StateMachineArn": arn})
         yield Deployed(settings=settings, bucket=bucket, state_machine_arn=arn)
+    moto_patches.registry.service_quotas.clear()
 
 
 @pytest.fixture

@@ -83,6 +83,9 @@ def test_hand_calculation_rubric_both_orders(deployed: Deployed, prices_file: Pa
     assert "21.7 min" in out and "21.67 USD" in out and "7.22 USD" in out
     assert "total: 29.44 USD with the endpoints up for the whole run" in out
     assert "22.22 USD if you run `novajudge endpoints down`" in out
+    # Per-run endpoints: 20/h × (10 start-up min + 100 s) = 20 × 700/3600 = 3.8889; + judge 21.667.
+    assert "endpoints_mode=per_run: 25.56 USD per run" in out and "3.89 USD), 0 USD/h between runs" in out
+    assert "endpoints_mode=persistent: the endpoints burn 20.00 USD/h while deployed" in out
     assert "endpoint novajudge-model-a: InService" in out
     assert "hourly burn now: 20.00 USD/h" in out
     assert "assumptions (not measured): the judge handles 6 lines/min on ml.p5.48xlarge" in out

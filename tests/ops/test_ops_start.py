@@ -154,3 +154,41 @@ def test_follow_on_a_terminal_uses_a_live_view(deployed: Deployed) -> None:
     assert run.status == "SUCCEEDED"
     text = buffer.getvalue()
     assert "SUCCEEDED" in text and "Done" in text
+
+
+def test_start_refused_when_the_judge_quota_is_zero(deployed: Deployed) -> None:
+    from novajudge.local import moto_patches
+
+    judge_type = deployed.settings.resolved_judge_instance_type()
+    name = f"{judge_type} for training job usage"
+    moto_patches.registry.service_quotas["sagemaker"] = {name: 0.0}
+    result = invoke("start", "--run-id", "quota0")
+    assert result.exit_code == 1, result.output
+    assert f"SageMaker quota '{name}' is 0 in us-east-1; this run needs 1" in result.output
+    assert "request-service-quota-increase" in result.output and "--desired-value 1" in result.output
+    assert "nothing was started" in result.output
+    assert deployed.executions() == []
+
+
+def test_start_proceeds_when_the_quota_is_enough(deployed: Deployed) -> None:
+    from novajudge.local import moto_patches
+
+    judge_type = deployed.settings.resolved_judge_instance_type()
+    moto_patches.registry.service_quotas["sagemaker"] = {f"{judge_type} for training job usage": 2.0}
+    result = invoke("start", "--run-id", "quota2")
+    assert result.exit_code == 0, result.output
+    assert "SageMaker quota" not in result.output and "warning" not in result.output
+    assert [e["name"] for e in deployed.executions()] == ["quota2"]
+
+
+def test_per_run_needs_both_endpoint_instances() -> None:
+    from novajudge.config import Settings
+    from novajudge.ops.quotas import run_needs
+
+    persistent = run_needs(Settings(), "ml.p5.48xlarge")
+    assert [(n.name, n.needed) for n in persistent] == [("ml.p5.48xlarge for training job usage", 1)]
+    per_run = run_needs(Settings(endpoints_mode="per_run"), "ml.p5.48xlarge")
+    assert [(n.name, n.needed) for n in per_run] == [
+        ("ml.p5.48xlarge for training job usage", 1),
+        ("ml.g5.12xlarge for endpoint usage", 2),
+    ]

@@ -9,7 +9,12 @@ from design_doc import lambda_environment
 
 from novajudge.errors import ConfigError, JudgeConfigError
 from novajudge.generation.endpoints import RetryPolicy
-from novajudge.steps.environment import GenerateEnvironment, StartJudgeEnvironment, SummarizeEnvironment
+from novajudge.steps.environment import (
+    CleanupEnvironment,
+    GenerateEnvironment,
+    StartJudgeEnvironment,
+    SummarizeEnvironment,
+)
 
 GENERATE_REQUIRED = {
     "BUCKET_NAME": "bucket-1",
@@ -22,6 +27,7 @@ CLASSES = {
     "generate": GenerateEnvironment,
     "start_judge": StartJudgeEnvironment,
     "summarize": SummarizeEnvironment,
+    "cleanup": CleanupEnvironment,
 }
 
 
@@ -174,3 +180,28 @@ def test_summarize_environment() -> None:
         "/scratch", False
     )
     assert SummarizeEnvironment.from_environ({}) == SummarizeEnvironment(None, False)
+
+
+def test_per_run_generate_needs_no_endpoint_names_and_derives_them_from_the_run() -> None:
+    import hashlib
+
+    environ = {k: v for k, v in GENERATE_REQUIRED.items() if not k.startswith("ENDPOINT_")}
+    with pytest.raises(ConfigError, match=r"missing ENDPOINT_A_NAME, ENDPOINT_B_NAME$"):
+        GenerateEnvironment.from_environ(environ)
+    env = GenerateEnvironment.from_environ({**environ, "RUN_ENDPOINT_PREFIX": "novajudge"})
+    digest = hashlib.md5(b"run-7").hexdigest()
+    assert env.endpoints_of("run-7") == (f"novajudge-{digest}-a", f"novajudge-{digest}-b")
+    persistent = GenerateEnvironment.from_environ(GENERATE_REQUIRED)
+    assert persistent.endpoints_of("run-7") == ("ep-a", "ep-b")
+
+
+def test_cleanup_environment() -> None:
+    with pytest.raises(ConfigError, match=r"^cleanup function environment is missing BUCKET_NAME$"):
+        CleanupEnvironment.from_environ({"AWS_REGION": "eu-west-1"})
+    env = CleanupEnvironment.from_environ({"BUCKET_NAME": "b", "AWS_REGION": "eu-west-1"})
+    assert (env.bucket, env.region, env.run_endpoints("r")) == ("b", "eu-west-1", ())
+    per_run = CleanupEnvironment.from_environ(
+        {"BUCKET_NAME": "b", "AWS_DEFAULT_REGION": "us-east-1", "RUN_ENDPOINT_PREFIX": "nj"}
+    )
+    assert [name[-2:] for name in per_run.run_endpoints("r")] == ["-a", "-b"]
+    assert all(name.startswith("nj-") and len(name) == 3 + 32 + 2 for name in per_run.run_endpoints("r"))

@@ -225,3 +225,43 @@ def _tiny_tar() -> bytes:
 
 
 TINY_TAR = _tiny_tar()
+
+
+def test_summary_records_usage_priced_from_the_state(
+    aws, tgi: FakeTGI, generate_step, lambda_context
+) -> None:
+    """Judge: BillableTimeInSeconds × InstanceCount; endpoints: from..until × 2; list prices by hand."""
+    s3 = aws["s3"]
+    state = _generate("exp-usage", generate_step, lambda_context, questions=1)
+    s3.put_object(Bucket=BUCKET, Key=f"runs/exp-usage/judge-output/{JOB}/output/output.tar.gz", Body=TINY_TAR)
+    state["judge"] = _judge("exp-usage")
+    state["judge_status"] = {
+        "TrainingJobStatus": "Completed",
+        "BillableTimeInSeconds": 1800,
+        "ResourceConfig": {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1},
+    }
+    state["endpoint_use"] = {
+        "mode": "per_run",
+        "instance_type": "ml.g5.12xlarge",
+        "instances": 2,
+        "from": "2026-11-30T10:00:00.000Z",
+        "until": "2026-11-30T10:15:00.000Z",
+    }
+
+    def fake_summarize(source, out_dir, model_a, model_b, *, manifest=None, stand_in=False):
+        for name in ("details.parquet", "report.png", "report.html"):
+            (Path(out_dir) / name).write_bytes(name.encode())
+        (Path(out_dir) / "summary.json").write_text(json.dumps({"headline": "h"}))
+        return {"headline": "h"}
+
+    _summarize(state, s3, summarize=fake_summarize)
+    summary = json.loads(
+        s3.get_object(Bucket=BUCKET, Key="runs/exp-usage/results/summary.json")["Body"].read()
+    )
+    usage = summary["usage"]
+    assert summary["headline"] == "h"
+    # pricing.json: ml.p5.48xlarge training 63.29/h, ml.g5.12xlarge inference 7.09/h (README table).
+    assert usage["judge"]["instance_seconds"] == 1800 and usage["judge"]["cost"] == pytest.approx(31.645)
+    assert usage["endpoints"]["seconds"] == 900 and usage["endpoints"]["instance_seconds"] == 1800
+    assert usage["endpoints"]["cost"] == pytest.approx(3.545)
+    assert usage["total_cost"] == pytest.approx(35.19)
