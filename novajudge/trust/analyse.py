@@ -95,11 +95,11 @@ def analyse(prompts: pd.DataFrame, criteria: pd.DataFrame, *, variant: str,
         block["calibration"] = {"measured": False, "reason": "not measured: no human preference labels given"}
     else:
         labels = load_human_labels(human_labels) if isinstance(human_labels, str | Path) else human_labels
-        block["calibration"] = {"measured": True, **calibrate(prompts, labels)}
+        block["calibration"] = {"measured": True, **calibrate(prompts, labels, criteria)}
     not_rubric = {"measured": False, "reason": "not measured: the binary judge gives no criterion scores"}
     if variant == "rubric":
         block["scores"] = {"measured": True, **score_distribution(criteria)}
-        block["margins"] = margin_distribution(prompts)
+        block["margins"] = margin_distribution(prompts, criteria=criteria)
         block["criteria"] = most_common_criteria(criteria, top=top, synonyms=normalise_synonyms(synonyms))
     else:
         block["scores"] = dict(not_rubric)
