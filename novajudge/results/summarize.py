@@ -21,7 +21,8 @@ summary.json keys (stable; other analyses add their own top-level keys, never ch
 - `judge`: the judge's own aggregate numbers as reported (a_scores, b_scores, ties, inference_error,
   score, winrate, lower_rate, upper_rate, rubric weighted_score_A/B, score_margin, `*_stderr`)
 - `ours`: secondary, per judgement (each judge-input row as if independent), in model terms:
-  `counts` {total, valid, decided, a_wins, b_wins, ties, bothbad_ties, inference_errors}, `error_rate`, `win_rate_b_decided`, `wilson_95` [lo, hi],
+  `counts` {total, valid, decided, a_wins, b_wins, ties, bothbad_ties, inference_errors},
+  `error_rate`, `win_rate_b_decided`, `wilson_95` [lo, hi],
   `win_rate_b_ties_half`, `bootstrap_95` [lo, hi], `sign_test_p`, `verdict`, `verdict_text`
 - `rubric`: null for the binary judge, else {rows_with_criteria, weighted_score_A_mean,
   weighted_score_B_mean, margin {n, mean, median, std, min, q05, q25, q75, q95, max},
