@@ -120,7 +120,7 @@ def _panel_pie(ax: Axes, c: Mapping[str, int]) -> None:
     parts = [("A wins", c["a_wins"], COLOUR_A), ("B wins", c["b_wins"], COLOUR_B),
              ("ties", c["ties"], COLOUR_TIE), ("both bad", c["bothbad_ties"], COLOUR_BAD)]  # fmt: skip
     parts = [p for p in parts if p[1] > 0]
-    ax.set_title(f"3. Per judgement, secondary: {c['valid']} valid judgements")
+    ax.set_title(f"5. Per judgement, secondary: {c['valid']} valid judgements")
     if not parts:
         ax.text(0.5, 0.5, "no valid judgements", ha="center", va="center", transform=ax.transAxes)
         ax.axis("off")
@@ -142,7 +142,7 @@ def _panel_versus(ax: Axes, c: Mapping[str, int], model_a: str, model_b: str) ->
 
 
 def _panel_gauge(ax: Axes, rate: float | None) -> None:
-    ax.set_title("B's win rate over prompts (headline), gauge")
+    ax.set_title("3. B's win rate over prompts (headline), gauge")
     ax.add_patch(Wedge((0, 0), 1.0, 90, 180, width=0.3, color=COLOUR_A, alpha=0.6))
     ax.add_patch(Wedge((0, 0), 1.0, 0, 90, width=0.3, color=COLOUR_B, alpha=0.6))
     for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
@@ -184,7 +184,7 @@ def _panel_table(ax: Axes, summary: Mapping[str, Any]) -> None:
         ("judgements (valid / errors)", f"{c['total']} ({c['valid']} / {c['inference_errors']})"),
         ("A / B wins (judgements)", f"{c['a_wins']} / {c['b_wins']}"),
         ("ties / both bad (judgements)", f"{c['ties']} / {c['bothbad_ties']}"),
-        ("B win rate, decided judgements", _pct(ours["win_rate_b_decided"])),
+        ("B rate, decided judgem.", _pct(ours["win_rate_b_decided"])),
         ("  Wilson 95%", _fmt_ci(ours["wilson_95"])),
         ("judge's winrate" + position, _pct(judge.get("winrate"))),
         ("  judge's bounds", _fmt_ci([jlo, jhi])),
@@ -194,7 +194,7 @@ def _panel_table(ax: Axes, summary: Mapping[str, Any]) -> None:
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
     table.scale(1, 1.25)
-    ax.set_title("6. Summary: prompts first, then judgements, then the judge's own")
+    ax.set_title("6. Summary (prompts, then judgements)")
 
 
 def _panel_weighted(
@@ -223,7 +223,7 @@ def _panel_margin(ax: Axes, margins: np.ndarray) -> None:
     ax.axvline(0, color="black", linestyle="--", linewidth=1)
     ax.axvline(float(np.median(margins)), color=COLOUR_ERR, linewidth=1.5, label="median")
     ax.legend(fontsize=8)
-    ax.set_xlabel("weighted score margin")
+    ax.set_xlabel("weighted score margin (weights renormalised)")
     ax.set_ylabel("judgements")
 
 

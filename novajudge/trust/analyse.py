@@ -55,7 +55,11 @@ def headline(block: Mapping[str, Any]) -> str:
     position = block["position"]
     parts = []
     consistency = position["consistency"]
-    if consistency.get("measured"):
+    binary = block.get("position_binary", {}).get("consistency", {})
+    if not consistency.get("measured") and binary.get("measured"):
+        parts.append(f"the judge's own forward and backward passes agreed for {binary['successes']} of "
+                     f"{binary['n']} pairs ({_pct(binary['rate'])})")
+    elif consistency.get("measured"):
         parts.append(f"verdicts agreed across both orders for {consistency['successes']} of "
                      f"{consistency['n']} prompts ({_pct(consistency['rate'])})")
         rate = position["reconciled"]["b_win_rate"]
@@ -65,7 +69,10 @@ def headline(block: Mapping[str, Any]) -> str:
         parts.append("position consistency not measured (pairs judged in one order only)")
     first = position["first_position_preference"]
     if first["rate"] is not None:
-        parts.append(f"first-shown response preferred in {_pct(first['rate'])} of decided judgements")
+        confounded = " (confounded with model quality: model A was always shown first)" if first.get(
+            "confounded") else ""
+        parts.append(f"first-shown response preferred in {_pct(first['rate'])} of decided judgements"
+                     f"{confounded}")
     calibration = block.get("calibration", {})
     if calibration.get("measured"):
         agreement = calibration["forward_agreement"]
