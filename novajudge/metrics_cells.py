@@ -104,7 +104,10 @@ def iter_metrics(cells: Sequence[Any] | np.ndarray, source: str) -> Iterator[lis
     "`<source>` row 7: field 'metrics' is not a Python dict literal (...)".
     """
     for start in range(0, len(cells), BATCH):
-        chunk = [c if isinstance(c, dict) else cell_text(c).strip() for c in cells[start : start + BATCH]]
+        chunk = [
+            c.strip() if type(c) is str else c if isinstance(c, dict) else cell_text(c).strip()
+            for c in cells[start : start + BATCH]
+        ]
         todo = [i for i, c in enumerate(chunk) if isinstance(c, str) and c]
         parsed: list[Any] = [c if isinstance(c, dict) else {} for c in chunk]
         # A batch allocates a few hundred thousand objects at once, all alive until it is done:
