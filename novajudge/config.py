@@ -126,7 +126,9 @@ class Settings(BaseModel):
     temperature: float = Field(0.9, ge=0.0, le=2.0)
     generation_concurrency: int = Field(4, ge=1, le=32)
     max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
-    both_orders: bool = True
+    # Off: both Nova judges already run every pair forward and backward (AWS docs); sending swapped
+    # copies doubles the judge bill and is an opt-in audit of the judge's residual position bias.
+    both_orders: bool = False
     poll_seconds: int = Field(60, ge=1, le=3600)
     #: Seconds between DescribeEndpoint polls while per-run endpoints start (`endpoints_mode=per_run`).
     endpoint_poll_seconds: int = Field(30, ge=1, le=300)

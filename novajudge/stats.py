@@ -27,7 +27,7 @@ DEFAULT_SEED = 20260101
 DEFAULT_RESAMPLES = 2000
 
 
-def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+def wilson_interval(successes: float, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval for a binomial proportion; (nan, nan) when n == 0."""
     if n <= 0:
         return float("nan"), float("nan")
@@ -88,6 +88,48 @@ def bootstrap_interval(
     rates = (draws[:, 0] + 0.5 * draws[:, 1]) / n
     lo, hi = np.percentile(rates, [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def bootstrap_mean_interval(
+    values: Sequence[float] | np.ndarray, *, seed: int = DEFAULT_SEED, resamples: int = DEFAULT_RESAMPLES
+) -> tuple[float, float]:
+    """95% percentile bootstrap interval of a mean, resampling the units (here: prompts).
+
+    Per-prompt outcomes take few distinct values (multiples of 1/2 or 1/4), so resampling n units
+    with replacement is drawn as multinomial counts over the distinct values: the same
+    distribution, O(distinct values) per resample whatever n is. (nan, nan) when there are none.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n == 0:
+        return float("nan"), float("nan")
+    kinds, counts = np.unique(v, return_counts=True)
+    rng = np.random.default_rng(seed)
+    draws = rng.multinomial(n, counts / n, size=resamples)
+    means = draws @ kinds / n
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def mean_with_interval(
+    values: Sequence[float] | np.ndarray, *, seed: int = DEFAULT_SEED, resamples: int = DEFAULT_RESAMPLES
+) -> dict[str, object]:
+    """Mean of per-unit outcomes in [0, 1] with a 95% interval that is never a zero-width point.
+
+    The percentile bootstrap over units; when every unit has the same outcome the bootstrap
+    collapses to a point, and the Wilson score interval of that share is given instead (it stays
+    honest at 0, 1/2 and 1). JSON-ready; `rate` is None when there are no units.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n = len(v)
+    if n == 0:
+        return {"n": 0, "rate": None, "ci_low": None, "ci_high": None, "ci_method": None}
+    lo, hi = bootstrap_mean_interval(v, seed=seed, resamples=resamples)
+    method = "percentile bootstrap over prompts"
+    if hi - lo <= 0.0:
+        lo, hi = wilson_interval(float(v.sum()), n)
+        method = "Wilson score interval (every prompt had the same outcome; the bootstrap collapses)"
+    return {"n": int(n), "rate": float(v.mean()), "ci_low": lo, "ci_high": hi, "ci_method": method}
 
 
 def cohen_kappa(first: Sequence[str], second: Sequence[str], classes: Sequence[str]) -> float | None:

@@ -35,6 +35,9 @@ COLOUR_TIE = "#8c8c8c"
 COLOUR_BAD = "#6b4c9a"
 COLOUR_ERR = "#d62728"
 STAND_IN_TEXT = "LOCAL STAND-IN — not real model/judge output"
+#: Every text drawn is literal: model ids, criterion names and prompt text come from users and the
+#: judge, and a `$` in them must never reach matplotlib's math parser (`$\\sqrt$` would crash it).
+PLAIN_TEXT = {"text.parse_math": False, "text.usetex": False}
 
 
 def _pct(x: float | None) -> str:
@@ -55,6 +58,18 @@ def needle_angle(rate: float) -> float:
     return math.pi * (1.0 - min(1.0, max(0.0, rate)))
 
 
+def _panel_prompts(ax: Axes, h: Mapping[str, Any]) -> None:
+    """The headline's unit: prompts, each with one net preference (mean of its judged orders)."""
+    names = ["B preferred", "A preferred", "neither", "all errors"]
+    vals = [h["b_preferred"], h["a_preferred"], h["no_net_preference"], h["prompts_all_errors"]]
+    bars = ax.bar(names, vals, color=[COLOUR_B, COLOUR_A, COLOUR_TIE, COLOUR_ERR])
+    for bar, v in zip(bars, vals, strict=True):
+        ax.annotate(str(v), (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=9)
+    ax.set_ylim(0, max([*vals, 1]) * 1.18)
+    ax.set_title(f"1. Prompts by net preference (n = {h['prompts']} prompts)")
+    ax.set_ylabel("prompts")
+
+
 def _panel_counts(ax: Axes, c: Mapping[str, int]) -> None:
     names = ["A wins", "B wins", "ties", "both bad", "errors"]
     vals = [c["a_wins"], c["b_wins"], c["ties"], c["bothbad_ties"], c["inference_errors"]]
@@ -62,20 +77,26 @@ def _panel_counts(ax: Axes, c: Mapping[str, int]) -> None:
     for bar, v in zip(bars, vals, strict=True):
         ax.annotate(str(v), (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=9)
     ax.set_ylim(0, max([*vals, 1]) * 1.18)
-    ax.set_title(f"1. Judgements (n = {c['total']})")
+    ax.set_title(f"4. Per judgement, secondary (n = {c['total']} judgements)")
     ax.set_ylabel("judgements")
 
 
-def _panel_rates(ax: Axes, ours: Mapping[str, Any], judge: Mapping[str, Any]) -> None:
+def judge_rate_is_model_preference(summary: Mapping[str, Any]) -> bool:
+    """The judge's `winrate` is P(response_B preferred) as sent: a model preference only when
+    every judgement was sent in the AB order; with both orders mixed it measures a position."""
+    return int(summary.get("orders", {}).get("BA", 0)) == 0
+
+
+def _panel_rates(ax: Axes, summary: Mapping[str, Any]) -> None:
+    h, ours, judge = summary["prompt_level"], summary["ours"], summary["judge"]
     rows: list[tuple[str, float | None, list[float | None]]] = [
-        ("ours: decided\n(Wilson 95%)", ours["win_rate_b_decided"], ours["wilson_95"]),
-        ("ours: ties = ½\n(bootstrap 95%)", ours["win_rate_b_ties_half"], ours["bootstrap_95"]),
-        (
-            "judge's winrate\n(its bounds)",
-            judge.get("winrate"),
-            [judge.get("lower_rate"), judge.get("upper_rate")],
-        ),
+        (f"prompts (headline)\n{'no interval: too few prompts' if h['interval_95'][0] is None else '95% CI'}",
+         h["win_rate_b"], h["interval_95"]),
+        ("judgements, ties = ½\n(secondary; bootstrap)", ours["win_rate_b_ties_half"], ours["bootstrap_95"]),
     ]
+    if judge_rate_is_model_preference(summary) and judge.get("winrate") is not None:
+        rows.append(("judge's winrate\n(its bounds)", judge.get("winrate"),
+                     [judge.get("lower_rate"), judge.get("upper_rate")]))
     for y, (_, rate, (lo, hi)) in enumerate(rows):
         if rate is None:
             ax.text(0.02, y, "n/a", va="center")
@@ -83,22 +104,23 @@ def _panel_rates(ax: Axes, ours: Mapping[str, Any], judge: Mapping[str, Any]) ->
         err = None
         if lo is not None and hi is not None:
             err = [[max(0.0, rate - lo)], [max(0.0, hi - rate)]]
-        ax.barh(y, rate, color=COLOUR_B if y < 2 else "#f5b041", height=0.55)
-        ax.errorbar(rate, y, xerr=err, fmt="none", ecolor="black", capsize=5)
+        ax.barh(y, rate, color=COLOUR_B if y == 0 else "#f5b041", height=0.55)
+        if err is not None:
+            ax.errorbar(rate, y, xerr=err, fmt="none", ecolor="black", capsize=5)
         ax.text(min(rate, 0.80) + 0.02, y + 0.33, _pct(rate), fontsize=9)
     ax.axvline(0.5, color="black", linestyle="--", linewidth=1)
     ax.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel("P(B preferred)")
-    ax.set_title("2. B vs A win rate with 95% CI")
+    ax.set_xlabel("P(model B preferred)")
+    ax.set_title("2. B's win rate (ties = ½)")
 
 
 def _panel_pie(ax: Axes, c: Mapping[str, int]) -> None:
     parts = [("A wins", c["a_wins"], COLOUR_A), ("B wins", c["b_wins"], COLOUR_B),
              ("ties", c["ties"], COLOUR_TIE), ("both bad", c["bothbad_ties"], COLOUR_BAD)]  # fmt: skip
     parts = [p for p in parts if p[1] > 0]
-    ax.set_title(f"3. Preferences over {c['valid']} valid judgements")
+    ax.set_title(f"5. Per judgement, secondary: {c['valid']} valid judgements")
     if not parts:
         ax.text(0.5, 0.5, "no valid judgements", ha="center", va="center", transform=ax.transAxes)
         ax.axis("off")
@@ -116,11 +138,11 @@ def _panel_versus(ax: Axes, c: Mapping[str, int], model_a: str, model_b: str) ->
     ax.set_ylim(0, max(a, b, 1) * 1.3)
     ax.text(0.5, 0.92, leader_text(a, b, model_a, model_b), ha="center", transform=ax.transAxes,
             fontsize=10, fontweight="bold")  # fmt: skip
-    ax.set_title("4. A vs B wins (decided judgements)")
+    ax.set_title("5. A vs B wins per judgement (secondary)")
 
 
 def _panel_gauge(ax: Axes, rate: float | None) -> None:
-    ax.set_title("5. B's win rate (decided), gauge")
+    ax.set_title("3. B's win rate over prompts (headline), gauge")
     ax.add_patch(Wedge((0, 0), 1.0, 90, 180, width=0.3, color=COLOUR_A, alpha=0.6))
     ax.add_patch(Wedge((0, 0), 1.0, 0, 90, width=0.3, color=COLOUR_B, alpha=0.6))
     for frac in (0.0, 0.25, 0.5, 0.75, 1.0):
@@ -148,21 +170,23 @@ def _fmt_ci(ci: list[float | None]) -> str:
     return "n/a" if lo is None or hi is None else f"[{_pct(lo)}, {_pct(hi)}]"
 
 
-def _panel_table(ax: Axes, ours: Mapping[str, Any], judge: Mapping[str, Any]) -> None:
+def _panel_table(ax: Axes, summary: Mapping[str, Any]) -> None:
+    h, ours, judge = summary["prompt_level"], summary["ours"], summary["judge"]
     c = ours["counts"]
     jlo, jhi = judge.get("lower_rate"), judge.get("upper_rate")
+    position = "" if judge_rate_is_model_preference(summary) else " (position B, orders mixed)"
     rows = [
-        ("total judgements", str(c["total"])),
-        ("valid / errors", f"{c['valid']} / {c['inference_errors']}"),
-        ("error rate", _pct(ours["error_rate"])),
-        ("A wins / B wins", f"{c['a_wins']} / {c['b_wins']}"),
-        ("ties / both bad", f"{c['ties']} / {c['bothbad_ties']}"),
-        ("B win rate (decided)", _pct(ours["win_rate_b_decided"])),
+        ("prompts (valid)", f"{h['prompts']} ({h['prompts_valid']})"),
+        ("B / A / neither (prompts)", f"{h['b_preferred']} / {h['a_preferred']} / {h['no_net_preference']}"),
+        ("B win rate over prompts", _pct(h["win_rate_b"])),
+        ("  95% interval", _fmt_ci(h["interval_95"])),
+        ("  sign test p (prompts)", f"{h['sign_test_p']:.3g}"),
+        ("judgements (valid / errors)", f"{c['total']} ({c['valid']} / {c['inference_errors']})"),
+        ("A / B wins (judgements)", f"{c['a_wins']} / {c['b_wins']}"),
+        ("ties / both bad (judgements)", f"{c['ties']} / {c['bothbad_ties']}"),
+        ("B rate, decided judgem.", _pct(ours["win_rate_b_decided"])),
         ("  Wilson 95%", _fmt_ci(ours["wilson_95"])),
-        ("B win rate (ties ½)", _pct(ours["win_rate_b_ties_half"])),
-        ("  bootstrap 95%", _fmt_ci(ours["bootstrap_95"])),
-        ("sign test p", f"{ours['sign_test_p']:.3g}"),
-        ("judge's winrate", _pct(judge.get("winrate"))),
+        ("judge's winrate" + position, _pct(judge.get("winrate"))),
         ("  judge's bounds", _fmt_ci([jlo, jhi])),
     ]
     ax.axis("off")
@@ -170,7 +194,7 @@ def _panel_table(ax: Axes, ours: Mapping[str, Any], judge: Mapping[str, Any]) ->
     table.auto_set_font_size(False)
     table.set_fontsize(8.5)
     table.scale(1, 1.25)
-    ax.set_title("6. Summary")
+    ax.set_title("6. Summary (prompts, then judgements)")
 
 
 def _panel_weighted(
@@ -191,7 +215,7 @@ def _panel_weighted(
 
 
 def _panel_margin(ax: Axes, margins: np.ndarray) -> None:
-    ax.set_title("8. Margin per prompt (A − B; > 0 favours A)")
+    ax.set_title("8. Margin per judgement (A − B; > 0 favours A)")
     if len(margins) == 0:
         ax.text(0.5, 0.5, "no rubric scores", ha="center", va="center", transform=ax.transAxes)
         return
@@ -199,8 +223,8 @@ def _panel_margin(ax: Axes, margins: np.ndarray) -> None:
     ax.axvline(0, color="black", linestyle="--", linewidth=1)
     ax.axvline(float(np.median(margins)), color=COLOUR_ERR, linewidth=1.5, label="median")
     ax.legend(fontsize=8)
-    ax.set_xlabel("weighted score margin")
-    ax.set_ylabel("prompts")
+    ax.set_xlabel("weighted score margin (weights renormalised)")
+    ax.set_ylabel("judgements")
 
 
 def _panel_criteria(ax: Axes, rubric: Mapping[str, Any], top: int = 8) -> None:
@@ -213,7 +237,7 @@ def _panel_criteria(ax: Axes, rubric: Mapping[str, Any], top: int = 8) -> None:
     y = np.arange(len(crit))
     ax.barh(y - 0.2, [c["mean_norm_A"] for c in crit], height=0.4, color=COLOUR_A, label="A")
     ax.barh(y + 0.2, [c["mean_norm_B"] for c in crit], height=0.4, color=COLOUR_B, label="B")
-    names = [f"{c['name'][:24]} (n={c['prompts']})" for c in crit]
+    names = [f"{c['name'][:24]} ({c['judgements']} judgements)" for c in crit]
     ax.set_yticks(y, names, fontsize=8)
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
@@ -223,17 +247,27 @@ def _panel_criteria(ax: Axes, rubric: Mapping[str, Any], top: int = 8) -> None:
 def build_figure(
     summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
 ) -> Figure:
-    """The summary figure from a summary dict (`ours`, `judge`, `rubric`, `variant`)."""
+    """The summary figure from a summary dict (`prompt_level`, `ours`, `judge`, `rubric`, `variant`).
+
+    Text is created under `PLAIN_TEXT` (no math text); `render_png` also draws under it.
+    """
+    with plt.rc_context(PLAIN_TEXT):
+        return _build_figure(summary, margins, model_a, model_b, stand_in=stand_in)
+
+
+def _build_figure(
+    summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
+) -> Figure:
     ours, judge, rubric = summary["ours"], summary["judge"], summary.get("rubric")
     trust = summary.get("trust")
     nrows = (3 if rubric is not None else 2) + (1 if trust else 0)
     fig, axes = plt.subplots(nrows, 3, figsize=(18, 5.2 * nrows + (0.8 if stand_in else 0)))
-    _panel_counts(axes[0][0], ours["counts"])
-    _panel_rates(axes[0][1], ours, judge)
-    _panel_pie(axes[0][2], ours["counts"])
-    _panel_versus(axes[1][0], ours["counts"], model_a, model_b)
-    _panel_gauge(axes[1][1], ours["win_rate_b_decided"])
-    _panel_table(axes[1][2], ours, judge)
+    _panel_prompts(axes[0][0], summary["prompt_level"])
+    _panel_rates(axes[0][1], summary)
+    _panel_gauge(axes[0][2], summary["prompt_level"]["win_rate_b"])
+    _panel_counts(axes[1][0], ours["counts"])
+    _panel_pie(axes[1][1], ours["counts"])
+    _panel_table(axes[1][2], summary)
     if rubric is not None:
         _panel_weighted(axes[2][0], rubric, judge, model_a, model_b)
         _panel_margin(axes[2][1], margins)
@@ -291,13 +325,14 @@ def render_png(
     summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
 ) -> bytes:
     """The figure as PNG bytes (closed afterwards so a long-lived Lambda does not leak figures)."""
-    fig = build_figure(summary, margins, model_a, model_b, stand_in=stand_in)
-    try:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=90)
-        return buf.getvalue()
-    finally:
-        plt.close(fig)
+    with plt.rc_context(PLAIN_TEXT):
+        fig = build_figure(summary, margins, model_a, model_b, stand_in=stand_in)
+        try:
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=90)
+            return buf.getvalue()
+        finally:
+            plt.close(fig)
 
 
 def _wrap(name: str, width: int = 22) -> str:

@@ -30,12 +30,19 @@ from novajudge.stats import (
     DEFAULT_SEED,
     bootstrap_interval,
     jsonable,
+    mean_with_interval,
     sign_test_p,
     wilson_interval,
 )
-from novajudge.verdicts import ERROR
+from novajudge.trust.margins import recompute_weighted as recompute_weighted_rows
+from novajudge.verdicts import ERROR, PASS_KEYS, label_verdict, swap, to_model
 
-WEIGHT_TOLERANCE = 1e-6
+#: Below this many prompts with a valid outcome the headline draws no conclusion: an exact sign
+#: test needs 6 prompts all one way to reach p < 0.05, and a bootstrap over a handful of prompts
+#: understates its own uncertainty.
+MIN_PROMPTS = 10
+#: A judged order's outcome for model B: win 1, tie (or both bad) 1/2, loss 0.
+OUTCOME_B: dict[str, float] = {"B": 1.0, "tie": 0.5, "bothbad": 0.5, "A": 0.0}
 
 JUDGE_KEYS: tuple[str, ...] = (
     "a_scores",
@@ -109,6 +116,126 @@ def preference_stats(
     }
 
 
+def judged_orders(prompts: pd.DataFrame, passes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every judged order of every prompt, in model terms: `prompt_id`, `source`, `winner`.
+
+    A judge-input row gives one judged order (its label). For the binary judge, whose every row
+    was judged forward and backward (`passes`, aligned with the rows), the row gives two: the
+    forward output as sent and the backward output, whose label names the positions swapped.
+    """
+    rows = prompts[["row", "prompt_id", "order", "winner"]]
+    if passes is None or not len(passes):
+        return pd.DataFrame(
+            {
+                "prompt_id": rows["prompt_id"].astype(str).to_numpy(),
+                "source": "label",
+                "winner": rows["winner"].to_numpy(),
+            }
+        )
+    index = rows["row"].to_numpy()
+    forward = passes[PASS_KEYS[0]].to_numpy(object)[index]
+    backward = passes[PASS_KEYS[1]].to_numpy(object)[index]
+    ids, sources, winners = [], [], []
+    for pid, order, label_winner, fwd, bwd in zip(
+        rows["prompt_id"].astype(str), rows["order"], rows["winner"], forward, backward, strict=True
+    ):
+        if fwd is None and bwd is None:  # no passes on this row: its label is its one judged order
+            ids.append(pid), sources.append("label"), winners.append(label_winner)
+            continue
+        ids += [pid, pid]
+        sources += ["forward", "backward"]
+        winners += [to_model(label_verdict(fwd), order), to_model(swap(label_verdict(bwd)), order)]
+    return pd.DataFrame({"prompt_id": ids, "source": sources, "winner": winners})
+
+
+def prompt_outcomes(prompts: pd.DataFrame, passes: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One outcome per prompt: the mean of its valid judged orders (B win 1, tie 1/2, A win 0).
+
+    Columns: prompt_id, judged (valid judged orders), errors, outcome (NaN when none was valid).
+    """
+    orders = judged_orders(prompts, passes)
+    score = orders["winner"].map(OUTCOME_B)
+    frame = pd.DataFrame(
+        {"prompt_id": orders["prompt_id"], "score": score, "valid": score.notna(), "error": score.isna()}
+    )
+    g = frame.groupby("prompt_id", sort=True)
+    out = pd.DataFrame(
+        {
+            "judged": g["valid"].sum().astype(np.int64),
+            "errors": g["error"].sum().astype(np.int64),
+            "outcome": g["score"].mean(),
+        }
+    )
+    return out.reset_index()
+
+
+def prompt_verdict(b_prompts: int, a_prompts: int, n: int, p: float) -> tuple[str, str]:
+    """(code, words) from the prompts: the exact sign test over prompts with a net preference decides.
+
+    Codes: B, A, inconclusive, none. Below MIN_PROMPTS nothing is concluded whatever the judge said.
+    """
+    if n == 0:
+        return "none", "no prompt has a valid judgement"
+    if n < MIN_PROMPTS:
+        return "inconclusive", f"too few prompts to conclude ({n} < {MIN_PROMPTS})"
+    if a_prompts + b_prompts == 0:
+        return "inconclusive", f"inconclusive: no net preference in any of the {n} prompts"
+    if p < 0.05:
+        who = "B" if b_prompts > a_prompts else "A"
+        return who, f"{who} is preferred, significant at 5% (sign test over prompts)"
+    return "inconclusive", f"inconclusive: the sign test over prompts gives p = {p:.3g}"
+
+
+def prompt_level_stats(
+    prompts: pd.DataFrame,
+    passes: pd.DataFrame | None = None,
+    *,
+    seed: int = DEFAULT_SEED,
+    resamples: int = DEFAULT_RESAMPLES,
+) -> dict[str, Any]:
+    """The headline: the prompt as the unit (orders of one prompt are not independent evidence).
+
+    Win rate = mean over prompts of the per-prompt outcome; 95% interval = percentile bootstrap
+    over prompts, except when every prompt has the same outcome (the bootstrap collapses to a
+    point), where the Wilson interval of that share is given instead; none below MIN_PROMPTS.
+    Significance: exact two-sided sign test over prompts with a net preference (outcome above or
+    below 1/2), prompts with none left out.
+    """
+    per = prompt_outcomes(prompts, passes)
+    valid = per[per["judged"] > 0]
+    values = valid["outcome"].to_numpy(dtype=np.float64)
+    n = len(values)
+    b = int((values > 0.5).sum())
+    a = int((values < 0.5).sum())
+    even = n - a - b
+    p = sign_test_p(b, a + b)
+    rate = float(values.mean()) if n else None
+    if n < MIN_PROMPTS:
+        lo = hi = None
+        method = f"none: fewer than {MIN_PROMPTS} prompts"
+    else:
+        est = mean_with_interval(values, seed=seed, resamples=resamples)
+        lo, hi, method = est["ci_low"], est["ci_high"], est["ci_method"]
+    code, words = prompt_verdict(b, a, n, p)
+    return {
+        "unit": "prompt",
+        "prompts": len(per),
+        "prompts_valid": n,
+        "prompts_all_errors": int(len(per) - n),
+        "judged_orders": int(per["judged"].sum()),
+        "b_preferred": b,
+        "a_preferred": a,
+        "no_net_preference": even,
+        "win_rate_b": rate,
+        "interval_95": [lo, hi],
+        "interval_method": method,
+        "sign_test_p": p,
+        "min_prompts": MIN_PROMPTS,
+        "verdict": code,
+        "verdict_text": words,
+    }
+
+
 def judge_reported(judge_metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The judge's own aggregate numbers, copied as reported (these are *its* numbers, not ours)."""
     return {k: judge_metrics[k] for k in JUDGE_KEYS if k in judge_metrics} | {
@@ -136,29 +263,9 @@ def _describe(values: np.ndarray) -> dict[str, float | int | None]:
 
 
 def recompute_weighted(prompts: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
-    """Per row (as sent): weight sum, renormalised flag and our weighted scores of response_A / _B."""
-    if criteria.empty:
-        return pd.DataFrame(
-            {"row": pd.Series(dtype=np.int64)}
-            | {k: pd.Series(dtype=np.float64) for k in ("weight_sum", "ours_A", "ours_B")}
-        ).assign(renormalised=pd.Series(dtype=bool))
-    c = criteria.assign(
-        wa=criteria["weight"] * criteria["norm_A"], wb=criteria["weight"] * criteria["norm_B"]
-    )
-    g = c.groupby("row", sort=True).agg(weight_sum=("weight", "sum"), wa=("wa", "sum"), wb=("wb", "sum"))
-    ws = g["weight_sum"].to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ours_a = np.where(ws > 0, g["wa"].to_numpy() / ws, np.nan)
-        ours_b = np.where(ws > 0, g["wb"].to_numpy() / ws, np.nan)
-    return pd.DataFrame(
-        {
-            "row": g.index.to_numpy(dtype=np.int64),
-            "weight_sum": ws,
-            "renormalised": np.abs(ws - 1.0) > WEIGHT_TOLERANCE,
-            "ours_A": ours_a,
-            "ours_B": ours_b,
-        }
-    )
+    """Per row (as sent): weight sum, renormalised flag and our weighted scores of response_A / _B
+    (`novajudge.trust.margins`, the one definition shared with calibration and reweight)."""
+    return recompute_weighted_rows(criteria).drop(columns=["margin"])
 
 
 def model_scores(prompts: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
@@ -214,7 +321,7 @@ def rubric_stats(prompts: pd.DataFrame, criteria: pd.DataFrame, *, top: int = 10
                     "criterion_key": key,
                     "name": grp["criterion"].mode().iloc[0],
                     "type": grp["type"].mode().iloc[0],
-                    "prompts": int(grp["row"].nunique()),
+                    "judgements": int(grp["row"].nunique()),
                     "mean_weight": float(grp["weight"].mean()),
                     "mean_norm_A": float(na.mean()),
                     "mean_norm_B": float(nb.mean()),
@@ -223,7 +330,7 @@ def rubric_stats(prompts: pd.DataFrame, criteria: pd.DataFrame, *, top: int = 10
                     "ties": int((na == nb).sum()),
                 }
             )
-        per_crit.sort(key=lambda r: (-r["prompts"], r["criterion_key"]))
+        per_crit.sort(key=lambda r: (-r["judgements"], r["criterion_key"]))
     renorm = int(scores["renormalised"].fillna(False).astype(bool).sum())
     return {
         "rows_with_criteria": int(has.sum()),
@@ -249,24 +356,46 @@ def compute(
     judge_metrics: Mapping[str, Any],
     variant: str,
     *,
+    passes: pd.DataFrame | None = None,
     seed: int = DEFAULT_SEED,
     resamples: int = DEFAULT_RESAMPLES,
 ) -> dict[str, Any]:
-    """All statistics as a JSON-ready dict (NaN -> None): `ours`, `judge`, `rubric` (or None), `methods`."""
+    """All statistics as a JSON-ready dict (NaN -> None): `prompt_level` (the headline), `ours` (per
+    judgement, secondary), `judge`, `rubric` (or None), `methods`."""
+    headline = prompt_level_stats(prompts, passes, seed=seed, resamples=resamples)
     ours = preference_stats(prompts, seed=seed, resamples=resamples)
     rubric = rubric_stats(prompts, criteria) if variant == "rubric" else None
     methods = {
-        "win_rate_b_decided": "B wins / (A wins + B wins); ties, both-bad ties and errors excluded",
-        "wilson_95": "95% Wilson score interval for the decided win rate",
-        "win_rate_b_ties_half": "(B wins + (ties + both-bad ties) / 2) / valid judgements",
-        "bootstrap_95": {
-            "method": "percentile bootstrap over prompts of the ties-as-half win rate",
+        "prompt_level": (
+            "the headline. Each prompt's outcome is the mean of its judged orders in model terms "
+            "(B win 1, tie or both bad 1/2, A win 0; errors left out); for the binary judge a row's "
+            "forward and backward passes are two judged orders. Win rate = mean over prompts"
+        ),
+        "interval_95": {
+            "method": "percentile bootstrap over prompts (Wilson when every prompt has the same "
+            f"outcome); none below {MIN_PROMPTS} prompts",
             "seed": seed,
             "resamples": resamples,
         },
-        "sign_test_p": "exact two-sided binomial sign test of B wins among decided judgements, p = 1/2",
-        "verdict": "significant when the Wilson interval excludes 0.5 and the sign test p < 0.05",
-        "judge": "the judge's own numbers (Bradley-Terry win rate, its bootstrap bounds), copied as reported",
+        "prompt_sign_test": "exact two-sided sign test over prompts with a net preference "
+        "(outcome above or below 1/2), p = 1/2; prompts with no net preference left out",
+        "verdict": f"significant when the sign test over prompts gives p < 0.05 and at least "
+        f"{MIN_PROMPTS} prompts have a valid outcome; otherwise inconclusive",
+        "per_judgement": "secondary: every judgement (judge-input row) counted as if independent, "
+        "which it is not when a prompt is judged in both orders",
+        "win_rate_b_decided": "per judgement: B wins / (A wins + B wins); ties, both-bad ties and "
+        "errors excluded",
+        "wilson_95": "per judgement: 95% Wilson score interval for the decided win rate",
+        "win_rate_b_ties_half": "per judgement: (B wins + (ties + both-bad ties) / 2) / valid judgements",
+        "bootstrap_95": {
+            "method": "per judgement: percentile bootstrap over judgements of the ties-as-half win rate",
+            "seed": seed,
+            "resamples": resamples,
+        },
+        "sign_test_p": "per judgement: exact two-sided binomial sign test of B wins among decided judgements",
+        "judge": "the judge's own numbers (Bradley-Terry win rate, its bootstrap bounds), copied as "
+        "reported; they refer to the responses as sent (response_A/response_B), i.e. to positions "
+        "when the input mixes orders",
         "counts": "in terms of the models: rows sent swapped (order BA) have their label mirrored",
     }
     if rubric is not None:
@@ -276,5 +405,11 @@ def compute(
         )
         methods["margin"] = "model A's weighted score minus model B's (the judge's sign: positive favours A)"
     return jsonable(
-        {"ours": ours, "judge": judge_reported(judge_metrics), "rubric": rubric, "methods": methods}
+        {
+            "prompt_level": headline,
+            "ours": ours,
+            "judge": judge_reported(judge_metrics),
+            "rubric": rubric,
+            "methods": methods,
+        }
     )

@@ -24,10 +24,12 @@ from __future__ import annotations
 import fnmatch
 import io
 import json
+import math
 import tarfile
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,6 @@ from novajudge.verdicts import (
     ERROR,
     FLOAT_COLUMNS,
     LABEL_VERDICT,
-    LABELS,
     ORDERS,
     PASS_KEYS,
     PROMPT_COLUMNS,
@@ -88,6 +89,9 @@ class Flattened:
     prompts: pd.DataFrame
     criteria: pd.DataFrame
     passes: pd.DataFrame | None = None
+    #: Judge-input rows whose output held no label and was not flagged as an inference error;
+    #: they are error rows in the tables, counted and listed in the summary's notes.
+    unreadable: list[int] = dc_field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- locating files
@@ -152,6 +156,25 @@ def _judge_metrics(text: str, where: str) -> tuple[str, dict[str, Any]]:
     return (task_keys[0] if task_keys else "all"), block
 
 
+#: Other spellings of the judge's aggregate keys: the docs write `weighted_score_A`/`_B`, the
+#: public rubric sample notebook prints `average_weighted_score_a`/`_b`.
+AGGREGATE_SYNONYMS: dict[str, str] = {
+    "average_weighted_score_a": "weighted_score_A",
+    "average_weighted_score_b": "weighted_score_B",
+    "average_weighted_score_a_stderr": "weighted_score_A_stderr",
+    "average_weighted_score_b_stderr": "weighted_score_B_stderr",
+}
+
+
+def _canonical_keys(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The judge's aggregate with every known spelling mapped to the documented one (kept if both)."""
+    out = dict(metrics)
+    for alias, key in AGGREGATE_SYNONYMS.items():
+        if alias in out and key not in out:
+            out[key] = out[alias]
+    return out
+
+
 def _read_parquet(data: bytes, where: str) -> pd.DataFrame:
     try:
         with warnings.catch_warnings():
@@ -170,11 +193,14 @@ def load_judge_output(source: str | Path) -> JudgeOutput:
     rname, rtext, dname, dbytes = _read_sources(source)
     task_key, metrics = _judge_metrics(rtext, f"{source}:{rname}")
     details = _read_parquet(dbytes, f"{source}:{dname}")
-    missing = [c for c in ("full_prompt", "metrics") if c not in details.columns]
-    if missing:
+    # `full_prompt` is optional: the AWS docs list it for every task "except llm_judge and
+    # strong_reject"; the prompt text then comes from the generation manifest.
+    if "metrics" not in details.columns:
         raise ResultsError(
-            f"{source}:{dname}: expected columns full_prompt, gold, predictions, metrics; missing {missing}"
+            f"{source}:{dname}: expected a 'metrics' column (and optionally full_prompt, predictions, "
+            f"forward_output, backward_output); found {sorted(map(str, details.columns))}"
         )
+    metrics = _canonical_keys(metrics)
     sample = " ".join(cell_text(v) for v in details["metrics"].head(50).tolist())
     rubric = (
         "rubric" in task_key
@@ -217,9 +243,19 @@ def _split_full_prompt(full: str) -> tuple[str, str, str] | None:
     return prompt, a, b
 
 
+def _number(value: Any) -> float:
+    """A flag or count cell as a number; anything unreadable (None, text, NaN) is 0."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return 0.0 if math.isnan(x) else x
+
+
 def _binary_label(metrics: Mapping[str, Any]) -> str | None:
-    """Summarise a binary judge's two passes when `predictions` carries no label."""
-    a, b, t = (int(metrics.get(k) or 0) for k in ("a_scores", "b_scores", "ties"))
+    """A binary row decided from its per-row counts over both passes (`a_scores`: wins of the
+    response sent as A, `b_scores`: of the one sent as B), when no forward output is readable."""
+    a, b, t = (_number(metrics.get(k)) for k in ("a_scores", "b_scores", "ties"))
     if a + b + t == 0:
         return None
     if a > b:
@@ -229,24 +265,22 @@ def _binary_label(metrics: Mapping[str, Any]) -> str | None:
     return "A=B"
 
 
-def _row_label(variant: str, metrics: Mapping[str, Any], prediction_cell: Any, source: str, row: int) -> str:
-    """The row's label: the rubric's `metrics['predictions']` when present, else the `predictions` column,
-    else (binary) the two passes' counts; `error` when there is none. A non-empty raw output without
-    a label is malformed unless the row is flagged as an inference error; an empty one is an
-    inference error."""
-    raw = metrics.get("predictions") if variant == "rubric" else None
+def _row_label(variant: str, metrics: Mapping[str, Any], prediction_cell: Any, forward: Any) -> str | None:
+    """The row's label as sent, or None when the judge's output holds none (an unreadable row).
+
+    Rubric: `metrics['predictions']`, else the `predictions` column. Binary: the documented
+    `forward_output` (the pair as sent) first, then the per-row counts of both passes, and only
+    then `predictions`, which may hold both passes' texts with the backward (swapped) one last.
+    """
+    if variant == "binary":
+        label = parse_label(forward)
+        if label is None:
+            label = _binary_label(metrics)
+        return label if label is not None else parse_label(prediction_cell)
+    raw = metrics.get("predictions")
     if not cell_text(raw).strip():
         raw = prediction_cell
-    label = parse_label(raw)
-    if label is None and variant == "binary":
-        label = _binary_label(metrics)
-    text = cell_text(raw).strip()
-    if label is None and text and not int(metrics.get("inference_error") or 0):
-        raise ResultsError(
-            f"{source} row {row}: expected a preference label {LABELS} (with or without [[ ]]), "
-            f"got {text[:80]!r}"
-        )
-    return label or ERROR
+    return parse_label(raw)
 
 
 # ----------------------------------------------------------------------------- manifest
@@ -405,20 +439,37 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
     orders = [str(by_row.get(row, {}).get("order", "AB")) for row in range(n)]
     ids = [str(by_row.get(row, {}).get("prompt_id", row)) for row in range(n)]
     predictions = details["predictions"].tolist() if "predictions" in details.columns else [None] * n
-    labels: list[str] = []
     fields: dict[str, list[Any]] = {
         k: []
         for k in ("weighted_score_A", "weighted_score_B", "score_margin", "overall_justification", *PASS_KEYS)
     }
     criteria = _Criteria([], [], [], [], [], [], [], [])
+    forward_column = details[PASS_KEYS[0]].tolist() if PASS_KEYS[0] in details.columns else [None] * n
+    labels: list[str] = []
+    unreadable: list[int] = []
     first = 0
     for batch in iter_metrics(details["metrics"].tolist(), source):
         for row, metrics in enumerate(batch, start=first):
-            labels.append(_row_label(judge.variant, metrics, predictions[row], source, row))
+            forward = metrics.get(PASS_KEYS[0])
+            label = _row_label(
+                judge.variant, metrics, predictions[row], forward_column[row] if forward is None else forward
+            )
+            if label is None:
+                # No label: an error row, counted and shown, never an abort. A row the judge flagged
+                # (or left empty) is an inference error; any other is an unreadable output.
+                raw = forward if forward is not None else predictions[row]
+                if cell_text(raw).strip() and not _number(metrics.get("inference_error")):
+                    unreadable.append(row)
+                label = ERROR
+            labels.append(label)
         for key, values in fields.items():
             values.extend([metrics.get(key) for metrics in batch])
         criteria.add(first, batch, source)
         first += len(batch)
+    for key in PASS_KEYS:  # the passes may be columns rather than metrics entries
+        if key in details.columns:
+            column = details[key].tolist()
+            fields[key] = [m if m is not None else c for m, c in zip(fields[key], column, strict=True)]
     winners = [LABEL_VERDICT[label] for label in labels]
     winners = [swap(w) if order == "BA" else w for w, order in zip(winners, orders, strict=True)]
     full = details["full_prompt"].tolist() if "full_prompt" in details.columns else None
@@ -444,7 +495,8 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
     if any(v is not None for key in PASS_KEYS for v in fields[key]):
         passes = pd.DataFrame({key: pd.Series(fields[key], dtype=object) for key in PASS_KEYS})
     return Flattened(
-        judge=judge, prompts=prompts, criteria=criteria.table(source, orders, ids), passes=passes
+        judge=judge, prompts=prompts, criteria=criteria.table(source, orders, ids), passes=passes,
+        unreadable=unreadable,
     )
 
 

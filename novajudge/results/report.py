@@ -63,22 +63,44 @@ def _ci(ci: Any) -> str:
 
 
 def _summary_table(summary: Mapping[str, Any]) -> str:
-    ours, judge, methods = summary["ours"], summary["judge"], summary["methods"]
+    h, ours, judge, methods = summary["prompt_level"], summary["ours"], summary["judge"], summary["methods"]
     c = ours["counts"]
     boot = methods["bootstrap_95"]
+    iv = methods["interval_95"]
+    mixed = int(summary.get("orders", {}).get("BA", 0)) > 0
+    judge_note = (
+        "reported by the judge (Bradley-Terry) for the responses as sent; the input mixes both orders, "
+        "so this is a position statistic (P(second-shown response preferred)), not model B's win rate"
+        if mixed
+        else "reported by the judge (Bradley-Terry), responses as sent (all in the A/B order)"
+    )
     rows = [
-        ("judgements (total / valid / errors)", f"{c['total']} / {c['valid']} / {c['inference_errors']}",
-         "errors are judgements the judge could not make"),
-        ("error rate", _pct(ours["error_rate"]), "inference errors / total"),
-        ("A wins / B wins", f"{c['a_wins']} / {c['b_wins']}", methods["counts"]),
-        ("ties / both-bad ties", f"{c['ties']} / {c['bothbad_ties']}", "labels A=B and A=B (bothbad)"),
-        ("B's win rate, decided", _pct(ours["win_rate_b_decided"]), methods["win_rate_b_decided"]),
-        ("95% interval (Wilson)", _ci(ours["wilson_95"]), methods["wilson_95"]),
-        ("B's win rate, ties as ½", _pct(ours["win_rate_b_ties_half"]), methods["win_rate_b_ties_half"]),
-        ("95% interval (bootstrap)", _ci(ours["bootstrap_95"]),
+        ("HEADLINE: prompts (total / with a valid outcome)", f"{h['prompts']} / {h['prompts_valid']}",
+         methods["prompt_level"]),
+        ("prompts preferring B / A / neither",
+         f"{h['b_preferred']} / {h['a_preferred']} / {h['no_net_preference']}",
+         "net preference = the prompt's outcome above / below / at 1/2"),
+        ("B's win rate over prompts", _pct(h["win_rate_b"]), "mean of the per-prompt outcomes"),
+        ("95% interval over prompts", _ci(h["interval_95"]),
+         f"{h['interval_method']}; seed {iv['seed']}, {iv['resamples']} resamples"),
+        ("sign test p over prompts", _num(h["sign_test_p"], ".3g"), methods["prompt_sign_test"]),
+        ("verdict", h["verdict_text"], methods["verdict"]),
+        ("SECONDARY: judgements (total / valid / errors)",
+         f"{c['total']} / {c['valid']} / {c['inference_errors']}",
+         methods["per_judgement"] + "; errors are judgements the judge could not make"),
+        ("error rate (judgements)", _pct(ours["error_rate"]), "inference errors / total"),
+        ("A wins / B wins (judgements)", f"{c['a_wins']} / {c['b_wins']}", methods["counts"]),
+        ("ties / both-bad ties (judgements)", f"{c['ties']} / {c['bothbad_ties']}",
+         "labels A=B and A=B (bothbad)"),
+        ("B's win rate, decided judgements", _pct(ours["win_rate_b_decided"]), methods["win_rate_b_decided"]),
+        ("95% interval (Wilson, judgements)", _ci(ours["wilson_95"]), methods["wilson_95"]),
+        ("B's win rate, ties as ½ (judgements)", _pct(ours["win_rate_b_ties_half"]),
+         methods["win_rate_b_ties_half"]),
+        ("95% interval (bootstrap, judgements)", _ci(ours["bootstrap_95"]),
          f"{boot['method']}; seed {boot['seed']}, {boot['resamples']} resamples"),
-        ("sign test p", _num(ours["sign_test_p"], ".3g"), methods["sign_test_p"]),
-        ("judge's winrate", _pct(judge.get("winrate")), "reported by the judge (Bradley-Terry)"),
+        ("sign test p (judgements)", _num(ours["sign_test_p"], ".3g"), methods["sign_test_p"]),
+        ("judge's winrate" + (" (position statistic)" if mixed else ""), _pct(judge.get("winrate")),
+         judge_note),
         ("judge's bounds", _ci([judge.get("lower_rate"), judge.get("upper_rate")]),
          "reported by the judge (its bootstrap percentiles 2.5 / 97.5)"),
     ]  # fmt: skip
@@ -95,10 +117,11 @@ def _summary_table(summary: Mapping[str, Any]) -> str:
             ("margin A − B: mean / median", f"{_num(m['mean'], '+.3f')} / {_num(m['median'], '+.3f')}",
              methods.get("margin", "")),
             ("margin 5% / 25% / 75% / 95%",
-             " / ".join(_num(m[k], "+.3f") for k in ("q05", "q25", "q75", "q95")), "quantiles over prompts"),
+             " / ".join(_num(m[k], "+.3f") for k in ("q05", "q25", "q75", "q95")),
+             "quantiles over judgements (weights renormalised)"),
             ("judge vs ours, max |diff|", _num(rubric["judge_vs_ours_max_abs_diff"], ".2g"),
              "per-response weighted scores: the judge's vs recomputed from its criteria"),
-            ("weights", _e(rubric["weights_note"]), ""),
+            ("weights", rubric["weights_note"], ""),
         ]  # fmt: skip
     body = "".join(f"<tr><td>{_e(k)}</td><td class='num'>{_e(v)}</td><td class='note'>{_e(n)}</td></tr>"
                    for k, v, n in rows)  # fmt: skip
@@ -110,12 +133,12 @@ def _criteria_table(rubric: Mapping[str, Any], model_a: str, model_b: str) -> st
     if not crit:
         return "<p>No criteria in the judge output.</p>"
     head = (
-        "<tr><th>criterion</th><th>type</th><th>prompts</th><th>mean weight</th>"
+        "<tr><th>criterion</th><th>type</th><th>judgements</th><th>mean weight</th>"
         f"<th>mean score A ({_e(model_a)})</th><th>mean score B ({_e(model_b)})</th>"
         "<th>A better</th><th>B better</th><th>equal</th></tr>"
     )
     body = "".join(
-        f"<tr><td>{_e(c['name'])}</td><td>{_e(c['type'])}</td><td class='num'>{c['prompts']}</td>"
+        f"<tr><td>{_e(c['name'])}</td><td>{_e(c['type'])}</td><td class='num'>{c['judgements']}</td>"
         f"<td class='num'>{_num(c['mean_weight'])}</td><td class='num'>{_num(c['mean_norm_A'])}</td>"
         f"<td class='num'>{_num(c['mean_norm_B'])}</td><td class='num'>{c['a_wins']}</td>"
         f"<td class='num'>{c['b_wins']}</td><td class='num'>{c['ties']}</td></tr>"

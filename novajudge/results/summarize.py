@@ -11,18 +11,25 @@ summary.json keys (stable; other analyses add their own top-level keys, never ch
 - `models`: {"A": baseline name, "B": challenger name}
 - `source`: {"path", "results_file", "details_file"}
 - `manifest_used` (bool), `orders`: {"AB": n, "BA": n} rows as sent
-- `headline` (str): verdict and the key numbers in one sentence
-- `verdict` ("A" | "B" | "inconclusive" | "none"), `verdict_text` (words)
+- `headline` (str): verdict and the key numbers in one sentence, from `prompt_level`
+- `verdict` ("A" | "B" | "inconclusive" | "none"), `verdict_text` (words), from `prompt_level`
+- `prompt_level`: the headline, one outcome per prompt (mean of its judged orders: B win 1, tie
+  1/2, A win 0): {unit, prompts, prompts_valid, prompts_all_errors, judged_orders, b_preferred,
+  a_preferred, no_net_preference, win_rate_b, interval_95 [lo, hi] (null below min_prompts),
+  interval_method, sign_test_p (exact, over prompts with a net preference), min_prompts, verdict,
+  verdict_text}
 - `judge`: the judge's own aggregate numbers as reported (a_scores, b_scores, ties, inference_error,
   score, winrate, lower_rate, upper_rate, rubric weighted_score_A/B, score_margin, `*_stderr`)
-- `ours`: our numbers in model terms: `counts` {total, valid, decided, a_wins, b_wins, ties,
-  bothbad_ties, inference_errors}, `error_rate`, `win_rate_b_decided`, `wilson_95` [lo, hi],
+- `ours`: secondary, per judgement (each judge-input row as if independent), in model terms:
+  `counts` {total, valid, decided, a_wins, b_wins, ties, bothbad_ties, inference_errors},
+  `error_rate`, `win_rate_b_decided`, `wilson_95` [lo, hi],
   `win_rate_b_ties_half`, `bootstrap_95` [lo, hi], `sign_test_p`, `verdict`, `verdict_text`
 - `rubric`: null for the binary judge, else {rows_with_criteria, weighted_score_A_mean,
   weighted_score_B_mean, margin {n, mean, median, std, min, q05, q25, q75, q95, max},
   judge_vs_ours_max_abs_diff, judge_vs_ours_rows_differing, weights_renormalised_rows, weights_note,
   criteria [per-criterion rows], most_frequent_criteria}
 - `methods`: how each of our numbers is computed (bootstrap seed and resamples included)
+- `unreadable_rows`: judge-input rows whose output held no label (error rows, never an abort)
 - `notes`: list of caveats in words (swapped rows, renormalised weights, judge/ours disagreement)
 - `files`: {"summary", "details", "figure", "report"} file names in `out_dir`
 - `trust`: `novajudge.trust.analyse` block: position bias (plain view, reconciled view over both
@@ -63,32 +70,35 @@ def _pct(x: float | None) -> str:
 
 
 def headline(summary: Mapping[str, Any], model_a: str, model_b: str) -> str:
-    """One sentence: the verdict with model names, the counts and the decided win rate with its interval."""
-    ours = summary["ours"]
-    c = ours["counts"]
+    """One sentence from the prompt-level numbers: verdict with model names, prompts, win rate, test."""
+    h = summary["prompt_level"]
     words = (
-        ours["verdict_text"]
+        h["verdict_text"]
         .replace("B is preferred", f"B ({model_b}) is preferred")
         .replace("A is preferred", f"A ({model_a}) is preferred")
     )
-    if c["valid"] == 0:
+    if h["prompts_valid"] == 0:
+        c = summary["ours"]["counts"]
         return f"{words}: all {c['total']} judgements were inference errors" if c["total"] else words
-    lo, hi = ours["wilson_95"]
-    rate = (
-        f"B's win rate over decided judgements {_pct(ours['win_rate_b_decided'])} "
-        f"(95% Wilson {_pct(lo)}–{_pct(hi)}), sign test p = {ours['sign_test_p']:.3g}"
-        if c["decided"]
-        else "no decided judgements"
-    )
+    lo, hi = h["interval_95"]
+    interval = "no interval below the minimum" if lo is None else f"95% interval {_pct(lo)}–{_pct(hi)}"
     return (
-        f"{words}. B ({model_b}) won {c['b_wins']}, A ({model_a}) won {c['a_wins']}, "
-        f"{c['ties'] + c['bothbad_ties']} ties ({c['bothbad_ties']} both bad), "
-        f"{c['inference_errors']} errors of {c['total']}; {rate}."
+        f"{words}. Over {h['prompts_valid']} prompts, B ({model_b}) was preferred in {h['b_preferred']}, "
+        f"A ({model_a}) in {h['a_preferred']}, neither in {h['no_net_preference']}; B's win rate over "
+        f"prompts {_pct(h['win_rate_b'])} ({interval}), sign test over prompts p = {h['sign_test_p']:.3g}."
     )
 
 
-def _notes(flat_prompts: pd.DataFrame, stats: Mapping[str, Any], variant: str) -> list[str]:
+def _notes(
+    flat_prompts: pd.DataFrame, stats: Mapping[str, Any], variant: str, unreadable: Sequence[int] = ()
+) -> list[str]:
     notes: list[str] = []
+    if unreadable:
+        shown = ", ".join(str(r) for r in unreadable[:10]) + (" ..." if len(unreadable) > 10 else "")
+        notes.append(
+            f"{len(unreadable)} judgement(s) held no readable preference label and count as error rows "
+            f"(judge-input rows {shown})"
+        )
     swapped = int((flat_prompts["order"] == "BA").sum())
     if swapped:
         notes.append(
@@ -138,8 +148,9 @@ def summarize(
     flat = read_flattened(source, manifest)
     variant = flat.judge.variant
     stats = compute(
-        flat.prompts, flat.criteria, flat.judge.judge_metrics, variant, seed=seed, resamples=resamples
-    )
+        flat.prompts, flat.criteria, flat.judge.judge_metrics, variant,
+        passes=flat.passes, seed=seed, resamples=resamples,
+    )  # fmt: skip
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "stand_in": bool(stand_in),
@@ -154,10 +165,11 @@ def summarize(
         "manifest_used": manifest is not None,
         "orders": {o: int((flat.prompts["order"] == o).sum()) for o in ORDERS},
         "headline": "",
-        "verdict": stats["ours"]["verdict"],
-        "verdict_text": stats["ours"]["verdict_text"],
+        "verdict": stats["prompt_level"]["verdict"],
+        "verdict_text": stats["prompt_level"]["verdict_text"],
         **stats,
-        "notes": _notes(flat.prompts, stats, variant),
+        "unreadable_rows": list(flat.unreadable),
+        "notes": _notes(flat.prompts, stats, variant, flat.unreadable),
         "files": dict(FILES),
     }
     binary_outputs = binary_outputs_from_details(flat.passes, flat.prompts) if variant == "binary" else None

@@ -55,7 +55,11 @@ def headline(block: Mapping[str, Any]) -> str:
     position = block["position"]
     parts = []
     consistency = position["consistency"]
-    if consistency.get("measured"):
+    binary = block.get("position_binary", {}).get("consistency", {})
+    if not consistency.get("measured") and binary.get("measured"):
+        parts.append(f"the judge's own forward and backward passes agreed for {binary['successes']} of "
+                     f"{binary['n']} pairs ({_pct(binary['rate'])})")
+    elif consistency.get("measured"):
         parts.append(f"verdicts agreed across both orders for {consistency['successes']} of "
                      f"{consistency['n']} prompts ({_pct(consistency['rate'])})")
         rate = position["reconciled"]["b_win_rate"]
@@ -65,7 +69,10 @@ def headline(block: Mapping[str, Any]) -> str:
         parts.append("position consistency not measured (pairs judged in one order only)")
     first = position["first_position_preference"]
     if first["rate"] is not None:
-        parts.append(f"first-shown response preferred in {_pct(first['rate'])} of decided judgements")
+        confounded = " (confounded with model quality: model A was always shown first)" if first.get(
+            "confounded") else ""
+        parts.append(f"first-shown response preferred in {_pct(first['rate'])} of decided judgements"
+                     f"{confounded}")
     calibration = block.get("calibration", {})
     if calibration.get("measured"):
         agreement = calibration["forward_agreement"]
@@ -95,11 +102,11 @@ def analyse(prompts: pd.DataFrame, criteria: pd.DataFrame, *, variant: str,
         block["calibration"] = {"measured": False, "reason": "not measured: no human preference labels given"}
     else:
         labels = load_human_labels(human_labels) if isinstance(human_labels, str | Path) else human_labels
-        block["calibration"] = {"measured": True, **calibrate(prompts, labels)}
+        block["calibration"] = {"measured": True, **calibrate(prompts, labels, criteria)}
     not_rubric = {"measured": False, "reason": "not measured: the binary judge gives no criterion scores"}
     if variant == "rubric":
         block["scores"] = {"measured": True, **score_distribution(criteria)}
-        block["margins"] = margin_distribution(prompts)
+        block["margins"] = margin_distribution(prompts, criteria=criteria)
         block["criteria"] = most_common_criteria(criteria, top=top, synonyms=normalise_synonyms(synonyms))
     else:
         block["scores"] = dict(not_rubric)

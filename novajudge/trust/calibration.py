@@ -20,6 +20,7 @@ from novajudge.errors import DatasetError
 from novajudge.jsonl import read_jsonl_file
 from novajudge.labels import parse_preference
 from novajudge.stats import cohen_kappa, proportion
+from novajudge.trust.margins import renormalised_margins
 from novajudge.verdicts import PREFERENCES, check_prompts, preference
 
 #: |score margin| buckets: [low, high), the last one closed at 1.
@@ -53,8 +54,10 @@ def load_human_labels(path: str | Path) -> dict[str, str]:
         pid = str(record["prompt_id"])
         value = _preference_value(record["preference"], where)
         if pid in labels and labels[pid] != value:
-            raise DatasetError(f"{where}: field 'prompt_id' {pid!r} was already labelled "
-                               f"{labels[pid]!r} on line {first_line[pid]}")
+            raise DatasetError(
+                f"{where}: field 'prompt_id' {pid!r} was already labelled "
+                f"{labels[pid]!r} on line {first_line[pid]}"
+            )
         labels[pid] = value
         first_line.setdefault(pid, number)
     if not labels:
@@ -86,18 +89,23 @@ def _bucket_of(margin: float) -> int:
     raise ValueError(f"score margin {margin} is outside [-1, 1]")
 
 
-def calibrate(prompts: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, object]:
+def calibrate(
+    prompts: pd.DataFrame, labels: Mapping[str, str], criteria: pd.DataFrame | None = None
+) -> dict[str, object]:
     """Agreement of the judge with human labels (all rates over the same labelled, judged prompts).
 
     Forward agreement uses the AB judgement; reconciled agreement credits a prompt only when its BA
     judgement exists, gives the same verdict, and that verdict matches the human — so it can never
     exceed forward agreement. `bothbad` counts as a tie. Judge errors are excluded and counted.
+    Confidence buckets use the renormalised margin (`novajudge.trust.margins`), from `criteria`
+    when given, so a rubric whose weights sum to 2.2 buckets like any other.
     """
     table = check_prompts(prompts)
     bad = sorted(pid for pid, value in labels.items() if value not in PREFERENCES)
     if bad:
-        raise DatasetError(f"human labels: prompt_id {bad[0]!r} has preference {labels[bad[0]]!r}; "
-                           "expected one of A, B, tie")
+        raise DatasetError(
+            f"human labels: prompt_id {bad[0]!r} has preference {labels[bad[0]]!r}; expected one of A, B, tie"
+        )
     ab = table[table["order"] == "AB"].set_index("prompt_id")
     ba = table[table["order"] == "BA"].set_index("prompt_id")
     labelled = sorted(set(labels) & set(ab.index))
@@ -112,12 +120,19 @@ def calibrate(prompts: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, obj
         "judge_errors": len(labelled) - len(judged),
         "forward_agreement": proportion(sum(agree), len(judged)),
         "kappa": cohen_kappa(humans, forward, PREFERENCES),
-        "confusion": {h: {j: sum(1 for hh, jj in zip(humans, forward, strict=True) if (hh, jj) == (h, j))
-                          for j in PREFERENCES} for h in PREFERENCES},
+        "confusion": {
+            h: {
+                j: sum(1 for hh, jj in zip(humans, forward, strict=True) if (hh, jj) == (h, j))
+                for j in PREFERENCES
+            }
+            for h in PREFERENCES
+        },
     }
     if ba.empty:
-        result["reconciled_agreement"] = {"measured": False,
-                                          "reason": "not measured: no pair was judged in the BA order"}
+        result["reconciled_agreement"] = {
+            "measured": False,
+            "reason": "not measured: no pair was judged in the BA order",
+        }
     else:
         credited = 0
         for pid, human, fwd in zip(judged, humans, forward, strict=True):
@@ -127,21 +142,38 @@ def calibrate(prompts: pd.DataFrame, labels: Mapping[str, str]) -> dict[str, obj
         rec["measured"] = True
         result["reconciled_agreement"] = rec
 
-    margins = [(pid, ab.at[pid, "score_margin"]) for pid in judged] if "score_margin" in ab.columns else []
-    margins = [(pid, float(m)) for pid, m in margins if m is not None and not pd.isna(m)]
+    renorm = renormalised_margins(table, criteria)
+    by_id = dict(
+        zip(table.loc[table["order"] == "AB", "prompt_id"], renorm[table["order"] == "AB"], strict=True)
+    )
+    margins = [(pid, float(by_id[pid])) for pid in judged if not pd.isna(by_id.get(pid, float("nan")))]
     if not margins:
-        result["by_confidence"] = {"measured": False,
-                                   "reason": "not measured: no score margins (binary judge or none parsed)"}
+        result["by_confidence"] = {
+            "measured": False,
+            "reason": "not measured: no score margins (binary judge or none parsed)",
+        }
     else:
         rows = []
         hit = dict(zip(judged, agree, strict=True))
         for i, (low, high) in enumerate(BUCKETS):
             members = [pid for pid, m in margins if _bucket_of(m) == i]
             correct = sum(hit[pid] for pid in members)
-            rows.append({"low": low, "high": high, "closed": i == len(BUCKETS) - 1, "n": len(members),
-                         "correct": correct, "accuracy": correct / len(members) if members else None})
-        result["by_confidence"] = {"measured": True, "buckets": rows,
-                                   "note": "confidence = |weighted score margin| of the AB judgement"}
+            rows.append(
+                {
+                    "low": low,
+                    "high": high,
+                    "closed": i == len(BUCKETS) - 1,
+                    "n": len(members),
+                    "correct": correct,
+                    "accuracy": correct / len(members) if members else None,
+                }
+            )
+        result["by_confidence"] = {
+            "measured": True,
+            "buckets": rows,
+            "note": "confidence = |weighted score margin| of the AB judgement, weights "
+            "renormalised to sum to 1",
+        }
     return result
 
 
@@ -169,8 +201,15 @@ def plot_reliability(calibration: Mapping[str, object], ax) -> None:
     block = calibration.get("by_confidence") or {}
     ax.set_title("Judge vs human agreement by |score margin|")
     if not block.get("measured"):
-        ax.text(0.5, 0.5, str(block.get("reason", "not measured")), ha="center", va="center",
-                transform=ax.transAxes, wrap=True)
+        ax.text(
+            0.5,
+            0.5,
+            str(block.get("reason", "not measured")),
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            wrap=True,
+        )
         ax.set_axis_off()
         return
     buckets = block["buckets"]
@@ -179,8 +218,9 @@ def plot_reliability(calibration: Mapping[str, object], ax) -> None:
     bars = ax.bar(names, values, color="#4c72b0")
     for bar, bucket in zip(bars, buckets, strict=True):
         text = f"n={bucket['n']}" if bucket["n"] else "n=0"
-        ax.annotate(text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                    va="bottom", fontsize=8)
+        ax.annotate(
+            text, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom", fontsize=8
+        )
     forward = (calibration.get("forward_agreement") or {}).get("rate")
     if forward is not None:
         ax.axhline(forward, linestyle="--", color="grey", linewidth=1, label=f"overall {forward:.0%}")

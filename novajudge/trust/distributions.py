@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from novajudge.trust.margins import renormalised_margins
 from novajudge.verdicts import check_prompts, normalise_scores
 
 QUANTILES = (0.0, 0.05, 0.25, 0.5, 0.75, 0.95, 1.0)
@@ -49,12 +50,14 @@ def score_distribution(criteria: pd.DataFrame) -> dict[str, object]:
     }
 
 
-def margin_distribution(prompts: pd.DataFrame, bins: int = 20) -> dict[str, object]:
-    """Quantiles and a histogram of the weighted score margin in model terms (A − B; BA negated)."""
+def margin_distribution(prompts: pd.DataFrame, bins: int = 20,
+                        criteria: pd.DataFrame | None = None) -> dict[str, object]:
+    """Quantiles and a histogram of the renormalised weighted score margin per judgement, in model
+    terms (A − B; BA negated); see `novajudge.trust.margins`."""
     table = check_prompts(prompts)
-    if "score_margin" not in table.columns:
+    if "score_margin" not in table.columns and (criteria is None or criteria.empty):
         return {"measured": False, "reason": "not measured: the prompts table has no score_margin"}
-    values = pd.to_numeric(table["score_margin"], errors="coerce")
+    values = renormalised_margins(table, criteria)
     sign = np.where(table["order"] == "BA", -1.0, 1.0)
     margins = (values * sign).dropna().to_numpy(dtype=float)
     if margins.size == 0:
@@ -63,10 +66,12 @@ def margin_distribution(prompts: pd.DataFrame, bins: int = 20) -> dict[str, obje
     return {
         "measured": True,
         "n": int(margins.size),
+        "unit": "judgements",
         "quantiles": {f"{q:g}": float(np.quantile(margins, q)) for q in QUANTILES},
         "mean": float(margins.mean()),
         "share_near_tie": float(np.mean(np.abs(margins) <= NEAR_TIE + 1e-9)),
         "near_tie_threshold": NEAR_TIE,
         "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]},
-        "note": "margin = weighted score of model A − model B; positive favours model A",
+        "note": "one margin per judgement (a prompt judged in both orders gives two): weighted score "
+                "of model A − model B, weights renormalised to sum to 1; positive favours model A",
     }

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from novajudge.stats import proportion
+from novajudge.stats import mean_with_interval, proportion
 from novajudge.verdicts import (
     ERROR,
     LABEL_VERDICT,
@@ -38,6 +38,12 @@ def _counts(values: Sequence[str], keys: Sequence[str]) -> dict[str, int]:
 def _win_rate(counts: dict[str, int]) -> dict[str, object]:
     """B's share of decided verdicts (ties and errors excluded), as the judge's own `winrate`."""
     return proportion(counts["B"], counts["A"] + counts["B"])
+
+
+#: A reconciled prompt's outcome for model B (MT-Bench: an order-inconsistent prompt is a tie).
+_RECONCILED_B = {"B": 1.0, "A": 0.0, "tie": 0.5, "bothbad": 0.5, "inconsistent": 0.5}
+#: A judged order's lean in position terms: +1 first shown preferred, -1 second, 0 neither.
+_LEAN = {"A": 1, "B": -1, "tie": 0, "bothbad": 0}
 
 
 def reconcile(ab_winner: str, ba_winner: str) -> str:
@@ -78,14 +84,16 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
         "only_ba_ids": sorted(set(ba_by_id) - set(ab_by_id)),
     }
 
-    # First position = position A as sent. Counted over every decided judgement of either order.
-    positions = [LABEL_VERDICT[label] for label in table["label"].tolist()]
+    # First position = position A as sent. Counted over the decided judgements of the prompts
+    # judged in both orders (each model first equally often); over all of them when there is no BA.
+    scope = table[table["prompt_id"].isin(both)] if both else table
+    positions = [LABEL_VERDICT[label] for label in scope["label"].tolist()]
     decided = [p for p in positions if p in ("A", "B")]
     first = proportion(sum(p == "A" for p in decided), len(decided))
     first["confounded"] = ba.empty
     first["note"] = (
         "only AB judgements: model A was always first, so this mixes position with model quality"
-        if ba.empty else "0.5 is neutral; each model was first in its own share of the judgements"
+        if ba.empty else "over the decided judgements of prompts judged in both orders; 0.5 is neutral"
     )
 
     result: dict[str, object] = {
@@ -102,16 +110,36 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
 
     verdicts = {pid: reconcile(ab_by_id[pid], ba_by_id[pid]) for pid in both}
     rec_counts = _counts(list(verdicts.values()), ("A", "B", "tie", "bothbad", "inconsistent", ERROR))
+    valid = [pid for pid in both if verdicts[pid] != ERROR]
+    points = [_RECONCILED_B[verdicts[pid]] for pid in valid]
+    rate = mean_with_interval(points)
+    total = sum(points)  # B wins + half of the ties: a whole or a half number
+    rate["successes"] = int(total) if float(total).is_integer() else total
+    rate["method"] = ("(B wins + (ties + both-bad + order-inconsistent) / 2) / prompts judged validly in "
+                      "both orders; an inconsistent prompt is a tie (MT-Bench), never dropped")
     result["reconciled"] = {
         "measured": True,
         "prompts": len(both),
         "counts": rec_counts,
-        "b_win_rate": _win_rate(rec_counts),
+        "b_win_rate": rate,
     }
-    valid = [pid for pid in both if verdicts[pid] != ERROR]
     agree = sum(verdicts[pid] != "inconsistent" for pid in valid)
     consistency = proportion(agree, len(valid))
     consistency["measured"] = True
+    # Among inconsistent prompts: which position did the two orders lean to, together?
+    first_lean = second_lean = 0
+    for pid in valid:
+        if verdicts[pid] != "inconsistent":
+            continue
+        # Position verdicts: in AB the first shown is model A, in BA it is model B.
+        lean = _LEAN.get(ab_by_id[pid], 0) + _LEAN.get(swap(ba_by_id[pid]), 0)
+        first_lean += lean > 0
+        second_lean += lean < 0
+    inconsistent = rec_counts["inconsistent"]
+    consistency["inconsistent"] = inconsistent
+    consistency["leaned_first"] = int(first_lean)
+    consistency["leaned_second"] = int(second_lean)
+    consistency["leaned_neither"] = int(inconsistent - first_lean - second_lean)
     result["consistency"] = consistency
     # Prompts whose verdict changed with the order: the ones a reader should look at.
     result["flips"] = [

@@ -20,7 +20,14 @@ from novajudge.errors import InvalidRunRequest, ResultsError
 from novajudge.stats import proportion
 from novajudge.trust.criteria import matching_keys, with_keys
 from novajudge.trust.position import position_bias
-from novajudge.verdicts import ERROR, check_prompts, normalise_scores, normalise_synonyms, to_model
+from novajudge.verdicts import (
+    ERROR,
+    check_prompts,
+    normalise_scores,
+    normalise_synonyms,
+    preference,
+    to_model,
+)
 
 #: |margin| at or below this is a tie. 0.05 is one scale step (0.25 normalised) on a criterion
 #: weighing 0.2: smaller differences are within the judge's scoring noise.
@@ -185,6 +192,14 @@ def _num(value: object) -> float | None:
     return None if math.isnan(number) else number
 
 
+def _changed(before: str, after: str) -> bool:
+    """A verdict change in preference terms: errors and rows without criteria never count, and
+    `bothbad` equals `tie` (no preference either way)."""
+    if ERROR in (before, after) or NO_CRITERIA in (before, after):
+        return False
+    return preference(before) != preference(after)
+
+
 def reweight(prompts: pd.DataFrame, criteria: pd.DataFrame, *, drop: Sequence[str] = (),
              weights: Mapping[str, float] | None = None, match: str = "exact",
              synonyms: Mapping[str, str] | None = None,
@@ -221,15 +236,14 @@ def reweight(prompts: pd.DataFrame, criteria: pd.DataFrame, *, drop: Sequence[st
             if new_w == NO_CRITERIA:
                 left.append({"prompt_id": rec["prompt_id"], "row": int(row), "order": order,
                              "old": label_winner})
-        judge_margin = _num(rec.get("score_margin"))
-        old_model = (judge_margin if judge_margin is not None else old_m)
+        old_model = old_m  # renormalised, like new_m (never the judge's raw margin)
         entry = {
             "prompt_id": rec["prompt_id"], "row": int(row), "order": order, "old": label_winner,
             "new": new_w, "old_margin": None if old_model is None else sign * old_model,
             "new_margin": None if new_m is None else sign * new_m,
         }
         rows.append((label_winner, rule_w, new_w))
-        if new_w not in (label_winner, NO_CRITERIA) and label_winner != ERROR:
+        if _changed(label_winner, new_w):
             flips.append(entry)
 
     old_winners = [r[0] for r in rows]
@@ -245,11 +259,10 @@ def reweight(prompts: pd.DataFrame, criteria: pd.DataFrame, *, drop: Sequence[st
         "original": _view(old_winners),
         "new": _view(new_winners),
         # Rows left without criteria are listed in `no_criteria_left`, not counted as changed.
-        "changed_vs_label": sum(o != n for o, _, n in rows if o != ERROR and n != NO_CRITERIA),
-        "changed_vs_original_weights": sum(
-            r != n for _, r, n in rows if r not in (ERROR, NO_CRITERIA) and n != NO_CRITERIA),
-        "label_vs_margin_rule_disagreements": sum(
-            o != r for o, r, _ in rows if o != ERROR and r != NO_CRITERIA),
+        # A margin rule cannot say "both bad", so both bad → tie is no change.
+        "changed_vs_label": sum(_changed(o, n) for o, _, n in rows),
+        "changed_vs_original_weights": sum(_changed(r, n) for _, r, n in rows),
+        "label_vs_margin_rule_disagreements": sum(_changed(o, r) for o, r, _ in rows),
         "flips": flips,
         "no_criteria_left": left,
     }

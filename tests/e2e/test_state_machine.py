@@ -109,7 +109,7 @@ def test_deployment_is_complete(env: Env) -> None:
 
 
 def test_success_results_match_stand_in_judgements(env: Env) -> None:
-    desc = _run(env, "e2e-ok")
+    desc = _run(env, "e2e-ok", both_orders=True)  # the opt-in audit: both orders in the judge input
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     assert desc["states"][:4] == ["GenerateData", "RecordEndpointUse", "StartJudgeJob", "WaitForJudge"]
     assert desc["states"][-2:] == ["SummarizeResults", "Done"]

@@ -74,7 +74,8 @@ def test_hand_calculation_rubric_both_orders(deployed: Deployed, prices_file: Pa
     # Total left up: 21.667 + 0.5556 + 7.2222 = 29.444; endpoints down after generation: 22.222.
     deploy_endpoints(deployed)
     result = runner.invoke(
-        app, ["estimate", "--questions", "20", "--judge", "rubric", "--prices", str(prices_file)]
+        app,
+        ["estimate", "--questions", "20", "--judge", "rubric", "--both-orders", "--prices", str(prices_file)],
     )
     assert result.exit_code == 0, result.output
     out = result.output
@@ -144,7 +145,8 @@ def test_offline_uses_the_shipped_price_table(aws_env: None) -> None:
 
 
 def test_assumptions_can_be_overridden(aws_env: None, prices_file: Path) -> None:
-    args = ["estimate", "--offline", "-n", "30", "--prices", str(prices_file), "--judge-lines-per-minute",
+    args = ["estimate", "--offline", "-n", "30", "--both-orders", "--prices", str(prices_file),
+            "--judge-lines-per-minute",
             "60", "--judge-startup-minutes", "0", "--seconds-per-generation", "0"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output

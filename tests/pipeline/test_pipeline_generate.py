@@ -131,7 +131,7 @@ def test_failure_rate_exceeded(aws, tgi: FakeTGI, generate_step, lambda_context)
     tgi.default[ENDPOINT_B] = ["unavailable"]  # every B call: ModelError 424 / original 503, retried, fails
     tgi.script(ENDPOINT_B, tgi.items[0].prompt_id, ["ok"])
     event = {
-        "input": {"run_id": "too-many", "questions": 5, "dataset": SAMPLE},
+        "input": {"run_id": "too-many", "questions": 5, "dataset": SAMPLE, "both_orders": True},
         "execution_name": EXECUTION_NAME,
     }
     with pytest.raises(GenerationFailed) as info:
@@ -184,7 +184,7 @@ def test_over_context_records_are_excluded_and_reported(
 
     tgi.answer = answer  # type: ignore[method-assign]
     event = {
-        "input": {"run_id": "long-one", "questions": 3, "dataset": SAMPLE},
+        "input": {"run_id": "long-one", "questions": 3, "dataset": SAMPLE, "both_orders": True},
         "execution_name": EXECUTION_NAME,
     }
     gen = generate_step(event, lambda_context)["generation"]
@@ -214,7 +214,7 @@ def test_run_id_reuse_is_refused(aws, tgi: FakeTGI, generate_step, lambda_contex
 
 def test_a_retry_of_the_same_execution_may_continue(aws, tgi: FakeTGI, generate_step, lambda_context) -> None:
     event = {
-        "input": {"run_id": "retried", "questions": 1, "dataset": SAMPLE},
+        "input": {"run_id": "retried", "questions": 1, "dataset": SAMPLE, "both_orders": True},
         "execution_name": EXECUTION_NAME,
     }
     generate_step(event, lambda_context)
@@ -265,6 +265,7 @@ def test_user_jsonl_happy_path(aws, tgi: FakeTGI, generate_step, lambda_context)
             "questions": 2,
             "offset": 1,
             "dataset": {"source": "s3", "uri": f"s3://{BUCKET}/datasets/ideas.jsonl"},
+            "both_orders": True,
         },
         "execution_name": EXECUTION_NAME,
     }

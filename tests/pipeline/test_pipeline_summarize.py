@@ -22,7 +22,8 @@ JOB = "exp-7-rubric-1a2b3c4d"
 
 def _generate(run_id: str, generate_step: Any, lambda_context: Any, questions: int = 4) -> dict[str, Any]:
     event = {
-        "input": {"run_id": run_id, "questions": questions, "dataset": {"source": "squad-sample"}},
+        "input": {"run_id": run_id, "questions": questions, "dataset": {"source": "squad-sample"},
+                  "both_orders": True},
         "execution_name": EXECUTION_NAME,
     }
     return generate_step(event, lambda_context)
@@ -103,7 +104,12 @@ def test_end_to_end_with_the_real_summary(
     assert summary["manifest_used"] is True and summary["orders"] == {"AB": 4, "BA": 4}
     assert (summary["judge"]["a_scores"], summary["judge"]["b_scores"]) == (4, 4)
     assert (summary["ours"]["counts"]["a_wins"], summary["ours"]["counts"]["b_wins"]) == (0, 8)
-    assert results["headline"] == summary["headline"] and results["headline"].startswith("B (Qwen/Qwen2.5-7B")
+    # The headline counts prompts (issue 11): 4 prompts, each won by B in both orders, are too few.
+    assert summary["prompt_level"]["prompts"] == 4 and summary["prompt_level"]["judged_orders"] == 8
+    assert results["headline"] == summary["headline"]
+    assert results["headline"].startswith(
+        "too few prompts to conclude (4 < 10). Over 4 prompts, B (Qwen/Qwen2.5-7B"
+    )
 
 
 def test_human_preferences_in_the_dataset_calibrate_the_judge(

@@ -11,14 +11,12 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-import pytest
 from results_builders import parquet_bytes, tar_archive
 from typer.testing import CliRunner
 
 import novajudge.cli.calibrate_cmd
 import novajudge.cli.reweight_cmd  # noqa: F401  (register the commands)
 from novajudge.cli.app import app
-from novajudge.errors import ResultsError
 from novajudge.results.details import load_details, write_details
 from novajudge.results.parse import read_flattened
 from novajudge.results.summarize import summarize
@@ -126,9 +124,11 @@ def test_first_position_counts_agree_between_analysis_and_commands(tmp_path):
     assert (first["successes"], first["n"]) == _first_position(label for _, label in strings)
 
 
-def test_an_unflagged_unreadable_output_is_an_error_naming_the_row(tmp_path):
-    with pytest.raises(ResultsError, match=r"row 6: expected a preference label .* got 'A>B is my guess'"):
-        read_flattened(_binary_archive(tmp_path, flag_unreadable=False))
+def test_an_unflagged_unreadable_output_is_an_error_row_counted_and_named(tmp_path):
+    # Issue 11: an unreadable row is counted and shown, never an abort of the whole summary.
+    flat = read_flattened(_binary_archive(tmp_path, flag_unreadable=False))
+    assert flat.unreadable == [6]
+    assert flat.prompts.loc[flat.prompts["row"] == 6, "label"].tolist() == ["error"]
 
 
 # ----------------------------------------------------------------------------- criterion keys

@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[2]
 #: The four files summarize writes: the contract, written out by hand.
 RESULT_FILES = ["details.parquet", "report.html", "report.png", "summary.json"]
 STABLE_KEYS = {
+    "prompt_level",
+    "unreadable_rows",
     "schema_version",
     "stand_in",
     "variant",

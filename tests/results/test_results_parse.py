@@ -206,6 +206,13 @@ def _one_criterion(**criterion) -> bytes:
 GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
 
 
+def test_a_row_without_a_label_is_an_error_row_not_an_abort(tmp_path):
+    # Formerly raised "row 0: expected a preference label"; issue 11: counted and shown instead.
+    flat = read_flattened(_with(tmp_path, GOOD_RESULTS, _details(metrics=repr({"predictions": "A wins"}))))
+    assert flat.unreadable == [0]
+    assert flat.prompts["label"].tolist()[0] == "error"
+
+
 @pytest.mark.parametrize(
     ("results", "details", "expected"),
     [
@@ -222,7 +229,7 @@ GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
         (
             GOOD_RESULTS,
             parquet_bytes(pd.DataFrame({"full_prompt": ["x"]})),
-            r"details_x_1\.parquet: expected columns",
+            r"details_x_1\.parquet: expected a 'metrics' column",
         ),
         (
             GOOD_RESULTS,
@@ -233,11 +240,6 @@ GOOD_RESULTS = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
             GOOD_RESULTS,
             _details(metrics="[1, 2]"),
             r"row 0: field 'metrics' is a list, expected a dict literal",
-        ),
-        (
-            GOOD_RESULTS,
-            _details(metrics=repr({"predictions": "A wins"})),
-            r"row 0: expected a preference label",
         ),
         (
             GOOD_RESULTS,

@@ -158,7 +158,7 @@ def test_rubric_scores_margin_and_criteria(rubric_run):
     assert set(by_key) == set(per)
     for key, d in per.items():
         row = by_key[key]
-        assert row["prompts"] == len(d["a"])
+        assert row["judgements"] == len(d["a"])
         assert row["mean_norm_A"] == pytest.approx(statistics.fmean(d["a"]))
         assert row["mean_norm_B"] == pytest.approx(statistics.fmean(d["b"]))
         assert row["a_wins"] == sum(x > y for x, y in zip(d["a"], d["b"], strict=True))
@@ -196,31 +196,42 @@ def test_judge_scores_disagreeing_with_its_breakdown_are_flagged(tmp_path):
     assert any("differ from those recomputed" in n for n in s["notes"])
 
 
+SIG = "is preferred, significant at 5% (sign test over prompts)"
+
+
 @pytest.mark.parametrize(
-    ("labels", "verdict", "words"),
+    ("labels", "verdict", "words", "prompt_verdict", "prompt_words"),
     [
-        (["B>A"] * 30 + ["A>B"] * 5, "B", "B is preferred, significant at 5%"),
-        (["A>B"] * 30 + ["B>A"] * 6 + [None] * 3, "A", "A is preferred, significant at 5%"),
+        (["B>A"] * 30 + ["A>B"] * 5, "B", "B is preferred, significant at 5%", "B", f"B {SIG}"),
+        (["A>B"] * 30 + ["B>A"] * 6 + [None] * 3, "A", "A is preferred, significant at 5%", "A", f"A {SIG}"),
         (
             ["A>B"] * 10 + ["B>A"] * 12 + ["A=B"] * 4,
             "inconclusive",
             "inconclusive: the interval includes 0.5",
+            "inconclusive",
+            # 12 of 22 prompts with a net preference: p = 2 * P(X >= 12 | 22) by hand below
+            f"inconclusive: the sign test over prompts gives p = {sign_test_by_enumeration(12, 22):.3g}",
         ),
         (
             ["A=B"] * 5 + ["A=B (bothbad)"] * 2,
             "inconclusive",
             "inconclusive: all 7 valid judgements are ties",
+            "inconclusive",
+            "too few prompts to conclude (7 < 10)",
         ),
-        ([None] * 4, "none", "no valid judgements"),
-        (["B>A"], "inconclusive", "inconclusive: the interval includes 0.5"),
+        ([None] * 4, "none", "no valid judgements", "none", "no prompt has a valid judgement"),
+        (["B>A"], "inconclusive", "inconclusive: the interval includes 0.5", "inconclusive",
+         "too few prompts to conclude (1 < 10)"),
     ],
 )
-def test_verdicts(tmp_path, labels, verdict, words):
+def test_verdicts(tmp_path, labels, verdict, words, prompt_verdict, prompt_words):
+    # One order, no manifest: every judgement is its own prompt, so both views count the same units.
     s = summarize(
         write_judge_archive(tmp_path, "rubric", simple(labels), "r", "ts"), tmp_path / "o", "m1", "m2"
     )
-    assert s["verdict"] == verdict and s["verdict_text"] == words
-    assert words.replace("B is", "B (m2) is").replace("A is", "A (m1) is") in s["headline"]
+    assert s["ours"]["verdict"] == verdict and s["ours"]["verdict_text"] == words
+    assert s["verdict"] == prompt_verdict and s["verdict_text"] == prompt_words
+    assert prompt_words.replace("B is", "B (m2) is").replace("A is", "A (m1) is") in s["headline"]
     a, b = labels.count("A>B"), labels.count("B>A")
     if a + b:
         assert s["ours"]["sign_test_p"] == pytest.approx(sign_test_by_enumeration(b, a + b))

@@ -35,7 +35,10 @@ def test_rubric_block_is_json_and_hand_checked():
     assert block["calibration"]["measured"] is True
     assert block["calibration"]["forward_agreement"]["successes"] == 2  # p0, p2 (p1 judge said A)
     assert block["calibration"]["reconciled_agreement"]["successes"] == 2
-    assert block["margins"]["n"] == 5  # the NaN margin is skipped
+    # Margins are renormalised from the criteria (weight 1, scores 5 vs 3 → 1 − 0.5 = 0.5 as sent),
+    # so the row whose judge margin is NaN has one too: 6 judgements.
+    assert block["margins"]["n"] == 6
+    assert block["margins"]["unit"] == "judgements"
     assert block["criteria"][0]["criterion"] == "b_accuracy_b"  # the one criterion key (verdicts)
     assert "2 of 3 prompts (67%)" in block["headline"]
     assert "agreement with humans 67% (n=3)" in block["headline"]

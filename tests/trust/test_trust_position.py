@@ -26,7 +26,11 @@ def test_judge_always_preferring_position_a():
     assert result["consistency"]["rate"] == 0.0
     assert result["reconciled"]["counts"]["inconsistent"] == 5
     assert result["reconciled"]["counts"]["A"] == result["reconciled"]["counts"]["B"] == 0
-    assert result["reconciled"]["b_win_rate"]["rate"] is None  # no decided prompt left
+    # MT-Bench: an order-inconsistent prompt is a tie (1/2), never dropped: 5 ties of 5 → 0.5.
+    assert result["reconciled"]["b_win_rate"]["rate"] == 0.5
+    assert result["reconciled"]["b_win_rate"]["n"] == 5
+    # Every inconsistent prompt leaned to the first-shown position (A>B in both orders).
+    assert result["consistency"]["leaned_first"] == 5 and result["consistency"]["leaned_second"] == 0
     assert result["first_position_preference"]["rate"] == 1.0
     assert result["first_position_preference"]["n"] == 10
     assert len(result["flips"]) == 5
@@ -39,7 +43,8 @@ def test_perfectly_consistent_judge_reconciled_equals_plain():
     assert result["consistency"]["n"] == 5
     rec, plain = result["reconciled"]["counts"], result["plain"]["counts"]
     assert (rec["A"], rec["B"], rec["tie"], rec["inconsistent"]) == (plain["A"], plain["B"], plain["tie"], 0)
-    assert result["reconciled"]["b_win_rate"]["rate"] == pytest.approx(3 / 4)
+    # Reconciled, ties as 1/2 over all 5 prompts: (3 + 0.5) / 5; plain is over decided AB verdicts.
+    assert result["reconciled"]["b_win_rate"]["rate"] == pytest.approx(3.5 / 5)
     assert result["plain"]["b_win_rate"]["rate"] == pytest.approx(3 / 4)
     # Decided judgements: 8; first position (label A>B) chosen in AB p3 and BA p0,p1,p2 → 4/8.
     assert result["first_position_preference"]["rate"] == pytest.approx(0.5)
