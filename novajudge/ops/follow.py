@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from novajudge.config import Settings
 from novajudge.jsonl import raw_lines
 from novajudge.layout import RunLayout
 from novajudge.ops.aws import OpsError, error_code
@@ -56,7 +57,8 @@ def expected_generations(execution_input: dict[str, Any] | None, defaults: dict[
     questions = values.get("questions")
     if not isinstance(questions, int):
         return None
-    return questions * (2 if values.get("both_orders", True) else 1)
+    both = values.get("both_orders", Settings.model_fields["both_orders"].default)
+    return questions * (2 if both else 1)
 
 
 def generation_progress(s3: Any, bucket: str, run_id: str) -> int | None:
