@@ -97,7 +97,7 @@ def _reset(env: Env) -> Iterator[None]:
 
 
 def _start(env: Env, run_id: str, machine: str | None = None) -> str:
-    payload = {"run_id": run_id, "questions": 1, "dataset": {"source": "squad-sample"}, "poll_seconds": 0}
+    payload = {"run_id": run_id, "questions": 1, "dataset": {"source": "squad-sample"}, "poll_seconds": 1}
     return env.emu.client("stepfunctions").start_execution(
         stateMachineArn=machine or env.machine, name=run_id, input=json.dumps(payload)
     )["executionArn"]

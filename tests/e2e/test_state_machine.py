@@ -277,7 +277,7 @@ def _cleanup_function(env: Env) -> str:
 
 
 def test_success_leaves_nothing_running_and_is_not_cleaned(env: Env) -> None:
-    desc = _run(env, "e2e-end-ok", questions=1, poll_seconds=0)
+    desc = _run(env, "e2e-end-ok", questions=1, poll_seconds=1)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     assert _end(env, desc) == []  # the rule does not match SUCCEEDED
     assert list(_job_status(env, "e2e-end-ok").values()) == ["Completed"]
@@ -307,7 +307,7 @@ def test_judge_job_failed_leaves_no_job_running(env: Env) -> None:
 
 def test_summarize_failed_leaves_no_job_running(env: Env) -> None:
     env.judge.faults = JudgeFaults(corrupt_archive=True)
-    desc = _run(env, "e2e-end-sumfail", questions=1, poll_seconds=0)
+    desc = _run(env, "e2e-end-sumfail", questions=1, poll_seconds=1)
     assert desc["states"][-1] == "SummarizeFailed"
     ((answer,),) = [_end(env, desc)]
     assert list(answer["payload"]["ended_jobs"].values()) == ["Completed"]
