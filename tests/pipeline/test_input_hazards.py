@@ -56,7 +56,8 @@ def test_answer_with_unicode_line_separators_survives_manifest_and_summarize_rea
 ) -> None:
     """Was: the manifest line was cut at U+2028 by splitlines() → SummarizeFailed after paying."""
     monkeypatch.setattr(tgi, "answer", lambda endpoint, pid: f"first{LINE_BREAKS_IN_TEXT}second [{endpoint}]")
-    event = {"input": {"run_id": "ls", "questions": 2, "dataset": {"source": "squad-sample"}},
+    event = {"input": {"run_id": "ls", "questions": 2, "dataset": {"source": "squad-sample"},
+                       "both_orders": True},
              "execution_name": EXECUTION_NAME}  # fmt: skip
     generate_step(event, lambda_context)
     manifest = read_manifest(aws["s3"], RunLayout(BUCKET, "ls"))
