@@ -280,7 +280,8 @@ def _build_figure(
     y = 1.0 - line
     fig.text(0.5, y, f"B: {model_b}  vs  A: {model_a}  —  Nova {variant} judge", ha="center", va="top",
              fontsize=15, fontweight="bold")  # fmt: skip
-    for text in textwrap.wrap(str(summary.get("headline", "")), width=170)[:3]:
+    # At most four lines; a longer headline ends in "…" (the report and summary.json hold it whole).
+    for text in textwrap.wrap(str(summary.get("headline", "")), width=170, max_lines=4, placeholder=" …"):
         y -= line * 0.9
         fig.text(0.5, y, text, ha="center", va="top", fontsize=10.5)
     if stand_in:
