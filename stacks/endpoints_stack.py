@@ -43,8 +43,9 @@ class EndpointsStack(cdk.Stack):
         self.role = iam.Role(
             self,
             "ModelRole",
-            # Models and endpoints assume it: any SageMaker resource of this account, none elsewhere.
-            assumed_by=trust.sagemaker_principal(self, "*"),
+            # Models and endpoints assume it: any SageMaker resource of this account, none elsewhere
+            # (if-exists conditions: AWS does not document the source keys for hosting).
+            assumed_by=trust.sagemaker_principal(self, "*", keys_documented=False),
             description="Execution role of the candidate model endpoints (TGI image pull, logs, metrics)",
             inline_policies={"CandidateModels": self._model_policy()},
         )

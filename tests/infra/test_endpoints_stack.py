@@ -127,8 +127,10 @@ def test_model_role_is_inline_and_pulls_only_the_tgi_repository(endpoints: dict[
     assert "ManagedPolicyArns" not in props
     (trust,) = props["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "sagemaker.amazonaws.com"}
-    assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    assert join_text(trust["Condition"]["ArnLike"]["aws:SourceArn"]) == (
+    # If-exists: AWS documents the source keys for training jobs, not hosting (stacks/constructs/trust.py).
+    assert set(trust["Condition"]) == {"StringEqualsIfExists", "ArnLikeIfExists"}
+    assert trust["Condition"]["StringEqualsIfExists"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert join_text(trust["Condition"]["ArnLikeIfExists"]["aws:SourceArn"]) == (
         "arn:{Ref:AWS::Partition}:sagemaker:{Ref:AWS::Region}:{Ref:AWS::AccountId}:*"
     )
     for stmt in statements(props):
