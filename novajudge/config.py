@@ -134,6 +134,9 @@ class Settings(BaseModel):
     endpoint_poll_seconds: int = Field(30, ge=1, le=300)
     #: Days an overwritten or deleted object's older version is kept in the evaluation bucket.
     noncurrent_version_expiration_days: int = Field(30, ge=1, le=3650)
+    #: Chunks the generation Map runs at once (its MaxConcurrency); each chunk keeps
+    #: `generation_concurrency` requests in flight per endpoint.
+    map_max_concurrency: int = Field(4, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -35,3 +35,7 @@ class JudgeConfigError(NovaJudgeError, ValueError):
 
 class ResultsError(NovaJudgeError, ValueError):
     """The judge's output is missing or malformed; the message names the file and what was expected."""
+
+
+class QuotaExceeded(NovaJudgeError):
+    """A SageMaker quota the run needs is below what it needs (prepare's pre-flight)."""

@@ -16,6 +16,9 @@ from typing import Literal
 
 #: Every run writes under `runs/<run_id>/`; the functions and the judge role are limited to it.
 RUNS_PREFIX = "runs/"
+#: Below `runs/<run_id>/`: the chunk lists and chunk items of the generation Map (the state
+#: machine's item reader may read only these).
+CHUNKS_SEGMENT = "generation/chunks/"
 #: Users upload their JSONL datasets here; the generate function may read nothing else they own.
 DATASETS_PREFIX = "datasets/"
 #: Where SageMaker writes training-job logs (fixed name, one group per account and region).
@@ -115,6 +118,31 @@ class RunLayout:
     @property
     def generation_summary_key(self) -> str:
         return f"{self.prefix}generation/summary.json"
+
+    @property
+    def generation_plan_key(self) -> str:
+        """What prepare decided for the whole run: item order, prompts never sent, limits."""
+        return f"{self.prefix}generation/plan.json"
+
+    def chunks_prefix(self, attempt: str) -> str:
+        """The items one execution (`attempt` = its name) hands to the Map, one object per chunk."""
+        return f"{self.prefix}{CHUNKS_SEGMENT}{attempt}/"
+
+    def chunk_list_key(self, attempt: str) -> str:
+        """The Map's ItemReader source: a JSON array of chunk descriptors (moto and Step Functions
+        both read JSON arrays; JSON Lines is not an ItemReader input moto knows)."""
+        return f"{self.chunks_prefix(attempt)}chunks.json"
+
+    def chunk_items_key(self, attempt: str, index: int) -> str:
+        return f"{self.chunks_prefix(attempt)}chunk-{index:05d}.json"
+
+    @property
+    def outcomes_prefix(self) -> str:
+        """Every chunk outcome of every execution of the run (resume keeps the earlier ones)."""
+        return f"{self.prefix}generation/outcomes/"
+
+    def chunk_outcome_key(self, attempt: str, index: int) -> str:
+        return f"{self.outcomes_prefix}{attempt}/chunk-{index:05d}.json"
 
     @property
     def recipe_prefix(self) -> str:

@@ -129,6 +129,9 @@ class RunRequest(BaseModel):
     judge: JudgeOptions = Field(default_factory=JudgeOptions)
     both_orders: bool = _as_in_settings("both_orders")
     poll_seconds: int = _as_in_settings("poll_seconds")
+    #: Continue the existing run `run_id` (`novajudge start --resume`): its stored request and
+    #: items are used, items already answered by both models are kept, the rest are generated.
+    resume: bool = False
 
     @field_validator("run_id")
     @classmethod

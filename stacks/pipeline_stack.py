@@ -28,7 +28,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from novajudge.config import Settings
-from novajudge.layout import DATASETS_PREFIX, JUDGE_JOB_TAG, OUTPUT_STATE_MACHINE, RUNS_PREFIX
+from novajudge.layout import CHUNKS_SEGMENT, DATASETS_PREFIX, JUDGE_JOB_TAG, OUTPUT_STATE_MACHINE, RUNS_PREFIX
 from stacks.constructs import nag
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.run_endpoints import RunEndpointsSpec
@@ -38,7 +38,12 @@ from stacks.constructs.state_machine import EvaluationStateMachine
 #: tests/infra/test_bundle_size.py); every pinned package has cp313 manylinux x86_64 wheels.
 RUNTIME = lambda_.Runtime.PYTHON_3_13
 
-GENERATE_TIMEOUT = cdk.Duration.minutes(15)  # Lambda's maximum: the whole batch runs in one call
+GENERATE_TIMEOUT = cdk.Duration.minutes(15)  # one chunk; chunks are sized to end well before it
+PREPARE_TIMEOUT = cdk.Duration.minutes(5)
+REDUCE_TIMEOUT = cdk.Duration.minutes(5)
+#: The longest generation the state machine waits for (the Map of every chunk): 10,000 prompts at
+#: 500-token answers take hours (`novajudge estimate`), and a resume can continue a run past it.
+GENERATION_BOUND = cdk.Duration.hours(24)
 START_JUDGE_TIMEOUT = cdk.Duration.minutes(2)
 SUMMARIZE_TIMEOUT = cdk.Duration.minutes(10)
 CLEANUP_TIMEOUT = cdk.Duration.minutes(1)
@@ -87,12 +92,12 @@ class PipelineStack(cdk.Stack):
                 "ENDPOINT_B_NAME": settings.endpoint_name("B"),
             }
         )
-        self.generate = self._function(
-            "Generate",
-            "generate",
-            "Asks models A and B every question and writes the Nova judge input",
+        self.prepare = self._function(
+            "Prepare",
+            "prepare",
+            "Validates the run, checks SageMaker quotas and writes the run's items in chunks for the Map",
             memory_size=1024,
-            timeout=GENERATE_TIMEOUT,
+            timeout=PREPARE_TIMEOUT,
             environment={
                 "BUCKET_NAME": bucket.bucket_name,
                 **endpoints_env,
@@ -102,7 +107,32 @@ class PipelineStack(cdk.Stack):
                 # Prompts over the endpoints' limit are not sent; poll_seconds is checked against it.
                 "MAX_INPUT_TOKENS": str(settings.max_input_tokens),
                 "JUDGE_MAX_RUNTIME_SECONDS": str(settings.judge_max_runtime_seconds),
+                # The quota pre-flight: the judge's instance type per variant, and the endpoints'
+                # when the run creates its own.
+                "JUDGE_INSTANCE_TYPE_RUBRIC": settings.resolved_judge_instance_type("rubric"),
+                "JUDGE_INSTANCE_TYPE_BINARY": settings.resolved_judge_instance_type("binary"),
+                **(
+                    {"ENDPOINT_INSTANCE_TYPE": settings.endpoint_instance_type} if run_endpoint_prefix else {}
+                ),
+                # Chunks are sized to finish well inside the chunk function's timeout.
+                "CHUNK_TIMEOUT_SECONDS": str(int(GENERATE_TIMEOUT.to_seconds())),
             },
+        )
+        self.generate = self._function(
+            "Generate",
+            "generate",
+            "Asks models A and B about one chunk of the run's items (a child of the generation Map)",
+            memory_size=1024,
+            timeout=GENERATE_TIMEOUT,
+            environment={},
+        )
+        self.reduce = self._function(
+            "Reduce",
+            "reduce",
+            "Builds the Nova judge input, manifest and generation summary from every chunk's outcomes",
+            memory_size=2048,
+            timeout=REDUCE_TIMEOUT,
+            environment={},
         )
         self.start_judge = self._function(
             "StartJudge",
@@ -149,13 +179,17 @@ class PipelineStack(cdk.Stack):
         self.state_machine = EvaluationStateMachine(
             self,
             "Evaluation",
+            prepare=self.prepare.function,
             generate=self.generate.function,
+            reduce=self.reduce.function,
             start_judge=self.start_judge.function,
             summarize=self.summarize.function,
             training_job_arns=[self.training_job_arns()],
             timeout=self.state_machine_timeout(settings),
             run_endpoints=self.run_endpoints_spec() if run_endpoint_prefix else None,
             endpoint_instance_type=settings.endpoint_instance_type,
+            map_max_concurrency=settings.map_max_concurrency,
+            state_machine_name=self.state_machine_name(),
         )
         self.run_ended_rule = self._run_ended_rule()
         self._wire_permissions()
@@ -256,7 +290,9 @@ class PipelineStack(cdk.Stack):
         per_run = settings.endpoints_mode == "per_run"
         seconds = (
             (cls.endpoint_start_seconds(settings) + settings.endpoint_poll_seconds if per_run else 0)
-            + GENERATE_TIMEOUT.to_seconds()
+            + PREPARE_TIMEOUT.to_seconds()
+            + GENERATION_BOUND.to_seconds()
+            + REDUCE_TIMEOUT.to_seconds()
             + START_JUDGE_TIMEOUT.to_seconds()
             + settings.judge_max_runtime_seconds
             + JUDGE_PROVISIONING_MARGIN.to_seconds()
@@ -275,6 +311,29 @@ class PipelineStack(cdk.Stack):
             )
             for w in ("A", "B")
         ]
+
+    def state_machine_name(self) -> str:
+        """A fixed name, so the Map's grants (start its own child executions) can name the state
+        machine without a reference to it (which would be a dependency cycle through its role)."""
+        return f"{self.stack_name}-Evaluation"
+
+    def state_machine_arn(self) -> str:
+        return self.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=self.state_machine_name(),
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+
+    def own_executions_arn(self) -> str:
+        """Executions of this state machine, the Map's child executions included
+        (`execution:<machine>/<map run id>:<child>` for Distributed Map children)."""
+        return self.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{self.state_machine_name()}*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
 
     def training_job_arns(self) -> str:
         """Training jobs of this account and region: job names are chosen per run."""
@@ -312,6 +371,25 @@ class PipelineStack(cdk.Stack):
                 sid="ReadWriteRuns", actions=["s3:GetObject", "s3:PutObject"], resources=[runs_objects]
             )
 
+        prepare = self.prepare.role
+        prepare.add_to_policy(read_write_runs())
+        prepare.add_to_policy(
+            iam.PolicyStatement(
+                sid="ReadUserDatasets", actions=["s3:GetObject"], resources=[datasets_objects]
+            )
+        )
+        # No ListBucket on datasets/: the handler only reads the one key it is given (a missing
+        # file then surfaces as AccessDenied rather than NoSuchKey; tests/infra/test_iam_* checks).
+        prepare.add_to_policy(list_prefixes(RUNS_PREFIX))
+        prepare.add_to_policy(
+            iam.PolicyStatement(
+                sid="QuotaPreflight",
+                # Service Quotas has no resource-level permissions for listing; it only reads.
+                actions=["servicequotas:ListServiceQuotas"],
+                resources=["*"],
+            )
+        )
+
         generate = self.generate.role
         generate.add_to_policy(
             iam.PolicyStatement(
@@ -321,14 +399,10 @@ class PipelineStack(cdk.Stack):
             )
         )
         generate.add_to_policy(read_write_runs())
-        generate.add_to_policy(
-            iam.PolicyStatement(
-                sid="ReadUserDatasets", actions=["s3:GetObject"], resources=[datasets_objects]
-            )
-        )
-        # No ListBucket on datasets/: the handler only reads the one key it is given (a missing
-        # file then surfaces as AccessDenied rather than NoSuchKey; tests/infra/test_iam_* checks).
-        generate.add_to_policy(list_prefixes(RUNS_PREFIX))
+
+        reduce = self.reduce.role
+        reduce.add_to_policy(read_write_runs())
+        reduce.add_to_policy(list_prefixes(RUNS_PREFIX))
 
         start_judge = self.start_judge.role
         start_judge.add_to_policy(
@@ -406,6 +480,31 @@ class PipelineStack(cdk.Stack):
             )
 
         self.state_machine.state_machine.add_to_role_policy(self.stop_own_judge_jobs("StopOwnJudgeJobs"))
+        machine = self.state_machine.state_machine
+        # The generation Map (a Distributed Map): read the chunk list prepare wrote, start and
+        # watch its child executions (of this state machine only), invoke the chunk function.
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="ReadChunkLists",
+                actions=["s3:GetObject"],
+                resources=[self.bucket.arn_for_objects(f"{RUNS_PREFIX}*/{CHUNKS_SEGMENT}*")],
+            )
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="StartMapChildren",
+                actions=["states:StartExecution"],
+                resources=[self.state_machine_arn()],
+            )
+        )
+        machine.add_to_role_policy(
+            iam.PolicyStatement(
+                sid="WatchMapChildren",
+                actions=["states:DescribeExecution", "states:StopExecution"],
+                resources=[self.own_executions_arn()],
+            )
+        )
+        self.generate.function.grant_invoke(machine)
 
     # -- cdk-nag -------------------------------------------------------------------------------------
 
@@ -425,8 +524,15 @@ class PipelineStack(cdk.Stack):
             f"Each execution writes and reads only under {RUNS_PREFIX}<run_id>/, and run ids are chosen "
             f"per execution, so the grant is the {RUNS_PREFIX} prefix of the evaluation bucket, not one key."
         )
-        for fn in (self.generate, self.start_judge, self.summarize):
+        for fn in (self.generate, self.reduce, self.start_judge, self.summarize):
             nag.acknowledge(fn.role, "IAM5", xray, findings=["Resource::*"])
+        nag.acknowledge(
+            self.prepare.role,
+            "IAM5",
+            xray + " servicequotas:ListServiceQuotas (the quota pre-flight) has no resource-level "
+            "permissions either; it only reads the account's quota values.",
+            findings=["Resource::*"],
+        )
         nag.acknowledge(
             self.cleanup.role,
             "IAM5",
@@ -434,7 +540,7 @@ class PipelineStack(cdk.Stack):
             "resource-level permissions either; it only lists, stopping is tag-conditioned.",
             findings=["Resource::*"],
         )
-        for fn in (self.generate, self.start_judge, self.summarize, self.cleanup):
+        for fn in (self.prepare, self.generate, self.reduce, self.start_judge, self.summarize, self.cleanup):
             nag.acknowledge(fn.role, "IAM5", run_objects, findings=[runs])
         nag.acknowledge(
             self.cleanup.role,
@@ -444,7 +550,7 @@ class PipelineStack(cdk.Stack):
             findings=[training_jobs],
         )
         nag.acknowledge(
-            self.generate.role,
+            self.prepare.role,
             "IAM5",
             f"Users upload their own JSONL datasets to s3://<BucketName>/{DATASETS_PREFIX} and name one "
             "per execution; reads are limited to that prefix of the stack's own bucket.",
@@ -478,10 +584,23 @@ class PipelineStack(cdk.Stack):
             machine.role,
             "IAM5",
             "CDK's lambda:invoke task grants the function ARN and its qualified ARNs (<arn>:*, "
-            "versions and aliases) of exactly the three pipeline functions.",
+            "versions and aliases) of exactly the five pipeline functions the machine invokes.",
             findings=[
                 f"Resource::<{self.get_logical_id(fn.function.node.default_child)}.Arn>:*"  # type: ignore[arg-type]
-                for fn in (self.generate, self.start_judge, self.summarize)
+                for fn in (self.prepare, self.generate, self.reduce, self.start_judge, self.summarize)
+            ],
+        )
+        nag.acknowledge(
+            machine.role,
+            "IAM5",
+            "The generation Map reads the chunk list its prepare step wrote under "
+            f"{RUNS_PREFIX}<run_id>/{CHUNKS_SEGMENT} (run ids are chosen per execution), and watches or "
+            "stops its own child executions, whose names Step Functions chooses; both are limited "
+            "to this state machine's run prefix and executions.",
+            findings=[
+                f"Resource::{bucket_arn}/{RUNS_PREFIX}*/{CHUNKS_SEGMENT}*",
+                "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+                f"{self.state_machine_name()}*",
             ],
         )
 

@@ -1,8 +1,9 @@
-"""GenerateData: the Lambda adapter of `novajudge.steps.generate` (docs/design.md).
+"""GenerateChunk: the Lambda adapter of `novajudge.steps.generate.generate_chunk` (docs/design.md).
 
-Reads the environment once, builds the clients, hands the Lambda's remaining time to the step and
-logs. Errors are the step's typed `novajudge.errors` classes, so the state machine sees
-`ConfigError`, `InvalidRunRequest`, `DatasetError`, `RunExistsError` or `GenerationFailed`.
+One child of the generation Map: reads the environment once, builds the clients, hands the Lambda's
+remaining time to the step (no request starts too late to be written) and logs. Errors are typed
+`novajudge.errors` classes; an error here fails this child only (the Map tolerates a share of them,
+and the chunk's items count as failed in reduce).
 """
 
 from __future__ import annotations
@@ -15,29 +16,28 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novajudge.generation.endpoints import runtime_client
-from novajudge.steps.environment import GenerateEnvironment
-from novajudge.steps.generate import build_run, generate
+from novajudge.steps.environment import ChunkEnvironment
+from novajudge.steps.generate import generate_chunk
 
 logger = Logger()
 tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=True)
+@logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    env = GenerateEnvironment.from_environ(os.environ)
-    run = build_run(event, env)
-    logger.append_keys(run_id=run.run_id)
-    logger.info(
-        "generation starting",
-        extra={"questions": run.questions, "dataset": run.dataset.source, "stand_in": run.stand_in},
+    env = ChunkEnvironment.from_environ(os.environ)
+    run = event.get("run") if isinstance(event, dict) else None
+    logger.append_keys(
+        run_id=(run or {}).get("run_id"),
+        chunk=((event.get("chunk") if isinstance(event, dict) else None) or {}).get("index"),
     )
-    state = generate(
-        run,
+    result = generate_chunk(
+        event,
         env,
         s3=boto3.client("s3"),
         runtime=runtime_client(read_timeout=env.read_timeout_seconds),
         remaining_ms=context.get_remaining_time_in_millis(),
     )
-    logger.info("generation finished", extra={"generation": state["generation"]})
-    return state
+    logger.info("chunk generated", extra={"chunk": result})
+    return result

@@ -54,7 +54,7 @@ def down(
 ) -> None:
     """Destroy the endpoints stack (`cdk destroy <prefix>-Endpoints --force`); results stay in S3.
 
-    Runs in progress that still need the endpoints (GenerateData) will fail; later ones will not.
+    Runs in progress that still need the endpoints (GenerateChunks) will fail; later ones will not.
     """
     _run("down", dry_run, profile, region, prefix)
 

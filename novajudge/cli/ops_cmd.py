@@ -119,6 +119,12 @@ def start(
         None, "--poll-seconds", help="How often the state machine polls the judge job (seconds)."
     ),
     wait: bool = typer.Option(False, "--wait", help="Follow the run live until it ends."),
+    resume: str | None = typer.Option(
+        None,
+        "--resume",
+        metavar="RUN_ID",
+        help="Resume an existing run: keep the items both models answered, generate only the rest.",
+    ),
     skip_quota_check: bool = typer.Option(
         False, "--skip-quota-check", help="Start without checking the account's SageMaker quotas first."
     ),
@@ -137,6 +143,9 @@ def start(
     console = out()
     with handle_errors():
         ctx = OpsContext.create(profile, region, prefix)
+        if resume is not None:
+            _resume(console, ctx, resume, wait=wait, refresh_seconds=refresh_seconds)
+            return
         run_id = run_id if run_id is not None else runs_mod.new_run_id()
         options = {
             "run_id": run_id,
@@ -182,6 +191,19 @@ def start(
             console.print(f"stopped following; the run continues: novajudge status {run_id}")
             raise typer.Exit(130) from None
         _finish(console, ctx, deployment, run)
+
+
+def _resume(console: Console, ctx: OpsContext, run_id: str, *, wait: bool, refresh_seconds: float) -> None:
+    """`start --resume RUN_ID`: a new execution of the run; the stored request decides everything
+    (the other options do not apply), the prepare step checks the quotas again."""
+    deployment = _deployment(ctx)
+    s3, sfn = ctx.aws.client("s3"), ctx.aws.client("stepfunctions")
+    arn = runs_mod.resume_run(sfn, s3, deployment.state_machine_arn, deployment.bucket, run_id)
+    console.print(f"Resumed run {run_id} (execution {arn.rsplit(':', 1)[-1]})")
+    console.print(f"console: {runs_mod.console_url(ctx.aws.region_name, arn)}")
+    if wait:
+        console.print(f"follow it in the console; novajudge status {run_id} shows the first execution")
+    del refresh_seconds
 
 
 def _quota_preflight(ctx: OpsContext, variant: str) -> None:

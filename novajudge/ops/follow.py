@@ -26,6 +26,8 @@ from novajudge.ops.aws import OpsError, error_code
 from novajudge.ops.runs import Run, current_state, describe_run
 
 TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+#: The states of generation (prepare, the Map of chunks, reduce): the manifest may appear then.
+GENERATION_STATES = frozenset({"PrepareRun", "GenerateChunks", "ReduceGeneration"})
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,7 @@ def follow(
         nonlocal last_line
         state = current_state(sfn, run.execution_arn)
         generated = expected = None
-        if state == "GenerateData" or run.status in TERMINAL:
+        if state in GENERATION_STATES or run.status in TERMINAL:
             generated = generation_progress(s3, bucket, run_id)
             expected = expected_generations(run.input, defaults) if generated is not None else None
         snap = Snapshot(run, state, run.duration_seconds(now()), generated, expected)

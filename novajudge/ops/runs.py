@@ -217,6 +217,48 @@ def start_run(sfn: Any, state_machine_arn: str, run_id: str, execution_input: Ma
         raise OpsError(f"cannot start run {run_id!r}: {exc}") from None
 
 
+def resume_execution_name(run_id: str, now: datetime | None = None) -> str:
+    """`<run_id>-resume-YYYYmmddHHMMSS`: a new execution of an existing run (names are unique)."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
+    return f"{run_id}-resume-{stamp}"[:80]
+
+
+def resume_run(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: str) -> str:
+    """Start a new execution that resumes run `run_id`; returns its ARN.
+
+    The run must exist (its `request.json`) and have no execution still running: two executions
+    writing one run's outcomes at once would ask the endpoints twice for the same items.
+    """
+    check_run_id(run_id)
+    layout = RunLayout(bucket, run_id)
+    try:
+        s3.head_object(Bucket=bucket, Key=layout.request_key)
+    except ClientError as exc:
+        if error_code(exc) in ("404", "NoSuchKey"):
+            raise UsageProblem(
+                f"run {run_id!r} has nothing to resume: {layout.uri(layout.request_key)} is missing"
+            ) from None
+        raise OpsError(f"cannot check {layout.uri(layout.prefix)}: {exc}") from None
+    try:
+        running = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING")["executions"]
+    except ClientError as exc:
+        raise OpsError(f"cannot list runs: {exc}") from None
+    for execution in running:
+        if execution["name"] == run_id or execution["name"].startswith(f"{run_id}-resume-"):
+            raise UsageProblem(f"run {run_id!r} is still running ({execution['name']}); stop it first")
+    name = resume_execution_name(run_id)
+    try:
+        return str(
+            sfn.start_execution(
+                stateMachineArn=state_machine_arn,
+                name=name,
+                input=json.dumps({"run_id": run_id, "resume": True}),
+            )["executionArn"]
+        )
+    except ClientError as exc:
+        raise OpsError(f"cannot resume run {run_id!r}: {exc}") from None
+
+
 def list_runs(sfn: Any, state_machine_arn: str, limit: int = 20) -> list[Run]:
     """The newest `limit` runs, newest first (paginating as needed)."""
     runs: list[Run] = []

@@ -31,6 +31,8 @@ STAND_IN_VAR = "NOVAJUDGE_STAND_IN"
 DEFAULT_MAX_RUNTIME_SECONDS: int = Settings.model_fields["judge_max_runtime_seconds"].default
 #: The endpoints' input limit when MAX_INPUT_TOKENS is unset: the configuration's default.
 DEFAULT_MAX_INPUT_TOKENS: int = Settings.model_fields["max_input_tokens"].default
+#: The generate (chunk) function's timeout when CHUNK_TIMEOUT_SECONDS is unset: Lambda's maximum.
+DEFAULT_CHUNK_TIMEOUT_SECONDS = 900.0
 
 
 def stand_in(environ: Environ) -> bool:
@@ -89,6 +91,16 @@ class GenerateEnvironment:
     max_input_tokens: int = DEFAULT_MAX_INPUT_TOKENS
     #: The judge job's limit, to check a request's poll_seconds against the history budget.
     judge_max_runtime_seconds: int = DEFAULT_MAX_RUNTIME_SECONDS
+    #: Quota pre-flight: the deployment's judge instance type per variant (None: the model's default).
+    judge_instance_types: dict[str, str | None] = field(default_factory=dict)
+    #: Quota pre-flight, per-run endpoints only: their instance type (None: persistent endpoints).
+    endpoint_instance_type: str | None = None
+    #: The region named in a quota refusal.
+    region: str = ""
+    #: The generate (chunk) function's timeout: chunks are sized to finish well inside it.
+    chunk_timeout_seconds: float = DEFAULT_CHUNK_TIMEOUT_SECONDS
+    #: Items per chunk when set (tests, the local demo); unset: `generation.chunks.chunk_size`.
+    chunk_items: int | None = None
 
     REQUIRED: ClassVar[tuple[str, ...]] = (
         "BUCKET_NAME",
@@ -115,6 +127,7 @@ class GenerateEnvironment:
         required = tuple(n for n in cls.REQUIRED if not (prefix and n in cls.PERSISTENT_ENDPOINTS))
         _require(environ, required, "generate", ConfigError)
         defaults = RetryPolicy()
+        regions = (environ.get("AWS_REGION", "").strip(), environ.get("AWS_DEFAULT_REGION", "").strip())
         return cls(
             bucket=environ["BUCKET_NAME"],
             endpoint_a=environ.get("ENDPOINT_A_NAME", "").strip(),
@@ -148,6 +161,56 @@ class GenerateEnvironment:
             ),
             judge_max_runtime_seconds=_number(
                 environ, "JUDGE_MAX_RUNTIME_SECONDS", int, DEFAULT_MAX_RUNTIME_SECONDS, ConfigError, 1
+            ),
+            judge_instance_types={
+                "rubric": environ.get("JUDGE_INSTANCE_TYPE_RUBRIC", "").strip() or None,
+                "binary": environ.get("JUDGE_INSTANCE_TYPE_BINARY", "").strip() or None,
+            },
+            endpoint_instance_type=environ.get("ENDPOINT_INSTANCE_TYPE", "").strip() or None,
+            region=next((r for r in regions if r), ""),
+            chunk_timeout_seconds=_number(
+                environ, "CHUNK_TIMEOUT_SECONDS", float, DEFAULT_CHUNK_TIMEOUT_SECONDS, ConfigError, 1
+            ),
+            chunk_items=_number(environ, "NOVAJUDGE_CHUNK_ITEMS", int, 0, ConfigError, 0) or None,
+        )
+
+    def judge_instance_type(self, variant: str, requested: str | None) -> str:
+        """The instance type the run's judge will ask for: the request's, the deployment's, or the
+        default of the variant's model (the order start_judge resolves it in)."""
+        if requested:
+            return requested
+        configured = self.judge_instance_types.get(variant)
+        if configured:
+            return configured
+        return catalog.variant(variant).model().default_instance_type
+
+
+@dataclass(frozen=True)
+class ChunkEnvironment:
+    """The generate function (one chunk of the Map): how the endpoints are asked. Bucket, models
+    and endpoints come with the run in the event."""
+
+    read_timeout_seconds: float = DEFAULT_READ_TIMEOUT
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @classmethod
+    def from_environ(cls, environ: Environ) -> ChunkEnvironment:
+        defaults = RetryPolicy()
+        return cls(
+            read_timeout_seconds=_number(
+                environ, "NOVAJUDGE_READ_TIMEOUT_SECONDS", float, DEFAULT_READ_TIMEOUT, ConfigError, 0.001
+            ),
+            retry=RetryPolicy(
+                max_attempts=_number(
+                    environ, "NOVAJUDGE_RETRY_MAX_ATTEMPTS", int, defaults.max_attempts, ConfigError, 1
+                ),
+                base_delay=_number(
+                    environ, "NOVAJUDGE_RETRY_BASE_SECONDS", float, defaults.base_delay, ConfigError, 0.0
+                ),
+                max_delay=_number(
+                    environ, "NOVAJUDGE_RETRY_MAX_SECONDS", float, defaults.max_delay, ConfigError, 0.0
+                ),
+                seed=_number(environ, "NOVAJUDGE_RETRY_SEED", int, defaults.seed, ConfigError, 0),
             ),
         )
 

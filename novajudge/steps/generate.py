@@ -1,53 +1,46 @@
-"""GenerateData: validate the execution input, ask both endpoints, write the judge input.
+"""GenerateChunk: one child of the generation Map asks both endpoints about its chunk of items.
 
-The event is `{"input": <execution input>, "execution_name": <$$.Execution.Name>}`; the result is
-the new state `{"run": {...validated request...}, "generation": {...}}` (docs/design.md). Order of
-effects, chosen so a mistake costs as little as possible and loses nothing:
-1. validate the event into the run (nothing read, nothing written);
-2. refuse a reused run id;
-3. read and validate the dataset (a malformed file fails before the run id is claimed, so the user
-   fixes the file and reruns under the same id);
-4. claim the run (`request.json`, conditional write), invoke both endpoints concurrently;
-5. always write the manifest and the generation summary, then either the judge input or, when too
-   many generations failed, `GenerationFailed` with counts and the top error kinds.
+The event is `{"run": {...}, "chunk": {"index", "key", "items"}}` (the Map's ItemSelector); the
+result is a small count object (the Map discards it: outcomes go to S3, never into the state).
+The chunk's items are read from `key`, both endpoints are asked (`generate_all`, the one place
+endpoint requests are made), and every item's outcome is written, as one JSON object per chunk,
+to `runs/<run_id>/generation/outcomes/<execution>/chunk-<n>.json`, where reduce and a later resume
+read it. No request starts after `start_by` (one read timeout plus the write margin before the
+Lambda's end): the items left are recorded as `NotAttempted`, so the chunk always reports.
+
+`generate` runs the three steps (prepare, every chunk, reduce) in one process: what the state
+machine does, for tests and tools that have no Step Functions.
+
+`build_run` turns the execution input into the run (used by prepare's handler and `novajudge
+start`'s validation).
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections import Counter
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from novajudge.errors import GenerationFailed, InvalidRunRequest
-from novajudge.generation.datasets import LoadedDataset, PromptItem, load_dataset
+from novajudge.errors import InvalidRunRequest
+from novajudge.generation import chunks as chunking
+from novajudge.generation.datasets import PromptItem
 from novajudge.generation.endpoints import EndpointInvoker, Generation, RetryPolicy
-from novajudge.generation.manifest import (
-    CHARS_PER_TOKEN,
-    ItemOutcome,
-    JudgeInputs,
-    build_judge_inputs,
-    estimate_tokens,
-)
-from novajudge.generation.store import claim_run, ensure_new_run, put_json, put_jsonl
+from novajudge.generation.manifest import ItemOutcome
+from novajudge.generation.store import put_json
 from novajudge.layout import RunLayout
-from novajudge.run_request import RunState, validate_run
-from novajudge.steps.environment import GenerateEnvironment
+from novajudge.run_request import RunState, parse_run_state, validate_run
+from novajudge.steps.environment import ChunkEnvironment, GenerateEnvironment
+from novajudge.steps.prepare import attempt_of, now_iso, prepare
+from novajudge.steps.reduce import reduce_run
 
-#: How many ids the state-machine payload carries (Step Functions caps state at 256 KB);
-#: the full lists are in the generation summary in S3.
-MAX_IDS_IN_STATE = 50
-#: Seconds kept at the end of the Lambda's time to write the manifest and summaries.
-WRITE_MARGIN_SECONDS = 20.0
+#: Seconds kept at the end of the Lambda's time to write the chunk's outcomes.
+WRITE_MARGIN_SECONDS = chunking.CHUNK_WRITE_MARGIN_SECONDS
 EVENT_FIELDS = frozenset({"input", "execution_name"})
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+CHUNK_EVENT_FIELDS = frozenset({"run", "chunk"})
 
 
 def build_run(event: Any, env: GenerateEnvironment) -> RunState:
@@ -93,6 +86,44 @@ def start_by(remaining_ms: int | None, read_timeout_seconds: float) -> float | N
     return time.monotonic() + remaining_ms / 1000 - read_timeout_seconds - WRITE_MARGIN_SECONDS
 
 
+def generate_chunk(
+    event: Mapping[str, Any],
+    env: ChunkEnvironment,
+    *,
+    s3: Any,
+    runtime: Any,
+    remaining_ms: int | None = None,
+) -> dict[str, Any]:
+    """Generate one chunk and write its outcomes; returns `{"chunk", "items", "ok"}`."""
+    if not isinstance(event, Mapping) or set(event) != CHUNK_EVENT_FIELDS:
+        raise InvalidRunRequest("the generate event must be {'run': ..., 'chunk': ...} (one Map item)")
+    run = parse_run_state(event)
+    chunk = event["chunk"]
+    if not isinstance(chunk, Mapping) or not isinstance(chunk.get("index"), int) or not chunk.get("key"):
+        raise InvalidRunRequest(
+            f"the Map item must be a chunk descriptor {{index, key, items}}, got {chunk!r}"
+        )
+    layout = RunLayout(run.bucket, run.run_id)
+    if not str(chunk["key"]).startswith(layout.prefix):
+        raise InvalidRunRequest(f"chunk key {chunk['key']!r} is not under {layout.prefix}")
+    values = json.loads(s3.get_object(Bucket=layout.bucket, Key=chunk["key"])["Body"].read())
+    indexed = [chunking.item_from_json(value) for value in values]
+    deadline = start_by(remaining_ms, env.read_timeout_seconds)
+    outcomes = generate_all(
+        run, [item for _, item in indexed], runtime=runtime, retry=env.retry, start_by=deadline
+    )
+    put_json(
+        s3,
+        layout.bucket,
+        layout.chunk_outcome_key(attempt_of(run), chunk["index"]),
+        [
+            chunking.outcome_to_json(index, outcome)
+            for (index, _), outcome in zip(indexed, outcomes, strict=True)
+        ],
+    )
+    return {"chunk": chunk["index"], "items": len(outcomes), "ok": sum(1 for o in outcomes if o.ok)}
+
+
 def generate(
     run: RunState,
     env: GenerateEnvironment,
@@ -101,69 +132,24 @@ def generate(
     runtime: Any,
     remaining_ms: int | None = None,
 ) -> dict[str, Any]:
-    """Run the generation of `run`; return the new state `{"run": ..., "generation": ...}`.
+    """Prepare, every chunk in turn, reduce: the generation of `run` in this process.
 
-    `remaining_ms` (the Lambda's remaining time): no endpoint request starts after `start_by`; the
-    items left are recorded as failed (`NotAttempted`) and the outputs are still written.
+    `remaining_ms` applies to each chunk as its Lambda's remaining time would.
     """
-    layout = RunLayout(run.bucket, run.run_id)
-    ensure_new_run(s3, layout, run.execution_name)
-    dataset = load_dataset(
-        run.dataset, offset=run.offset, count=run.questions, s3=s3, squad_rows_url=env.squad_rows_url
+    state = prepare(run, env, s3=s3)
+    descriptors = json.loads(
+        s3.get_object(Bucket=state["map"]["bucket"], Key=state["map"]["key"])["Body"].read()
     )
-    claim_run(s3, layout, run.model_dump(mode="json"))
-
-    limit = env.context_limit_tokens
-    started = now_iso()
-    deadline = start_by(remaining_ms, env.read_timeout_seconds)
-    sendable, too_long = split_by_input_limit(dataset.items, env.max_input_tokens)
-    outcomes = generate_all(run, sendable, runtime=runtime, retry=env.retry, start_by=deadline)
-    models = {
-        "A": {"model": run.model_a, "endpoint": run.endpoint_a},
-        "B": {"model": run.model_b, "endpoint": run.endpoint_b},
-    }
-    inputs = build_judge_inputs(
-        outcomes,
-        both_orders=run.both_orders,
-        context_limit_tokens=limit,
-        stand_in=run.stand_in,
-        models=models,
-        too_long=too_long,
-        input_limit_tokens=env.max_input_tokens,
-    )
-    summary = _summary(run, layout, dataset, outcomes, inputs, limit, started, env.max_input_tokens)
-    failed = _failure_cause(run, layout, outcomes, inputs)
-    summary["status"] = "failed" if failed else "ok"
-    if failed:
-        summary["error"] = failed
-        summary["uris"]["judge_input"] = None  # not written: the judge must not start on it
-    else:
-        put_jsonl(s3, layout.bucket, layout.judge_input_key, inputs.judge_lines)
-    put_jsonl(s3, layout.bucket, layout.manifest_key, inputs.manifest)
-    put_json(s3, layout.bucket, layout.generation_summary_key, summary)
-    if failed:
-        raise GenerationFailed(failed)
-    return {"run": run.model_dump(mode="json"), "generation": _state_view(summary)}
-
-
-def split_by_input_limit(
-    items: list[PromptItem], max_input_tokens: int
-) -> tuple[list[PromptItem], list[tuple[PromptItem, int]]]:
-    """(prompts to send, [(prompt, estimated tokens)] over the endpoints' `max_input_tokens`).
-
-    TGI refuses a prompt over its `MAX_INPUT_TOKENS` (HTTP 422) after the request was made; the
-    estimate over-counts tokens (`estimate_tokens`), so what is sent fits, and what is left out is
-    listed in the manifest and the summary instead of failing on both endpoints.
-    """
-    sendable: list[PromptItem] = []
-    too_long: list[tuple[PromptItem, int]] = []
-    for item in items:
-        tokens = estimate_tokens(item.prompt)
-        if tokens > max_input_tokens:
-            too_long.append((item, tokens))
-        else:
-            sendable.append(item)
-    return sendable, too_long
+    chunk_env = ChunkEnvironment(read_timeout_seconds=env.read_timeout_seconds, retry=env.retry)
+    for descriptor in descriptors:
+        generate_chunk(
+            {"run": state["run"], "chunk": descriptor},
+            chunk_env,
+            s3=s3,
+            runtime=runtime,
+            remaining_ms=remaining_ms,
+        )
+    return reduce_run(state, s3=s3)
 
 
 def generate_all(
@@ -203,151 +189,3 @@ def generate_all(
             ItemOutcome(item=item, a=fa.result(), b=fb.result())
             for item, fa, fb in zip(items, futures["A"], futures["B"], strict=True)
         ]
-
-
-def _failure_counts(outcomes: list[ItemOutcome]) -> dict[str, dict[str, int]]:
-    """`{error kind: {"A": n, "B": m}}`, most frequent first."""
-    counts: Counter[tuple[str, str]] = Counter()
-    for outcome in outcomes:
-        for which, generation in (("A", outcome.a), ("B", outcome.b)):
-            if generation.status != "ok":
-                counts[(generation.error_kind or "unknown", which)] += 1
-    totals: Counter[str] = Counter()
-    for (kind, _), n in counts.items():
-        totals[kind] += n
-    return {
-        kind: {w: counts[(kind, w)] for w in ("A", "B") if counts[(kind, w)]}
-        for kind, _ in totals.most_common()
-    }
-
-
-def _failure_cause(
-    run: RunState, layout: RunLayout, outcomes: list[ItemOutcome], inputs: JudgeInputs
-) -> str | None:
-    """The message of `GenerationFailed`, or None when the run may go on to the judge."""
-    total = len(outcomes)
-    failed = len(inputs.failed_ids)
-    rate = failed / total if total else 1.0
-    limit = run.generation.max_failure_rate
-    kinds = _failure_counts(outcomes)
-    top = ", ".join(
-        f"{kind} ×{sum(by.values())} ({', '.join(f'{w} {n}' for w, n in by.items())})"
-        for kind, by in list(kinds.items())[:3]
-    )
-    where = f"see {layout.uri(layout.manifest_key)}"
-    if rate > limit:
-        return f"{failed} of {total} items failed ({rate:.0%} > max_failure_rate {limit:.0%}): {top}; {where}"
-    if not inputs.judge_lines:
-        reason = f"{failed} failed ({top})" if failed else "none failed"
-        return (
-            f"no usable pair for the judge: {len(inputs.over_context_ids)} of {total} over the context "
-            f"limit, {len(inputs.over_input_ids)} prompts over max_input_tokens (not sent), {reason}; {where}"
-        )
-    return None
-
-
-def _summary(
-    run: RunState,
-    layout: RunLayout,
-    dataset: LoadedDataset,
-    outcomes: list[ItemOutcome],
-    inputs: JudgeInputs,
-    limit: int,
-    started: str,
-    env_limit: int,
-) -> dict[str, Any]:
-    total = len(outcomes)
-    failed = len(inputs.failed_ids)
-    return {
-        "run_id": run.run_id,
-        "stand_in": run.stand_in,
-        "dataset_source": dataset.source,
-        "dataset": {**run.dataset.model_dump(), **dataset.detail},
-        "questions_requested": run.questions,
-        "offset": run.offset,
-        "items": total,
-        "pairs_ok": total - failed,
-        "failed": failed,
-        "failure_rate": round(failed / total, 4) if total else 1.0,
-        "max_failure_rate": run.generation.max_failure_rate,
-        "failures_by_kind": _failure_counts(outcomes),
-        "failed_ids": inputs.failed_ids,
-        "excluded_over_context": {
-            "count": len(inputs.over_context_ids),
-            "ids": inputs.over_context_ids,
-            "limit_tokens": limit,
-            "estimate": f"characters / {CHARS_PER_TOKEN} of prompt + both responses",
-        },
-        "excluded_over_input_limit": {
-            "count": len(inputs.over_input_ids),
-            "ids": inputs.over_input_ids,
-            "limit_tokens": env_limit,
-            "estimate": f"characters / {CHARS_PER_TOKEN} of the prompt; never sent",
-        },
-        # Lone surrogates in the models' answers, replaced by U+FFFD before anything was written.
-        "unicode_repaired_chars": dict(inputs.repaired_chars),
-        "pairs_to_judge": inputs.pairs,
-        "judge_input_lines": len(inputs.judge_lines),
-        "both_orders": run.both_orders,
-        "models": {w: _model_stats(outcomes, w, run) for w in ("A", "B")},
-        "generation": run.generation.model_dump(),
-        "uris": {
-            "request": layout.uri(layout.request_key),
-            "judge_input": layout.uri(layout.judge_input_key),
-            "manifest": layout.uri(layout.manifest_key),
-            "summary": layout.uri(layout.generation_summary_key),
-        },
-        "started_at": started,
-        "finished_at": now_iso(),
-    }
-
-
-def _model_stats(outcomes: list[ItemOutcome], which: str, run: RunState) -> dict[str, Any]:
-    generations = [o.a if which == "A" else o.b for o in outcomes]
-    ok = [g for g in generations if g.status == "ok"]
-    latencies = sorted(g.latency_ms for g in ok)
-    return {
-        "model": run.model_a if which == "A" else run.model_b,
-        "endpoint": run.endpoint_a if which == "A" else run.endpoint_b,
-        "ok": len(ok),
-        "failed": len(generations) - len(ok),
-        "retried_items": sum(1 for g in generations if g.attempts > 1),
-        "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
-        "completion_tokens": sum(g.completion_tokens or 0 for g in ok),
-        "prompt_tokens": sum(g.prompt_tokens or 0 for g in ok),
-        "truncated": sum(1 for g in ok if g.finish_reason == "length"),
-    }
-
-
-def _state_view(summary: dict[str, Any]) -> dict[str, Any]:
-    """The compact `generation` object carried in the state (ids capped, full lists in S3)."""
-    over = summary["excluded_over_context"]
-    return {
-        "status": summary["status"],
-        "stand_in": summary["stand_in"],
-        "dataset_source": summary["dataset_source"],
-        "items": summary["items"],
-        "pairs_ok": summary["pairs_ok"],
-        "failed": summary["failed"],
-        "failure_rate": summary["failure_rate"],
-        "pairs_to_judge": summary["pairs_to_judge"],
-        "judge_input_lines": summary["judge_input_lines"],
-        "both_orders": summary["both_orders"],
-        "excluded": {
-            "generation_failed": {
-                "count": summary["failed"],
-                "ids": summary["failed_ids"][:MAX_IDS_IN_STATE],
-            },
-            "over_context": {
-                "count": over["count"],
-                "ids": over["ids"][:MAX_IDS_IN_STATE],
-                "limit_tokens": over["limit_tokens"],
-            },
-            "over_input_limit": {
-                "count": summary["excluded_over_input_limit"]["count"],
-                "ids": summary["excluded_over_input_limit"]["ids"][:MAX_IDS_IN_STATE],
-                "limit_tokens": summary["excluded_over_input_limit"]["limit_tokens"],
-            },
-        },
-        "uris": summary["uris"],
-    }

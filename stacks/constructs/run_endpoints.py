@@ -1,9 +1,10 @@
 """The states of per-run endpoints (`endpoints_mode=per_run`), built for `EvaluationStateMachine`.
 
-NameRunEndpoints -> CreateEndpointA -> CreateEndpointB -> WaitForEndpoints -> DescribeEndpointA ->
-DescribeEndpointB -> CountEndpointPolls -> EndpointsInService? -> (GenerateData | loop |
-Explain... -> DeleteEndpoint*OnStartFailure -> EndpointStartFailed). After generation:
-DeleteEndpointA -> DeleteEndpointB -> StartJudgeJob, so the endpoints bill only while they answer.
+PrepareRun -> NameRunEndpoints -> CreateEndpointA -> CreateEndpointB -> WaitForEndpoints ->
+DescribeEndpointA -> DescribeEndpointB -> CountEndpointPolls -> EndpointsInService? ->
+(GenerateChunks | loop | Explain... -> DeleteEndpoint*OnStartFailure -> EndpointStartFailed).
+After ReduceGeneration: DeleteEndpointA -> DeleteEndpointB -> StartJudgeJob, so the endpoints bill
+only while they answer.
 
 Native SDK integrations only (aws-sdk:sagemaker:createEndpoint/describeEndpoint/deleteEndpoint), no
 Lambda waiting: a Lambda would bill its whole wait and hit its 15-minute limit on a slow start.
@@ -11,10 +12,9 @@ The poll loop is bounded by a counter (`$.polls.count`, at most `max_polls`), ch
 endpoints' start-up health-check timeout, so a start that never ends fails by name instead of
 running until the execution's own timeout.
 
-Endpoint names are `<prefix>-<md5(run_id)>-a|b` (`novajudge.layout.run_endpoint_name`), computed
-here with `States.Hash` and by the generate and cleanup functions in Python; the e2e tests prove
-both agree. The run id is the input's `run_id` when it is a non-empty string, else the execution
-name: the rule of `novajudge.run_request.parse_run_request`.
+Endpoint names are `<prefix>-<md5(run_id)>-a|b` (`novajudge.layout.run_endpoint_name`): the prepare
+function computes them into the run (`$.run.endpoint_a|b`) before anything is created, and the
+chunk and cleanup functions use the same function, so one definition names them everywhere.
 """
 
 from __future__ import annotations
@@ -30,8 +30,6 @@ from constructs import Construct
 THROTTLING = ("SageMaker.ThrottlingException", "SageMaker.SageMakerException")
 #: Where a failed delete's error goes: never over `$.error`, which the Fail state reports.
 CLEANUP_ERROR_PATH = "$.cleanup_error"
-#: Execution input moves here while the endpoints start; GenerateData reads it back.
-REQUEST_PATH = "$.request"
 
 
 @dataclass(frozen=True)
@@ -55,18 +53,19 @@ class RunEndpointStates:
 
     # -- names ---------------------------------------------------------------------------------
 
-    def _names(self, construct_id: str, run_id: str) -> sfn.Pass:
-        def name(which: str) -> str:
-            return sfn.JsonPath.format(
-                f"{self.spec.name_prefix}-{{}}-{which}", sfn.JsonPath.hash(run_id, "MD5")
-            )
-
+    def _names(self) -> sfn.Pass:
+        """`NameRunEndpoints`: the run's endpoint names, as prepare computed them
+        (`novajudge.layout.run_endpoint_name`, from `RUN_ENDPOINT_PREFIX` and the run id)."""
         return sfn.Pass(
             self.scope,
-            construct_id,
+            "NameRunEndpoints",
             parameters={
-                "request": sfn.JsonPath.entire_payload,
-                "endpoints": {"A": name("a"), "B": name("b")},
+                "run": sfn.JsonPath.object_at("$.run"),
+                "map": sfn.JsonPath.object_at("$.map"),
+                "endpoints": {
+                    "A": sfn.JsonPath.string_at("$.run.endpoint_a"),
+                    "B": sfn.JsonPath.string_at("$.run.endpoint_b"),
+                },
                 "polls": {"count": 0},
             },
         )
@@ -132,7 +131,8 @@ class RunEndpointStates:
         return deletes
 
     def start(self, generate: sfn.IChainable, start_failed: sfn.Fail) -> sfn.IChainable:
-        """The states before GenerateData: name, create, wait until both are InService."""
+        """The states between PrepareRun and the generation Map: name, create, wait until both
+        are InService."""
         spec = self.spec
         on_start_failure = self.delete_both(
             "OnStartFailure", ("$.endpoints.A", "$.endpoints.B"), start_failed
@@ -243,15 +243,4 @@ class RunEndpointStates:
         describe_a, describe_b = describes
         create_a.next(create_b).next(wait).next(describe_a).next(describe_b).next(count).next(ready)
 
-        given = sfn.Condition.and_(
-            sfn.Condition.is_present("$.run_id"),
-            sfn.Condition.is_string("$.run_id"),
-            sfn.Condition.not_(sfn.Condition.string_equals("$.run_id", "")),
-        )
-        return (
-            sfn.Choice(self.scope, "RunIdGiven?")
-            .when(given, self._names("NameRunEndpoints", sfn.JsonPath.string_at("$.run_id")).next(create_a))
-            .otherwise(
-                self._names("NameRunEndpointsFromExecution", sfn.JsonPath.execution_name).next(create_a)
-            )
-        )
+        return self._names().next(create_a)

@@ -44,7 +44,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from stacks.constructs.run_endpoints import REQUEST_PATH, RunEndpointsSpec, RunEndpointStates
+from stacks.constructs.run_endpoints import RunEndpointsSpec, RunEndpointStates
 
 #: Transient Lambda service errors (not the handler's own errors): retried with backoff.
 LAMBDA_TRANSIENT_ERRORS = (
@@ -68,6 +68,10 @@ SAGEMAKER_TRANSIENT_ERRORS = ("SageMaker.ThrottlingException", "SageMaker.SageMa
 #: few times too, so a throttling code under a name no document pins down still gets a second chance.
 POLL_ANY_ERROR_ATTEMPTS = 3
 
+#: Where the Map's (constant) result goes: its children's outcomes are in S3, not in the state.
+MAP_RESULT_PATH = "$.map_result"
+#: Where a failed Map's error goes: reduce reads it to explain the items no chunk reported.
+MAP_ERROR_PATH = "$.map_error"
 #: Where a caught error goes in the state, read by the Fail states.
 ERROR_PATH = "$.error"
 #: Where a failed clean-up call's error goes, so it never hides the error the run failed with.
@@ -88,13 +92,17 @@ class EvaluationStateMachine(Construct):
         scope: Construct,
         construct_id: str,
         *,
+        prepare: lambda_.IFunction,
         generate: lambda_.IFunction,
+        reduce: lambda_.IFunction,
         start_judge: lambda_.IFunction,
         summarize: lambda_.IFunction,
         training_job_arns: Sequence[str],
         timeout: cdk.Duration,
         run_endpoints: RunEndpointsSpec | None = None,
         endpoint_instance_type: str = "",
+        map_max_concurrency: int = 4,
+        state_machine_name: str | None = None,
         log_retention: logs.RetentionDays = logs.RetentionDays.ONE_MONTH,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -122,17 +130,22 @@ class EvaluationStateMachine(Construct):
             "reached its MaxRuntimeInSeconds (judge_max_runtime_seconds)",
         ).next(judge_job_failed)
 
-        generate_data = tasks.LambdaInvoke(
+        prepare_run = tasks.LambdaInvoke(
             self,
-            "GenerateData",
-            lambda_function=generate,
+            "PrepareRun",
+            lambda_function=prepare,
             payload=sfn.TaskInput.from_object(
-                {
-                    # per-run endpoints: the execution input waited at $.request while they started
-                    "input": sfn.JsonPath.object_at(REQUEST_PATH) if per_run else sfn.JsonPath.entire_payload,
-                    "execution_name": sfn.JsonPath.execution_name,
-                }
+                {"input": sfn.JsonPath.entire_payload, "execution_name": sfn.JsonPath.execution_name}
             ),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+        )
+        generate_chunks = self._generate_chunks(generate, map_max_concurrency)
+        reduce_generation = tasks.LambdaInvoke(
+            self,
+            "ReduceGeneration",
+            lambda_function=reduce,
+            # No payload: the whole state (`{run, map}`, plus `map_error` after a failed Map).
             payload_response_only=True,
             retry_on_service_exceptions=False,
         )
@@ -178,10 +191,11 @@ class EvaluationStateMachine(Construct):
         generation_catch: sfn.IChainable = generation_failed
         if per_run:
             generation_catch = per_run.delete_both(
-                "OnGenerationFailure", ("$.endpoints.A", "$.endpoints.B"), generation_failed
+                "OnGenerationFailure", ("$.run.endpoint_a", "$.run.endpoint_b"), generation_failed
             )
         for task, failed in (
-            (generate_data, generation_catch),
+            (prepare_run, generation_failed),  # before any endpoint exists: nothing to delete
+            (reduce_generation, generation_catch),
             (start_judge_job, judge_start_failed),
             (summarize_results, summarize_failed),
         ):
@@ -245,17 +259,23 @@ class EvaluationStateMachine(Construct):
             .next(describe_judge_job)
             .next(judge_finished)
         )
+        # A failed Map (too many failed children, an unreadable chunk list) still goes through
+        # reduce, which writes the manifest and summary and fails by name (GenerationFailed).
+        generate_chunks.add_catch(reduce_generation, errors=[sfn.Errors.ALL], result_path=MAP_ERROR_PATH)
+        generation = generate_chunks.next(reduce_generation)
         if per_run:
             # The endpoints are deleted as soon as generation ends, before the (long) judge.
             delete_failed = self._failed_step("EndpointDeleteFailed")
             deletes = per_run.delete_after_generation(delete_failed)
-            generate_data.next(deletes[0])
+            reduce_generation.next(deletes[0])
             deletes[-1].next(judging)
-            definition: sfn.IChainable = per_run.start(
-                generate_data, self._failed_step("EndpointStartFailed")
+            # Prepare (validation, quotas) runs before the endpoints are created and billed.
+            definition: sfn.IChainable = prepare_run.next(
+                per_run.start(generate_chunks, self._failed_step("EndpointStartFailed"))
             )
         else:
-            definition = generate_data.next(judging)
+            definition = prepare_run.next(generation)
+            reduce_generation.next(judging)
 
         # The /aws/vendedlogs/ prefix keeps Step Functions from growing the account's CloudWatch Logs
         # resource policy (5 KB, shared by every log group) on each deployment.
@@ -269,6 +289,7 @@ class EvaluationStateMachine(Construct):
         self.state_machine = sfn.StateMachine(
             self,
             "Resource",
+            state_machine_name=state_machine_name,
             comment="Nova Judge: answers from models A and B, judged by Amazon Nova, summarized",
             definition_body=sfn.DefinitionBody.from_chainable(definition),
             state_machine_type=sfn.StateMachineType.STANDARD,
@@ -277,6 +298,62 @@ class EvaluationStateMachine(Construct):
             logs=sfn.LogOptions(
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
+        )
+
+    def _generate_chunks(self, generate: lambda_.IFunction, max_concurrency: int) -> sfn.CustomState:
+        """`GenerateChunks`: a Distributed Map, one child execution per chunk that prepare wrote.
+
+        Raw ASL (a CustomState) rather than CDK's DistributedMap, for two reasons: CDK's S3 item
+        reader with a key from the state grants s3:GetObject on the whole bucket, where the stack
+        grants only the chunk lists under runs/; and the result must stay out of the state. Each
+        child returns a few counts; the `ResultSelector` keeps none of them (the outcomes are in
+        S3), so the state after the Map is as small as before it at any run size.
+
+        - ItemReader: `s3:getObject` of the chunk list (`$.map.key`), a JSON array of
+          `{index, key, items}` (moto's interpreter, like Step Functions, reads JSON or CSV).
+        - ItemSelector: each child gets the run and its chunk descriptor.
+        - MaxConcurrency: the deployment's `map_max_concurrency` (children at once; each has
+          `generation.concurrency` requests in flight per endpoint).
+        - ToleratedFailurePercentagePath: `$.map.tolerated_failure_percentage` (prepare sets it
+          from the request's max_failure_rate): past it the run cannot pass anyway.
+        - The child task retries Lambda's transient errors only, like every other task.
+        """
+        child = {
+            "Type": "Task",
+            "Resource": generate.function_arn,
+            "Retry": [
+                {
+                    "ErrorEquals": list(LAMBDA_TRANSIENT_ERRORS),
+                    "IntervalSeconds": 2,
+                    "MaxAttempts": 6,
+                    "BackoffRate": 2,
+                    "JitterStrategy": "FULL",
+                }
+            ],
+            "End": True,
+        }
+        return sfn.CustomState(
+            self,
+            "GenerateChunks",
+            state_json={
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": f"arn:{cdk.Aws.PARTITION}:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON"},
+                    "Parameters": {"Bucket.$": "$.map.bucket", "Key.$": "$.map.key"},
+                },
+                "ItemSelector": {"run.$": "$.run", "chunk.$": "$$.Map.Item.Value"},
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "GenerateChunk",
+                    "States": {"GenerateChunk": child},
+                },
+                "MaxConcurrency": max_concurrency,
+                "ToleratedFailurePercentagePath": "$.map.tolerated_failure_percentage",
+                "Label": "GenerateChunk",
+                "ResultSelector": {"done": True},
+                "ResultPath": MAP_RESULT_PATH,
+            },
         )
 
     def _stop_judge_job(self, failed: sfn.Fail) -> sfn.CustomState:

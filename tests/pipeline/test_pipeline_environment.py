@@ -10,6 +10,7 @@ from design_doc import lambda_environment
 from novajudge.errors import ConfigError, JudgeConfigError
 from novajudge.generation.endpoints import RetryPolicy
 from novajudge.steps.environment import (
+    ChunkEnvironment,
     CleanupEnvironment,
     GenerateEnvironment,
     StartJudgeEnvironment,
@@ -24,7 +25,8 @@ GENERATE_REQUIRED = {
     "MODEL_B_ID": "org/model-b",
 }
 CLASSES = {
-    "generate": GenerateEnvironment,
+    "prepare": GenerateEnvironment,
+    "generate": ChunkEnvironment,
     "start_judge": StartJudgeEnvironment,
     "summarize": SummarizeEnvironment,
     "cleanup": CleanupEnvironment,
