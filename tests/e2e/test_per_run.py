@@ -139,6 +139,9 @@ def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     assert created == list(names_of("pr-ok"))
     states = _states(env, arn)
+    # Prepare (validation, quotas) runs before anything is created, generation between start and delete.
+    assert states[:3] == ["PrepareRun", "NameRunEndpoints", "CreateEndpointA"]
+    assert states.index("EndpointsInService?") < states.index("GenerateChunks") < states.index("DeleteEndpointA")
     assert states.index("DeleteEndpointB") < states.index("StartJudgeJob")
     assert states.count("WaitForEndpoints") >= 2  # Creating for 1.5 s, polled every second
     request = json.loads(
@@ -171,7 +174,23 @@ def test_endpoint_failing_to_start_fails_by_name_with_sagemakers_reason(env: Env
         "DeleteEndpointBOnStartFailure",
         "EndpointStartFailed",
     ]
-    assert "GenerateData" not in states and env.endpoints_left() == []
+    assert "GenerateChunks" not in states and env.endpoints_left() == []
+
+
+def test_short_endpoint_quota_fails_in_prepare_before_any_endpoint_exists(env: Env) -> None:
+    created: list[str] = []
+    moto_patches.registry.endpoint_start_hook = lambda name: created.append(name)  # type: ignore[func-returns-value]
+    quota = f"{env.settings.endpoint_instance_type} for endpoint usage"
+    moto_patches.registry.service_quotas["sagemaker"] = {quota: 1.0}  # the run needs 2
+    try:
+        arn = _start(env, "pr-quota")
+        desc = _wait(env, arn)
+    finally:
+        moto_patches.registry.service_quotas.clear()
+    assert desc["status"] == "FAILED" and desc["error"] == "QuotaExceeded", desc
+    assert f"SageMaker quota '{quota}' is 1 in us-east-1; this run needs 2" in desc["cause"]
+    assert _states(env, arn) == ["PrepareRun", "GenerationFailed"]
+    assert created == [] and env.endpoints_left() == []
 
 
 def test_endpoint_never_in_service_fails_after_the_bounded_poll(env: Env) -> None:
@@ -240,7 +259,7 @@ def test_stop_while_endpoints_start(env: Env) -> None:
 def test_stop_while_generating(env: Env) -> None:
     env.endpoints.delay_seconds = 1.0
     arn = _start(env, "pr-stop-generating")
-    _wait(env, arn, state="GenerateData")
+    _wait(env, arn, state="GenerateChunks")
     outcome = _stop(env, "pr-stop-generating")
     assert outcome.ok and outcome.execution_stopped and outcome.status_before == "RUNNING"
     assert sorted(outcome.cleanup.deleted_endpoints) == sorted(names_of("pr-stop-generating"))

@@ -98,9 +98,11 @@ def _get(env: Env, key: str) -> bytes:
 
 def test_deployment_is_complete(env: Env) -> None:
     assert not env.deployment.unknown_types
-    assert len(env.deployment.functions) == 4
+    assert len(env.deployment.functions) == 6
     assert {p.name for p in env.deployment.functions.values()} == {
+        "prepare",
         "generate",
+        "reduce",
         "start_judge",
         "summarize",
         "cleanup",
@@ -111,7 +113,14 @@ def test_deployment_is_complete(env: Env) -> None:
 def test_success_results_match_stand_in_judgements(env: Env) -> None:
     desc = _run(env, "e2e-ok", both_orders=True)  # the opt-in audit: both orders in the judge input
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
-    assert desc["states"][:4] == ["GenerateData", "RecordEndpointUse", "StartJudgeJob", "WaitForJudge"]
+    assert desc["states"][:6] == [
+        "PrepareRun",
+        "GenerateChunks",
+        "ReduceGeneration",
+        "RecordEndpointUse",
+        "StartJudgeJob",
+        "WaitForJudge",
+    ]
     assert desc["states"][-2:] == ["SummarizeResults", "Done"]
     output = json.loads(desc["output"])
     assert output["run_id"] == "e2e-ok" and "STAND-IN" in output["headline"]
@@ -337,7 +346,9 @@ def test_execution_timeout_stops_the_judge(env: Env, slow_judge: None) -> None:
     deployed = sfn.describe_state_machine(stateMachineArn=env.deployment.output("StateMachineArn"))
     definition = json.loads(deployed["definition"])
     assert definition["TimeoutSeconds"] > 3600
-    definition["TimeoutSeconds"] = 4
+    # Long enough for prepare, the generation Map and reduce to reach the judge (the stand-in
+    # judge stays InProgress for 60 s), short enough for a test.
+    definition["TimeoutSeconds"] = 15
     short = sfn.create_state_machine(
         name="e2e-short-timeout", definition=json.dumps(definition), roleArn=deployed["roleArn"]
     )["stateMachineArn"]
