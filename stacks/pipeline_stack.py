@@ -326,12 +326,13 @@ class PipelineStack(cdk.Stack):
         )
 
     def own_executions_arn(self) -> str:
-        """Executions of this state machine, the Map's child executions included
-        (`execution:<machine>/<map run id>:<child>` for Distributed Map children)."""
+        """The Distributed Map's child executions of this state machine
+        (`execution:<machine>/<map run label>:<id>`, as the Step Functions IAM page for
+        Distributed Map grants them)."""
         return self.format_arn(
             service="states",
             resource="execution",
-            resource_name=f"{self.state_machine_name()}*",
+            resource_name=f"{self.state_machine_name()}/*",
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
 
@@ -600,7 +601,7 @@ class PipelineStack(cdk.Stack):
             findings=[
                 f"Resource::{bucket_arn}/{RUNS_PREFIX}*/{CHUNKS_SEGMENT}*",
                 "Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
-                f"{self.state_machine_name()}*",
+                f"{self.state_machine_name()}/*",
             ],
         )
 

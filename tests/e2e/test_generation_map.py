@@ -55,13 +55,18 @@ class Env:
         return self.emu.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
 
     def keys(self, prefix: str) -> list[str]:
-        pages = self.emu.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        pages = (
+            self.emu.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
+        )
         return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
 def _dataset(n: int) -> list[dict[str, str]]:
     """Prompts the stand-ins answer without a SQuAD passage (their generic branch), one per id."""
-    return [{"id": f"p{i:04d}", "prompt": f"Question {i}: name something that is {i} units long."} for i in range(n)]
+    return [
+        {"id": f"p{i:04d}", "prompt": f"Question {i}: name something that is {i} units long."}
+        for i in range(n)
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +126,9 @@ def _largest_payload(events: list[dict[str, Any]]) -> int:
 
 
 def _judge_input(env: Env, run_id: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in env.get(f"runs/{run_id}/input/llm_judge.jsonl").decode().splitlines()]
+    return [
+        json.loads(line) for line in env.get(f"runs/{run_id}/input/llm_judge.jsonl").decode().splitlines()
+    ]
 
 
 def test_a_few_hundred_prompts_go_through_the_map(env: Env) -> None:
@@ -137,7 +144,10 @@ def test_a_few_hundred_prompts_go_through_the_map(env: Env) -> None:
     assert env.endpoints.calls == {A: PROMPTS, B: PROMPTS}  # every prompt once per model, no more
 
     lines = _judge_input(env, "map-300")
-    expected = [(row["prompt"], stand_in_answer("A", row["prompt"]), stand_in_answer("B", row["prompt"])) for row in _dataset(PROMPTS)]
+    expected = [
+        (row["prompt"], stand_in_answer("A", row["prompt"]), stand_in_answer("B", row["prompt"]))
+        for row in _dataset(PROMPTS)
+    ]
     assert [(x["prompt"], x["response_A"], x["response_B"]) for x in lines] == expected
     summary = json.loads(env.get("runs/map-300/generation/summary.json"))
     assert (summary["items"], summary["pairs_ok"], summary["failed"]) == (PROMPTS, PROMPTS, 0)
@@ -161,7 +171,9 @@ def test_a_stopped_run_resumes_with_only_the_missing_items(env: Env) -> None:
     desc, _ = _finish(env, _start(env, "resumable", _request(env, "resumable", n)))
     assert desc["status"] == "FAILED" and desc["error"] == "GenerationFailed", desc
     assert env.endpoints.calls == {A: n, B: n}
-    manifest = [json.loads(x) for x in env.get("runs/resumable/generation/manifest.jsonl").decode().splitlines()]
+    manifest = [
+        json.loads(x) for x in env.get("runs/resumable/generation/manifest.jsonl").decode().splitlines()
+    ]
     assert sorted(m["prompt_id"] for m in manifest if m["B"]["status"] != "ok") == sorted(
         f"p{prompts.index(p):04d}" for p in failing
     )

@@ -141,7 +141,9 @@ def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
     states = _states(env, arn)
     # Prepare (validation, quotas) runs before anything is created, generation between start and delete.
     assert states[:3] == ["PrepareRun", "NameRunEndpoints", "CreateEndpointA"]
-    assert states.index("EndpointsInService?") < states.index("GenerateChunks") < states.index("DeleteEndpointA")
+    assert (
+        states.index("EndpointsInService?") < states.index("GenerateChunks") < states.index("DeleteEndpointA")
+    )
     assert states.index("DeleteEndpointB") < states.index("StartJudgeJob")
     assert states.count("WaitForEndpoints") >= 2  # Creating for 1.5 s, polled every second
     request = json.loads(

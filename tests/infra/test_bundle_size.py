@@ -37,7 +37,7 @@ from stacks.constructs.python_function import DEAD_DIRS, LambdaBundle, python_ve
 
 #: Lambda's limit on the unzipped deployment package (250 MB as AWS counts it: 250 * 2**20 bytes).
 LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
-NAMES = ("generate", "start_judge", "summarize", "cleanup")
+NAMES = ("prepare", "generate", "reduce", "start_judge", "summarize", "cleanup")
 #: Provided by the Lambda Python runtime itself (/var/runtime), not needed in the bundle.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
 LAMBDA_PYTHON = python_version(pipeline_stack.RUNTIME)

@@ -46,7 +46,7 @@ def test_cdk_synth_writes_every_template_without_credentials(tmp_path: Path) -> 
     }
     pipeline = json.loads((out / "NovaJudge-Pipeline.template.json").read_text())
     functions = [r for r in pipeline["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 4  # generate, start_judge, summarize, cleanup
+    assert len(functions) == 6  # prepare, generate, reduce, start_judge, summarize, cleanup
     # Bundled assets exist in the assembly: each function's code is a real folder with its handler.
     assets = [r["Metadata"]["aws:asset:path"] for r in functions]
     for asset in assets:

@@ -35,7 +35,7 @@ from infra_synth import Synth
 from moto import mock_aws
 
 PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
-NAMES = ("generate", "start_judge", "summarize", "cleanup")
+NAMES = ("prepare", "generate", "reduce", "start_judge", "summarize", "cleanup")
 BUCKET = "novajudge-evaluation-bucket"
 EXECUTION = "c0ffee00-1234-4abc-9def-0123456789ab"
 #: Granted for the Lambda platform, not called by handler code: excluded from "every grant is used".
@@ -47,12 +47,29 @@ PLATFORM_ACTIONS = {
 }
 #: design.md: what each function must at least do (guards against a scenario that silently skips).
 DESIGN_FLOOR = {
+    "prepare": {
+        ("s3:GetObject", f"arn:aws:s3:::{BUCKET}/datasets/mine.jsonl"),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/request.json"),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/generation/plan.json"),
+        ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/generation/chunks/{EXECUTION}/chunks.json"),
+        ("servicequotas:ListServiceQuotas", "*"),
+    },
     "generate": {
         ("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/novajudge-model-a"),
         ("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/novajudge-model-b"),
+        (
+            "s3:GetObject",
+            f"arn:aws:s3:::{BUCKET}/runs/iam-squad/generation/chunks/{EXECUTION}/chunk-00000.json",
+        ),
+        (
+            "s3:PutObject",
+            f"arn:aws:s3:::{BUCKET}/runs/iam-squad/generation/outcomes/{EXECUTION}/chunk-00000.json",
+        ),
+    },
+    "reduce": {
+        ("s3:GetObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/generation/plan.json"),
         ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/input/llm_judge.jsonl"),
         ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/generation/manifest.jsonl"),
-        ("s3:GetObject", f"arn:aws:s3:::{BUCKET}/datasets/mine.jsonl"),
     },
     "start_judge": {
         ("sagemaker:CreateTrainingJob", None),
@@ -309,6 +326,8 @@ def to_iam(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
         return [
             Call("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}", (), api)
         ]
+    if service == "service-quotas" and operation == "ListServiceQuotas":
+        return [Call("servicequotas:ListServiceQuotas", "*", (), api)]  # no resource-level permissions
     if service == "sagemaker" and operation == "ListTrainingJobs":
         return [Call("sagemaker:ListTrainingJobs", "*", (), api)]  # no resource-level permissions
     if service == "sagemaker" and operation == "StopTrainingJob":
@@ -477,13 +496,25 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 Key="datasets/mine.jsonl",
                 Body=b'{"id": "q1", "prompt": "Name a prime number."}\n{"id": "q2", "prompt": "Say hi."}\n',
             )
+
+            def generation(event: dict[str, Any]) -> dict[str, Any]:
+                """prepare -> every chunk (the Map's children) -> reduce, as the state machine runs them."""
+                prepared, calls = run("prepare", event)
+                assert isinstance(prepared, dict), prepared
+                raw["prepare"] += calls
+                listed = s3.get_object(Bucket=BUCKET, Key=prepared["map"]["key"])["Body"].read()
+                for chunk in json.loads(listed):
+                    counts, calls = run("generate", {"run": prepared["run"], "chunk": chunk})
+                    assert isinstance(counts, dict), counts
+                    raw["generate"] += calls
+                reduced, calls = run("reduce", {**prepared, "map_result": {"done": True}})
+                assert isinstance(reduced, dict), reduced
+                raw["reduce"] += calls
+                return reduced
+
             squad = {"input": {"run_id": "iam-squad", "questions": 2}, "execution_name": EXECUTION}
-            state, calls = run("generate", squad)
-            assert isinstance(state, dict), state
-            raw["generate"] += calls
-            again, calls = run("generate", squad)  # the state machine's retry of the same execution
-            assert isinstance(again, dict), again
-            raw["generate"] += calls
+            state = generation(squad)
+            generation(squad)  # the state machine's retry of the same execution
             user = {
                 "input": {
                     "run_id": "iam-user",
@@ -491,9 +522,9 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
                 },
                 "execution_name": "user-execution",
             }
-            result, calls = run("generate", user)
-            assert isinstance(result, dict), result
-            raw["generate"] += calls
+            generation(user)
+            resumed = {"input": {"run_id": "iam-user", "resume": True}, "execution_name": "user-resume"}
+            generation(resumed)  # lists the outcomes written so far, regenerates nothing
 
             judge, calls = run("start_judge", state)
             assert isinstance(judge, dict), judge
@@ -649,23 +680,44 @@ def test_one_step_beyond_every_call_is_denied(name: str, recorded: Recorded, app
     assert not allowed, f"{name} allows more than its calls need: {sorted(set(allowed))}"
 
 
-def test_datasets_are_readable_only_by_generate(recorded: Recorded, app_synth: Synth) -> None:
+def test_datasets_are_readable_only_by_prepare(recorded: Recorded, app_synth: Synth) -> None:
     resolve = Resolver(app_synth.templates)
     call = Call("s3:GetObject", f"arn:aws:s3:::{BUCKET}/datasets/mine.jsonl")
     for name in NAMES:
         policy = role_policy(app_synth.templates, _role_of(app_synth, name), resolve)
-        assert is_allowed(policy, call) == (name == "generate"), name
+        assert is_allowed(policy, call) == (name == "prepare"), name
 
 
 # -- the state machine -------------------------------------------------------------------------------------
 
 
+def _states(states: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every state, those inside a Map's ItemProcessor included."""
+    for state in states.values():
+        yield state
+        if state["Type"] == "Map":
+            yield from _states(state["ItemProcessor"]["States"])
+
+
 def _machine_calls(app_synth: Synth, resolve: Resolver, job: str) -> list[Call]:
-    """What the definition's Task states call: each Lambda, and describeTrainingJob of the run's job."""
+    """What the definition's states call: each Lambda, describeTrainingJob of the run's job, and the
+    generation Map's calls (its item reader, and starting, describing, stopping its children)."""
     (machine,) = of_type(app_synth.templates["pipeline"], "AWS::StepFunctions::StateMachine").values()
     definition = json.loads(resolve(machine["Properties"]["DefinitionString"]))
+    name = machine["Properties"]["StateMachineName"]
     calls = []
-    for state in definition["States"].values():
+    for state in _states(definition["States"]):
+        if state["Type"] == "Map":
+            reader = state["ItemReader"]
+            assert reader["Resource"] == "arn:aws:states:::s3:getObject"
+            key = f"runs/iam-squad/generation/chunks/{EXECUTION}/chunks.json"
+            calls.append(Call("s3:GetObject", f"arn:aws:s3:::{BUCKET}/{key}"))
+            calls.append(
+                Call("states:StartExecution", f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
+            )
+            child = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:{name}/GenerateChunk:{EXECUTION}"
+            calls += [Call("states:DescribeExecution", child), Call("states:StopExecution", child)]
+            continue
         if state["Type"] != "Task":
             continue
         resource = state["Resource"]
@@ -691,7 +743,7 @@ def test_state_machine_role(recorded: Recorded, app_synth: Synth) -> None:
     policy = role_policy(app_synth.templates, role_id, resolve)
     assert recorded.job_names
     calls = _machine_calls(app_synth, resolve, recorded.job_names[0])
-    assert len(calls) == 5
+    assert len(calls) == 11  # 5 functions, describe, stop, the Map's reader, start, describe, stop
     assert all(is_allowed(policy, c) for c in calls)
     for call in calls:
         for why, mutant in _mutations(call):

@@ -23,7 +23,9 @@ from stacks import pipeline_stack
 from stacks.constructs.python_function import IMPORT_TESTED_PYTHON, python_version
 
 FUNCTIONS = {
+    "Prepare": "prepare",
     "Generate": "generate",
+    "Reduce": "reduce",
     "StartJudge": "start_judge",
     "Summarize": "summarize",
     "Cleanup": "cleanup",
@@ -38,11 +40,22 @@ FAIL_STATES = {"GenerationFailed", "JudgeStartFailed", "JudgeJobFailed", "Summar
 COMMON_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_LOG_LEVEL"}
 MODEL_ENV = {"ENDPOINT_A_NAME", "ENDPOINT_B_NAME", "MODEL_A_ID", "MODEL_B_ID"}
 #: docs/design.md "Lambda environment", per function (summarize adds matplotlib's two); the later
-#: steps take bucket, models and endpoints from the run, so only generate is told them.
+#: steps take bucket, models and endpoints from the run, so only prepare is told them.
 EXPECTED_ENV = {
-    "generate": COMMON_ENV
+    "prepare": COMMON_ENV
     | MODEL_ENV
-    | {"BUCKET_NAME", "RUN_DEFAULTS", "MAX_INPUT_TOKENS", "JUDGE_MAX_RUNTIME_SECONDS"},
+    | {
+        "BUCKET_NAME",
+        "RUN_DEFAULTS",
+        "MAX_INPUT_TOKENS",
+        "JUDGE_MAX_RUNTIME_SECONDS",
+        "JUDGE_INSTANCE_TYPE_RUBRIC",
+        "JUDGE_INSTANCE_TYPE_BINARY",
+        "CHUNK_TIMEOUT_SECONDS",
+    },
+    # One chunk of the Map: bucket, models and endpoints come with the run in the event.
+    "generate": COMMON_ENV,
+    "reduce": COMMON_ENV,
     "start_judge": COMMON_ENV
     | {
         "JUDGE_ROLE_ARN",
@@ -144,8 +157,10 @@ def test_four_functions_on_the_import_tested_python_runtime(pipeline: dict[str, 
 
 def test_sizing_fits_the_work(pipeline: dict[str, Any]) -> None:
     fns = {name: fn["Properties"] for name, fn in functions(pipeline).items()}
-    # generate runs the whole batch in one invocation: Lambda's maximum.
+    # One chunk per invocation, sized to end well inside Lambda's maximum (chunks.chunk_size).
     assert fns["generate"]["Timeout"] == 900
+    assert fns["prepare"]["Environment"]["Variables"]["CHUNK_TIMEOUT_SECONDS"] == "900"
+    assert fns["prepare"]["Timeout"] <= 300 and fns["reduce"]["Timeout"] <= 300
     assert 1024 <= fns["summarize"]["MemorySize"] <= 3072
     assert fns["summarize"]["EphemeralStorage"]["Size"] >= 1024
     assert fns["start_judge"]["Timeout"] <= 300
@@ -160,7 +175,7 @@ def test_each_function_logs_to_its_own_destroyed_log_group_with_retention(pipeli
         assert group["DeletionPolicy"] == "Delete", name
         assert group["Properties"]["RetentionInDays"] > 0, name
         used.add(group_id)
-    assert len(used) == 4
+    assert len(used) == 6
 
 
 def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth: Synth) -> None:
@@ -169,9 +184,11 @@ def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth:
     for name, env in envs.items():
         assert set(env) == EXPECTED_ENV[name], name
         assert "NOVAJUDGE_STAND_IN" not in env  # only the local emulator sets it
-    assert render(envs["generate"]["BUCKET_NAME"]).startswith("<import:")
-    assert json.loads(envs["generate"]["RUN_DEFAULTS"]) == settings.run_defaults()
-    generate = envs["generate"]
+    assert render(envs["prepare"]["BUCKET_NAME"]).startswith("<import:")
+    assert json.loads(envs["prepare"]["RUN_DEFAULTS"]) == settings.run_defaults()
+    generate = envs["prepare"]
+    assert generate["JUDGE_INSTANCE_TYPE_RUBRIC"] == settings.resolved_judge_instance_type("rubric")
+    assert generate["JUDGE_INSTANCE_TYPE_BINARY"] == settings.resolved_judge_instance_type("binary")
     assert generate["ENDPOINT_A_NAME"] == settings.endpoint_name("A") == "novajudge-model-a"
     assert generate["ENDPOINT_B_NAME"] == settings.endpoint_name("B")
     assert generate["MODEL_A_ID"] == settings.model_a_id
@@ -185,7 +202,7 @@ def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth:
     assert judge["JUDGE_MAX_RUNTIME_SECONDS"] == str(settings.judge_max_runtime_seconds)
     assert "JudgeRole" in render(judge["JUDGE_ROLE_ARN"])
     assert judge["JUDGE_JOB_STACK_TAG"] == settings.stack_names()["pipeline"]
-    assert render(envs["cleanup"]["BUCKET_NAME"]) == render(envs["generate"]["BUCKET_NAME"])
+    assert render(envs["cleanup"]["BUCKET_NAME"]) == render(envs["prepare"]["BUCKET_NAME"])
 
 
 def test_design_lists_every_variable_the_stack_sets(pipeline: dict[str, Any], per_run_synth: Synth) -> None:
@@ -218,15 +235,18 @@ def test_configuration_reaches_the_functions(tmp_path: Path) -> None:
         n: fn["Properties"]["Environment"]["Variables"]
         for n, fn in functions(synth.templates["pipeline"]).items()
     }
-    assert envs["generate"]["ENDPOINT_A_NAME"] == "eval2-model-a"
-    assert json.loads(envs["generate"]["RUN_DEFAULTS"])["questions"] == 7
-    assert json.loads(envs["generate"]["RUN_DEFAULTS"])["judge"]["variant"] == "binary"
+    assert envs["prepare"]["ENDPOINT_A_NAME"] == "eval2-model-a"
+    assert json.loads(envs["prepare"]["RUN_DEFAULTS"])["questions"] == 7
+    assert json.loads(envs["prepare"]["RUN_DEFAULTS"])["judge"]["variant"] == "binary"
+    assert envs["prepare"]["JUDGE_INSTANCE_TYPE_BINARY"] == "ml.g6.12xlarge"  # the quota pre-flight
     assert envs["start_judge"]["JUDGE_INSTANCE_TYPE_BINARY"] == "ml.g6.12xlarge"
     assert envs["start_judge"]["BINARY_JUDGE_MODEL"] == "nova-lite"
     assert envs["start_judge"]["JUDGE_MAX_RUNTIME_SECONDS"] == "7200"
     timeout = definition(synth.templates["pipeline"])["TimeoutSeconds"]
     assert timeout == pipeline_stack.PipelineStack.state_machine_timeout(synth.settings).to_seconds()
-    assert 7200 + 900 < timeout < 7200 + 900 + 4 * 3600
+    generation = pipeline_stack.GENERATION_BOUND.to_seconds()
+    assert 7200 + generation < timeout < 7200 + generation + 4 * 3600
+    assert definition(synth.templates["pipeline"])["States"]["GenerateChunks"]["MaxConcurrency"] == 4
     generate_grants = grants(
         synth.templates["pipeline"], function_role(synth.templates["pipeline"], "generate")
     )
@@ -241,11 +261,13 @@ def test_configuration_reaches_the_functions(tmp_path: Path) -> None:
 def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
     d = definition(pipeline)
     states = d["States"]
-    assert d["StartAt"] == "GenerateData"
+    assert d["StartAt"] == "PrepareRun"
     assert "QueryLanguage" not in d or d["QueryLanguage"] == "JSONPath"
     types = {name: s["Type"] for name, s in states.items()}
     assert types == {
-        "GenerateData": "Task",
+        "PrepareRun": "Task",
+        "GenerateChunks": "Map",
+        "ReduceGeneration": "Task",
         "StartJudgeJob": "Task",
         "WaitForJudge": "Wait",
         "DescribeJudgeJob": "Task",
@@ -258,7 +280,9 @@ def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
         "RecordEndpointUse": "Pass",
         **dict.fromkeys(FAIL_STATES, "Fail"),
     }
-    assert states["GenerateData"]["Next"] == "RecordEndpointUse"
+    assert states["PrepareRun"]["Next"] == "GenerateChunks"
+    assert states["GenerateChunks"]["Next"] == "ReduceGeneration"
+    assert states["ReduceGeneration"]["Next"] == "RecordEndpointUse"
     record = states["RecordEndpointUse"]
     assert record["Next"] == "StartJudgeJob" and record["ResultPath"] == "$.endpoint_use"
     assert record["Parameters"] == {
@@ -268,10 +292,26 @@ def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
         "from.$": "$$.Execution.StartTime",
         "until.$": "$$.State.EnteredTime",
     }
-    assert states["GenerateData"]["Parameters"] == {"input.$": "$", "execution_name.$": "$$.Execution.Name"}
-    assert "ResultPath" not in states["GenerateData"]  # the result replaces the state
+    assert states["PrepareRun"]["Parameters"] == {"input.$": "$", "execution_name.$": "$$.Execution.Name"}
+    for task in ("PrepareRun", "ReduceGeneration"):
+        assert "ResultPath" not in states[task], task  # the result replaces the state
+    the_map = states["GenerateChunks"]
+    assert the_map["ItemProcessor"]["ProcessorConfig"] == {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"}
+    assert the_map["ItemReader"] == {
+        "Resource": "arn:<AWS::Partition>:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},  # moto, like Step Functions, reads JSON, not JSON Lines
+        "Parameters": {"Bucket.$": "$.map.bucket", "Key.$": "$.map.key"},
+    }
+    assert the_map["ItemSelector"] == {"run.$": "$.run", "chunk.$": "$$.Map.Item.Value"}
+    assert the_map["ToleratedFailurePercentagePath"] == "$.map.tolerated_failure_percentage"
+    assert the_map["MaxConcurrency"] == 4  # cdk.json map_max_concurrency
+    # The children's counts never reach the state: a constant replaces the Map's result.
+    assert the_map["ResultSelector"] == {"done": True} and the_map["ResultPath"] == "$.map_result"
+    assert the_map["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.map_error", "Next": "ReduceGeneration"}
+    ]
     assert states["StartJudgeJob"]["ResultPath"] == "$.judge"
-    for task in ("StartJudgeJob", "SummarizeResults"):  # the whole state is the event
+    for task in ("ReduceGeneration", "StartJudgeJob", "SummarizeResults"):  # the whole state is the event
         assert "Parameters" not in states[task] and "InputPath" not in states[task], task
     assert states["WaitForJudge"] == {
         "Type": "Wait",
@@ -305,11 +345,17 @@ def test_states_are_the_designed_flow(pipeline: dict[str, Any]) -> None:
     assert "JSONata" not in text and ".sync" not in text and "{%" not in text
 
 
-def test_lambda_tasks_invoke_the_three_functions(pipeline: dict[str, Any]) -> None:
+def test_lambda_tasks_invoke_the_five_functions(pipeline: dict[str, Any]) -> None:
     states = definition(pipeline)["States"]
     fns = functions(pipeline)
     logical = {name: next(k for k, v in pipeline["Resources"].items() if v is fn) for name, fn in fns.items()}
-    assert states["GenerateData"]["Resource"] == f"<{logical['generate']}.Arn>"
+    assert states["PrepareRun"]["Resource"] == f"<{logical['prepare']}.Arn>"
+    child = states["GenerateChunks"]["ItemProcessor"]
+    assert child["StartAt"] == "GenerateChunk"
+    assert child["States"]["GenerateChunk"]["Resource"] == f"<{logical['generate']}.Arn>"
+    assert child["States"]["GenerateChunk"]["End"] is True
+    assert set(child["States"]["GenerateChunk"]["Retry"][0]["ErrorEquals"]) >= LAMBDA_TRANSIENT
+    assert states["ReduceGeneration"]["Resource"] == f"<{logical['reduce']}.Arn>"
     assert states["StartJudgeJob"]["Resource"] == f"<{logical['start_judge']}.Arn>"
     assert states["SummarizeResults"]["Resource"] == f"<{logical['summarize']}.Arn>"
 
@@ -338,7 +384,8 @@ def test_judge_finished_choice(pipeline: dict[str, Any]) -> None:
 def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipeline: dict[str, Any]) -> None:
     states = definition(pipeline)["States"]
     expected_fail = {
-        "GenerateData": "GenerationFailed",
+        "PrepareRun": "GenerationFailed",
+        "ReduceGeneration": "GenerationFailed",
         "StartJudgeJob": "JudgeStartFailed",
         "DescribeJudgeJob": "StopJudgeJob",  # then JudgeJobFailed (test_states_are_the_designed_flow)
         "StopJudgeJob": "JudgeJobFailed",
@@ -448,18 +495,22 @@ def test_function_grants_are_exactly_what_each_function_needs(pipeline: dict[str
         ("s3:GetObject", "<bucket>/runs/*"),
         ("s3:PutObject", "<bucket>/runs/*"),
     }
-    list_runs = {("s3:ListBucket", "<bucket>")}  # generate: "run exists"; summarize: find the archive
+    list_runs = {("s3:ListBucket", "<bucket>")}  # prepare: "run exists"; reduce, summarize: find outputs
     training_jobs = f"arn:{ACCOUNT}:training-job/*"
     expected = {
-        "generate": xray
+        "prepare": xray
         | logs
         | runs
         | list_runs
+        | {("s3:GetObject", "<bucket>/datasets/*"), ("servicequotas:ListServiceQuotas", "*")},
+        "generate": xray
+        | logs
+        | runs
         | {
             ("sagemaker:InvokeEndpoint", f"arn:{ACCOUNT}:endpoint/novajudge-model-a"),
             ("sagemaker:InvokeEndpoint", f"arn:{ACCOUNT}:endpoint/novajudge-model-b"),
-            ("s3:GetObject", "<bucket>/datasets/*"),
         },
+        "reduce": xray | logs | runs | list_runs,
         "start_judge": xray
         | logs
         | runs
@@ -512,6 +563,7 @@ def test_star_resources_only_where_aws_has_no_resource_level_permissions(pipelin
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
         "sagemaker:ListTrainingJobs",
+        "servicequotas:ListServiceQuotas",
     }
     for role_id in of_type(pipeline, "AWS::IAM::Role"):
         for action, resource in grants(pipeline, role_id):
@@ -526,14 +578,22 @@ def test_state_machine_role(pipeline: dict[str, Any]) -> None:
     got = {(a, r) for a, r in grants(pipeline, role_id) if r != "*"}
     fns = functions(pipeline)
     logical = [next(k for k, v in pipeline["Resources"].items() if v is fn) for fn in fns.values()]
+    machine_name = "NovaJudge-Pipeline-Evaluation"
+    states_arn = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"
     want = {
         ("sagemaker:DescribeTrainingJob", f"arn:{ACCOUNT}:training-job/*"),
         ("sagemaker:StopTrainingJob", f"arn:{ACCOUNT}:training-job/*"),
+        # The generation Map: its item reader, and its own child executions only.
+        ("s3:GetObject", "<bucket>/runs/*/generation/chunks/*"),
+        ("states:StartExecution", f"{states_arn}:stateMachine:{machine_name}"),
+        ("states:DescribeExecution", f"{states_arn}:execution:{machine_name}/*"),
+        ("states:StopExecution", f"{states_arn}:execution:{machine_name}/*"),
     }
+    assert render(machine["Properties"]["StateMachineName"]) == machine_name
     logical = [lid for lid in logical if "Cleanup" not in lid]  # the rule invokes cleanup, not the machine
     for lid in logical:
         want |= {("lambda:InvokeFunction", f"<{lid}.Arn>"), ("lambda:InvokeFunction", f"<{lid}.Arn>:*")}
-    assert got == want
+    assert _shape(got) == want
 
 
 def test_roles_have_no_managed_policies(pipeline: dict[str, Any]) -> None:
@@ -637,17 +697,32 @@ def test_per_run_grants_name_only_this_deployments_run_endpoints(per_run_synth: 
     assert by_action["sagemaker:DeleteEndpoint"] == run_endpoints
     generate = grants(pipeline, function_role(pipeline, "generate"))
     assert {r for a, r in generate if a == "sagemaker:InvokeEndpoint"} == run_endpoints
+    assert not any(
+        a == "sagemaker:InvokeEndpoint" for a, _ in grants(pipeline, function_role(pipeline, "prepare"))
+    )
     cleanup = grants(pipeline, function_role(pipeline, "cleanup"))
     assert {r for a, r in cleanup if a == "sagemaker:DeleteEndpoint"} == run_endpoints
     envs = {n: fn["Properties"]["Environment"]["Variables"] for n, fn in functions(pipeline).items()}
-    assert envs["generate"]["RUN_ENDPOINT_PREFIX"] == envs["cleanup"]["RUN_ENDPOINT_PREFIX"] == "novajudge"
-    assert "ENDPOINT_A_NAME" not in envs["generate"]
+    assert envs["prepare"]["RUN_ENDPOINT_PREFIX"] == envs["cleanup"]["RUN_ENDPOINT_PREFIX"] == "novajudge"
+    assert "ENDPOINT_A_NAME" not in envs["prepare"]
+    assert envs["prepare"]["ENDPOINT_INSTANCE_TYPE"] == settings.endpoint_instance_type  # quota pre-flight
     d = definition(pipeline)
-    assert d["StartAt"] == "RunIdGiven?"
-    assert d["States"]["GenerateData"]["Parameters"]["input.$"] == "$.request"
+    # Prepare (validation, quotas) before the endpoints are created; the names are the run's.
+    assert d["StartAt"] == "PrepareRun" and d["States"]["PrepareRun"]["Next"] == "NameRunEndpoints"
+    assert d["States"]["NameRunEndpoints"]["Parameters"]["endpoints"] == {
+        "A.$": "$.run.endpoint_a",
+        "B.$": "$.run.endpoint_b",
+    }
+    assert d["States"]["EndpointsInService?"]["Choices"][2]["Next"] == "GenerateChunks"
+    assert d["States"]["ReduceGeneration"]["Next"] == "DeleteEndpointA"
+    assert d["States"]["GenerateChunks"]["Catch"][0]["Next"] == "ReduceGeneration"
+    assert d["States"]["ReduceGeneration"]["Catch"][0]["Next"] == "DeleteEndpointAOnGenerationFailure"
+    assert d["States"]["PrepareRun"]["Catch"][0]["Next"] == "GenerationFailed"  # nothing to delete yet
     assert d["States"]["DeleteEndpointB"]["Next"] == "RecordEndpointUse"
     assert d["States"]["RecordEndpointUse"]["Parameters"]["mode"] == "per_run"
     assert d["TimeoutSeconds"] == pipeline_stack.PipelineStack.state_machine_timeout(settings).to_seconds()
+
+
 def _loop_states(states: dict[str, Any], start: str) -> list[str]:
     """The states of the cycle through `start` (following Next and Choice branches)."""
 
