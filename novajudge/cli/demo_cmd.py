@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from novajudge.cli.app import app
+from novajudge.run_request import BUNDLED_SAMPLE_ROWS
 
 
 class JudgeVariantChoice(StrEnum):
@@ -40,9 +41,22 @@ def _context(values: list[str] | None) -> dict[str, str]:
 @app.command("demo")
 def demo_command(
     questions: Annotated[
-        int,
-        typer.Option("--questions", min=1, max=20, help="Questions from the bundled SQuAD sample (20 rows)."),
-    ] = 10,
+        int | None,
+        typer.Option(
+            "--questions",
+            min=1,
+            help="Questions to evaluate (default: 10 of the bundled 20-row SQuAD sample; every prompt "
+            "of --dataset).",
+        ),
+    ] = None,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset",
+            help='A local JSONL in the user dataset format ({"id", "prompt"} per line), uploaded to '
+            "the emulated bucket's datasets/; no size cap.",
+        ),
+    ] = None,
     judge: Annotated[
         JudgeVariantChoice, typer.Option("--judge", help="Judge variant.")
     ] = JudgeVariantChoice.rubric,
@@ -80,8 +94,15 @@ def demo_command(
     from novajudge.local.deploy import DeployError
     from novajudge.local.emulator import EmulatorError
 
+    if dataset is None and questions is not None and questions > BUNDLED_SAMPLE_ROWS:
+        Console().print(
+            f"[bold red]novajudge demo: the bundled sample has {BUNDLED_SAMPLE_ROWS} rows; "
+            f"use --dataset PATH.jsonl for {questions} questions[/]"
+        )
+        raise typer.Exit(2)
     options = DemoOptions(
         questions=questions,
+        dataset=dataset,
         judge=judge.value,  # type: ignore[arg-type]
         run_id=run_id,
         out=out,

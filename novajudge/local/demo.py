@@ -61,11 +61,18 @@ LOCAL_LAMBDA_ENV: dict[str, str] = {
 }
 
 
+#: Questions of a demo run on the bundled sample when none are asked for.
+DEFAULT_DEMO_QUESTIONS = 10
+
+
 @dataclass
 class DemoOptions:
     """What one demo run does; the CLI maps its options onto this."""
 
-    questions: int = 10
+    #: None: 10 from the bundled sample, or every prompt of `dataset`.
+    questions: int | None = None
+    #: A local JSONL in the user dataset format: uploaded to the emulated bucket's datasets/.
+    dataset: Path | None = None
     judge: Literal["rubric", "binary"] = "rubric"
     run_id: str | None = None
     out: Path = Path("results")
@@ -102,11 +109,50 @@ class DemoResult:
         return self.status == "SUCCEEDED"
 
 
-def execution_input(options: DemoOptions, run_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LocalDataset:
+    """A user's JSONL checked on this machine, and where the demo uploads it."""
+
+    path: Path
+    prompts: int
+    key: str
+
+
+def check_local_dataset(path: Path) -> LocalDataset:
+    """Validate `path` as the pipeline will (same reader: every bad line named with its field)
+    before anything starts; the upload key is `datasets/<file name>`."""
+    from novajudge.errors import DatasetError
+    from novajudge.generation.datasets import DATASET_LIMITS, parse_user_jsonl
+    from novajudge.jsonl import raw_lines
+    from novajudge.layout import DATASETS_PREFIX
+
+    if path.suffix != ".jsonl":
+        raise DatasetError(f"{path}: the dataset must be a .jsonl file")
+    try:
+        with path.open("rb") as handle:
+            items = parse_user_jsonl(
+                raw_lines(handle, str(path), error=DatasetError, limits=DATASET_LIMITS), str(path)
+            )
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return LocalDataset(path=path, prompts=len(items), key=f"{DATASETS_PREFIX}{path.name}")
+
+
+def execution_input(
+    options: DemoOptions, run_id: str, *, dataset: LocalDataset | None = None, bucket: str | None = None
+) -> dict[str, Any]:
     """The execution input of a demo run (design.md "Execution input")."""
+    if dataset is not None:
+        return {
+            "run_id": run_id,
+            "questions": options.questions or dataset.prompts,
+            "dataset": {"source": "s3", "uri": f"s3://{bucket}/{dataset.key}"},
+            "judge": {"variant": options.judge},
+            "poll_seconds": options.poll_seconds,
+        }
     return {
         "run_id": run_id,
-        "questions": options.questions,
+        "questions": options.questions or DEFAULT_DEMO_QUESTIONS,
         "dataset": {"source": "squad-sample"},
         "judge": {"variant": options.judge},
         "poll_seconds": options.poll_seconds,
@@ -331,6 +377,7 @@ def run_demo(
     run_dir = options.out / run_id
     result.log_file = options.log_file or run_dir / "local-run.log"
     console.print(Panel(STAND_IN_BANNER, title="novajudge demo", border_style="bold yellow"))
+    local_dataset = check_local_dataset(options.dataset) if options.dataset else None
 
     started = time.monotonic()
     if stacks is None:
@@ -351,13 +398,21 @@ def run_demo(
         if deployment.unknown_types:
             console.print(f"[yellow]Not emulated (unknown types): {', '.join(deployment.unknown_types)}[/]")
         register_standins(emu, deployment, options)
+        bucket = deployment.output(OUTPUT_BUCKET)
+        if local_dataset is not None:
+            t0 = time.monotonic()
+            emu.client("s3").upload_file(str(local_dataset.path), bucket, local_dataset.key)
+            result.timings["upload"] = time.monotonic() - t0
+            console.print(f"Uploaded {local_dataset.prompts} prompts to s3://{bucket}/{local_dataset.key}")
 
         sfn = emu.client("stepfunctions")
         machine = deployment.output(OUTPUT_STATE_MACHINE)
         definition = json.loads(sfn.describe_state_machine(stateMachineArn=machine)["definition"])
         view = ExecutionView(main_path(definition))
         t0 = time.monotonic()
-        result.execution_arn = start_run(sfn, machine, run_id, execution_input(options, run_id))
+        result.execution_arn = start_run(
+            sfn, machine, run_id, execution_input(options, run_id, dataset=local_dataset, bucket=bucket)
+        )
         title = f"Execution {run_id} (LOCAL STAND-IN)"
         try:
             with Live(view.table(title), console=console, refresh_per_second=4, transient=False) as live:
@@ -412,6 +467,7 @@ def _write_record(result: DemoResult, options: DemoOptions) -> None:
         "timings_seconds": {k: round(v, 2) for k, v in result.timings.items()},
         "options": {
             "questions": options.questions,
+            "dataset": str(options.dataset) if options.dataset else None,
             "judge": options.judge,
             "fail_endpoint": options.fail_endpoint,
             "fail_judge": options.fail_judge,

@@ -55,3 +55,39 @@ def test_demo_endpoint_failure_exits_non_zero_with_cause(tmp_path: Path) -> None
     assert "GenerationFailed" in result.output and "ModelError" in result.output
     assert not (tmp_path / "cli-fail" / "summary.json").exists()
     assert json.loads((tmp_path / "cli-fail" / "local-run.json").read_text())["status"] == "FAILED"
+
+
+def _write_dataset(path: Path, n: int) -> Path:
+    rows = [{"id": f"q{i}", "prompt": f"Question {i}: what is {i} plus {i}?"} for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def test_demo_with_a_local_dataset_of_a_few_hundred_prompts(tmp_path: Path) -> None:
+    """`--dataset`: no cap of 20; the generation goes through the Map (cdk.json: 44 items a chunk)."""
+    dataset = _write_dataset(tmp_path / "mine.jsonl", 200)
+    args = ["demo", "--poll-seconds", "1", "--judge-seconds", "0", "--run-id", "cli-dataset"]
+    result = CliRunner().invoke(app, [*args, "--dataset", str(dataset), "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())  # Rich wraps long lines
+    assert "Uploaded 200 prompts to s3://" in text and "/datasets/mine.jsonl" in text
+    assert "GenerateChunks" in text and "ReduceGeneration" in text
+    summary = json.loads((tmp_path / "out" / "cli-dataset" / "summary.json").read_text())
+    assert summary["ours"]["counts"]["total"] == 200  # one judge-input line per prompt
+    record = json.loads((tmp_path / "out" / "cli-dataset" / "local-run.json").read_text())
+    assert record["options"]["dataset"] == str(dataset) and record["status"] == "SUCCEEDED"
+
+
+def test_demo_refuses_a_bad_dataset_line_naming_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "a", "prompt": "fine"}\n{"id": "b", "text": "no prompt"}\n', encoding="utf-8")
+    result = CliRunner().invoke(app, ["demo", "--dataset", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 1, result.output
+    assert f"{bad} line 2: field 'prompt' is missing" in " ".join(result.output.split())
+
+
+def test_demo_without_a_dataset_keeps_to_the_bundled_sample(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["demo", "--questions", "21", "--out", str(tmp_path)])
+    assert result.exit_code == 2, result.output
+    text = " ".join(result.output.split())
+    assert "the bundled sample has 20 rows; use --dataset PATH.jsonl for 21 questions" in text
