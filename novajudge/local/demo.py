@@ -102,6 +102,8 @@ class DemoResult:
     files: list[Path] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)  # result files the run did not write
     timings: dict[str, float] = field(default_factory=dict)
+    #: Seconds spent in each state of the execution (from its history), in the order entered.
+    state_seconds: dict[str, float] = field(default_factory=dict)
     log_file: Path | None = None
 
     @property
@@ -436,6 +438,7 @@ def run_demo(
                 )
             raise
         result.timings["execution"] = time.monotonic() - t0
+        result.state_seconds = {name: row.seconds for name, row in view.rows.items() if row.visits}
         result.status = run.status
         if result.ok:
             result.output = run.output or {}
