@@ -144,7 +144,9 @@ def start(
     with handle_errors():
         ctx = OpsContext.create(profile, region, prefix)
         if resume is not None:
-            _resume(console, ctx, resume, wait=wait, refresh_seconds=refresh_seconds)
+            if wait:
+                raise UsageProblem("--wait does not follow a resumed run yet; watch it in the console")
+            _resume(console, ctx, resume)
             return
         run_id = run_id if run_id is not None else runs_mod.new_run_id()
         options = {
@@ -193,17 +195,14 @@ def start(
         _finish(console, ctx, deployment, run)
 
 
-def _resume(console: Console, ctx: OpsContext, run_id: str, *, wait: bool, refresh_seconds: float) -> None:
+def _resume(console: Console, ctx: OpsContext, run_id: str) -> None:
     """`start --resume RUN_ID`: a new execution of the run; the stored request decides everything
-    (the other options do not apply), the prepare step checks the quotas again."""
+    (the other options do not apply) and the prepare step checks the quotas again."""
     deployment = _deployment(ctx)
     s3, sfn = ctx.aws.client("s3"), ctx.aws.client("stepfunctions")
     arn = runs_mod.resume_run(sfn, s3, deployment.state_machine_arn, deployment.bucket, run_id)
     console.print(f"Resumed run {run_id} (execution {arn.rsplit(':', 1)[-1]})")
     console.print(f"console: {runs_mod.console_url(ctx.aws.region_name, arn)}")
-    if wait:
-        console.print(f"follow it in the console; novajudge status {run_id} shows the first execution")
-    del refresh_seconds
 
 
 def _quota_preflight(ctx: OpsContext, variant: str) -> None:

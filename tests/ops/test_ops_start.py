@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from ops_helpers import SUMMARY, Deployed
@@ -192,3 +193,21 @@ def test_per_run_needs_both_endpoint_instances() -> None:
         ("ml.p5.48xlarge for training job usage", 1),
         ("ml.g5.12xlarge for endpoint usage", 2),
     ]
+
+
+def test_resume_starts_a_new_execution_of_the_existing_run(deployed: Deployed) -> None:
+    deployed.client("s3").put_object(Bucket=deployed.bucket, Key="runs/halfway/request.json", Body=b"{}")
+    result = invoke("start", "--resume", "halfway")
+    assert result.exit_code == 0, result.output
+    assert "Resumed run halfway" in result.output
+    (execution,) = deployed.executions()
+    assert re.fullmatch(r"halfway-resume-\d{14}", execution["name"]), execution["name"]
+    described = deployed.client("stepfunctions").describe_execution(executionArn=execution["executionArn"])
+    assert json.loads(described["input"]) == {"run_id": "halfway", "resume": True}
+
+
+def test_resume_refuses_a_run_that_does_not_exist(deployed: Deployed) -> None:
+    result = invoke("start", "--resume", "never-started")
+    assert result.exit_code == 2, result.output
+    assert "run 'never-started' has nothing to resume" in " ".join(result.output.split())
+    assert deployed.executions() == []
