@@ -276,7 +276,11 @@ def _panel_length_bins(ax: Axes, length: Mapping[str, Any], number: int) -> None
         return
     xs = np.array([b["mean_diff"] for b in bins], dtype=np.float64)
     ys = np.array([b["win_rate_b"] for b in bins], dtype=np.float64)
-    ax.plot(xs, ys, "o", color=COLOUR_B, markersize=8, label="prompts in bin (mean)")
+    # Dot at the bin's mean difference, the bar spanning the bin's range.
+    spans = [[x - b["diff_low"] for x, b in zip(xs, bins, strict=True)],
+             [b["diff_high"] - x for x, b in zip(xs, bins, strict=True)]]  # fmt: skip
+    ax.errorbar(xs, ys, xerr=spans, fmt="o", color=COLOUR_B, ecolor=COLOUR_TIE, markersize=8, capsize=3,
+                label="bin: B's win rate (bar: its range)")  # fmt: skip
     for x, y, b in zip(xs, ys, bins, strict=True):
         ax.annotate(f"{b['prompts']} prompts", (x, y), textcoords="offset points", xytext=(0, 8),
                     ha="center", fontsize=8)  # fmt: skip
@@ -290,8 +294,8 @@ def _panel_length_bins(ax: Axes, length: Mapping[str, Any], number: int) -> None
     ax.axhline(0.5, color="black", linestyle="--", linewidth=0.8)
     ax.axvline(0.0, color=COLOUR_TIE, linewidth=0.8)
     ax.set_ylim(-0.05, 1.12)
-    ax.set_xlabel("length difference B − A (characters; bin mean)")
-    ax.set_ylabel("P(model B preferred), per prompt")
+    ax.set_xlabel("length difference B − A (characters)")
+    ax.set_ylabel("B's win rate over the bin's prompts")
     ax.legend(fontsize=8, loc="lower right")
 
 
@@ -303,8 +307,12 @@ def _panel_length_text(ax: Axes, length: Mapping[str, Any], number: int) -> None
         lines = [
             f"raw (prompts): {_pct(length['raw_win_rate_b'])}",
             f"length-controlled: {_pct(length['lc_win_rate_b'])}  95% [{_pct(lo)}, {_pct(hi)}]",
-            f"slope on tanh(d / sd): {length['slope']:+.3f}  (p = {length['slope_p']:.3g})",
-            f"sd of d = {length['diff_sd_chars']:.0f} chars",
+            f"slope on tanh(d / sd): {length['slope']:+.3f}  (robust p = {length['slope_p']:.3g})",
+            f"d = B − A in characters; sd of d = {length['diff_sd_chars']:.0f} chars",
+            "",
+            "fit: logit P(B) = b0 + b1 · tanh(d / sd), per prompt",
+            "LC = logistic(b0), the fit at d = 0;",
+            "95% interval: Wald, robust (sandwich) SE",
         ]
     else:
         lines = ["not estimated:", *textwrap.wrap(str(length["reason"]), 52)]
@@ -313,9 +321,9 @@ def _panel_length_text(ax: Axes, length: Mapping[str, Any], number: int) -> None
     ax.text(0.0, 0.95, text, ha="left", va="top", transform=ax.transAxes, fontsize=10)
     if warn:
         body = "\n".join(textwrap.wrap("WARNING: " + "; ".join(warn), 52, max_lines=8, placeholder=" …"))
-        ax.text(0.0, 0.5, body, ha="left", va="top", transform=ax.transAxes, fontsize=9.5, color=COLOUR_ERR)
+        ax.text(0.0, 0.38, body, ha="left", va="top", transform=ax.transAxes, fontsize=9.5, color=COLOUR_ERR)
     else:
-        ax.text(0.0, 0.5, "no length warning", ha="left", va="top", transform=ax.transAxes, fontsize=9.5)
+        ax.text(0.0, 0.38, "no length warning", ha="left", va="top", transform=ax.transAxes, fontsize=9.5)
 
 
 def build_figure(

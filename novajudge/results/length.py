@@ -42,10 +42,10 @@ from novajudge.stats import Z95
 
 #: Two-sided level of the slope's Wald test: below it, length is said to explain the preference.
 SLOPE_ALPHA = 0.05
-#: At most this many length-difference bins (quantiles of the difference, so bins hold similar counts).
+#: At most this many length-difference bins, each holding about the same number of prompts.
 MAX_BINS = 5
-#: Prompts per bin aimed for when there are few prompts (fewer bins rather than bins of two).
-PROMPTS_PER_BIN = 10
+#: Prompts per bin aimed for: few prompts get fewer bins (10 prompts: 2 bins), not bins of one or two.
+PROMPTS_PER_BIN = 5
 
 METHOD = (
     "AlpacaEval 2 length control without its instruction-difficulty term or penalty: per-prompt "
@@ -151,34 +151,39 @@ def fit_fractional_logit(x: np.ndarray, y: np.ndarray, *, max_iter: int = 100) -
 
 
 def length_bins(diff: np.ndarray, outcome: np.ndarray) -> list[dict[str, Any]]:
-    """B's win rate by length difference: up to MAX_BINS quantile bins of d with their prompt counts.
+    """B's win rate by length difference: up to MAX_BINS bins of d with their prompt counts.
 
-    Edges are quantiles of d (so bins hold similar numbers of prompts); equal quantiles merge, so a
-    run with few distinct differences gets fewer bins. Bin i holds edges[i] <= d < edges[i+1], the
-    last bin also d == its upper edge.
+    Prompts sorted by d are cut into consecutive groups of about equal size (a cut whenever the
+    running count reaches the next multiple of n / bins), only ever between two different values
+    of d, so equal differences share a bin and a run with few distinct differences still gets one
+    bin per value instead of merged quantiles. Each bin is reported by its smallest and largest d.
     """
     n = len(diff)
     if n == 0:
         return []
     k = max(1, min(MAX_BINS, n // PROMPTS_PER_BIN))
-    edges = np.unique(np.quantile(diff, np.linspace(0.0, 1.0, k + 1)))
-    if len(edges) == 1:
-        edges = np.array([edges[0], edges[0]])
-    index = np.clip(np.searchsorted(edges, diff, side="right") - 1, 0, len(edges) - 2)
+    values, counts = np.unique(diff, return_counts=True)
+    groups: list[tuple[float, float]] = []
+    start, running = 0, 0
+    for i, count in enumerate(counts):
+        running += int(count)
+        if running >= (len(groups) + 1) * n / k and len(groups) < k - 1 and i < len(values) - 1:
+            groups.append((values[start], values[i]))
+            start = i + 1
+    groups.append((values[start], values[-1]))
     bins = []
-    for i in range(len(edges) - 1):
-        inside = index == i
-        values = outcome[inside]
+    for low, high in groups:
+        inside = (diff >= low) & (diff <= high)
+        values_in = outcome[inside]
         bins.append(
             {
-                "diff_low": float(edges[i]),
-                "diff_high": float(edges[i + 1]),
-                "closed_high": i == len(edges) - 2,
+                "diff_low": float(low),
+                "diff_high": float(high),
                 "prompts": int(inside.sum()),
-                "mean_diff": float(diff[inside].mean()) if inside.any() else None,
-                "win_rate_b": float(values.mean()) if inside.any() else None,
-                "b_preferred": int((values > 0.5).sum()),
-                "a_preferred": int((values < 0.5).sum()),
+                "mean_diff": float(diff[inside].mean()),
+                "win_rate_b": float(values_in.mean()),
+                "b_preferred": int((values_in > 0.5).sum()),
+                "a_preferred": int((values_in < 0.5).sum()),
             }
         )
     return bins
@@ -315,14 +320,16 @@ def length_check(
     return block
 
 
-def length_sentence(block: dict[str, Any] | None, model_a: str, model_b: str) -> str:
-    """One sentence for the headline: mean lengths, the LC win rate (or why none), any warning."""
+def length_sentence(block: dict[str, Any] | None) -> str:
+    """One sentence for the headline: mean lengths, the LC win rate (or why none), any warning.
+
+    Models are named A and B only: the headline's first sentence has already named them."""
     if not block or block.get("status") in ("no_prompts", "no_texts"):
         return ""
     a, b = block["A"], block["B"]
     lengths = (
-        f"Length: A ({model_a}) answers average {a['mean_chars']:.0f} characters "
-        f"(~{a['mean_tokens_est']:.0f} estimated tokens), B ({model_b}) {b['mean_chars']:.0f} "
+        f"Length: A's answers average {a['mean_chars']:.0f} characters "
+        f"(~{a['mean_tokens_est']:.0f} estimated tokens), B's {b['mean_chars']:.0f} "
         f"(~{b['mean_tokens_est']:.0f})"
     )
     if block["status"] != "fitted":

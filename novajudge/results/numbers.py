@@ -405,8 +405,9 @@ def compute(
         "length": {
             "lengths": f"characters of each model's answer per prompt, mean over prompts with a valid "
             f"outcome; {TOKENS_NOTE}",
-            "bins": "B's win rate over prompts (mean per-prompt outcome) in up to 5 quantile bins of the "
-            "length difference B minus A (characters), with the prompts in each bin",
+            "bins": "B's win rate over prompts (mean per-prompt outcome) in up to 5 bins of consecutive "
+            "length differences B minus A (characters) holding about equal numbers of prompts (equal "
+            "differences never split), with the prompts in each bin",
             "lc_win_rate": LENGTH_METHOD,
             "warning": WARNING_RULE,
         },

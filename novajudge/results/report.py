@@ -129,9 +129,10 @@ def _summary_table(summary: Mapping[str, Any]) -> str:
 
 
 def bin_label(b: Mapping[str, Any]) -> str:
-    """A length-difference bin in words: '[-120, +35) chars' (the last bin closed on the right)."""
-    close = "]" if b["closed_high"] else ")"
-    return f"[{b['diff_low']:+.0f}, {b['diff_high']:+.0f}{close} chars"
+    """A length-difference bin in words: '-120 to +35 chars' (its smallest and largest difference)."""
+    if b["diff_low"] == b["diff_high"]:
+        return f"{b['diff_low']:+.0f} chars"
+    return f"{b['diff_low']:+.0f} to {b['diff_high']:+.0f} chars"
 
 
 def _length_section(summary: Mapping[str, Any], model_a: str, model_b: str) -> str:

@@ -21,9 +21,10 @@ summary.json keys (stable; other analyses add their own top-level keys, never ch
 - `length`: the length check (`novajudge.results.length`), per prompt with a valid outcome:
   {unit, length_unit ("characters"), tokens_note, prompts, A/B {mean_chars, median_chars,
   mean_tokens_est}, diff_definition (B minus A), mean_diff_chars, b_longer, a_longer, equal_length,
-  raw_win_rate_b, bins [{diff_low, diff_high, closed_high, prompts, mean_diff, win_rate_b,
-  b_preferred, a_preferred}], status ("fitted" | "too_few_prompts" | "no_length_variation" |
-  "same_outcome" | "separation" | "not_converged" | "no_prompts" | "no_texts"), reason,
+  raw_win_rate_b, bins [{diff_low, diff_high (smallest and largest d in the bin), prompts,
+  mean_diff, win_rate_b, b_preferred, a_preferred}], status ("fitted" | "too_few_prompts" |
+  "no_length_variation" | "same_outcome" | "separation" | "not_converged" | "no_prompts" |
+  "no_texts"), reason,
   lc_win_rate_b, lc_interval_95, intercept, intercept_se, slope, slope_se, slope_p, diff_sd_chars,
   iterations, length_explains, warnings [words], method, warning_rule}; its sentence joins the headline
 - `judge`: the judge's own aggregate numbers as reported (a_scores, b_scores, ties, inference_error,
@@ -185,7 +186,7 @@ def summarize(
     summary["trust"] = analyse(
         flat.prompts, flat.criteria, variant=variant, human_labels=human_labels, binary_outputs=binary_outputs
     )
-    length = length_sentence(summary["length"], model_a, model_b)
+    length = length_sentence(summary["length"])
     summary["headline"] = " ".join(
         part for part in (headline(summary, model_a, model_b), length, summary["trust"]["headline"]) if part
     )

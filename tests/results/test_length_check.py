@@ -110,12 +110,22 @@ def test_swapping_a_and_b_in_the_length_difference_flips_the_slope():
 
 
 def test_bins_by_hand():
-    # 20 prompts → 2 bins at the median of d (0): [-100, 0) holds the 10 shorter-B prompts (4/10),
-    # [0, 100] the 10 longer-B prompts (8/10).
+    # 20 prompts → up to 4 bins of ~5, but equal differences are never split: one bin per value,
+    # d = -100 (the 10 shorter-B prompts, 4/10 for B) and d = +100 (the 10 longer-B, 8/10).
     bins = check(two_groups(8, 4))["bins"]
-    assert [(b["diff_low"], b["diff_high"], b["prompts"]) for b in bins] == [(-100, 0, 10), (0, 100, 10)]
+    assert [(b["diff_low"], b["diff_high"], b["prompts"]) for b in bins] == [(-100, -100, 10), (100, 100, 10)]
     assert [b["win_rate_b"] for b in bins] == [pytest.approx(0.4), pytest.approx(0.8)]
     assert [(b["b_preferred"], b["a_preferred"]) for b in bins] == [(4, 6), (8, 2)]
+
+
+def test_bins_cut_at_equal_counts_by_hand():
+    # 10 prompts, d = -40, -30, ..., +50 (B wins exactly the even ones) → 2 bins of 5, cut after the
+    # 5th smallest: d -40..0 (B wins at -40, -20, 0: 3/5) and +10..+50 (B at +20, +40: 2/5).
+    rows = [(f"p{i}", "AB", "B" if i % 2 == 0 else "A", 100, 60 + 10 * i) for i in range(10)]
+    bins = check(table(rows))["bins"]
+    assert [(b["diff_low"], b["diff_high"], b["prompts"]) for b in bins] == [(-40, 0, 5), (10, 50, 5)]
+    assert [b["win_rate_b"] for b in bins] == [pytest.approx(3 / 5), pytest.approx(2 / 5)]
+    assert [b["mean_diff"] for b in bins] == [pytest.approx(-20), pytest.approx(30)]
 
 
 def test_fractional_outcomes_enter_as_means_of_orders_by_hand():
