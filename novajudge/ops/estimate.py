@@ -110,7 +110,8 @@ def model_generation(
     A request in a batch of b takes max_new_tokens × seconds_per_token × (1 + β(b − 1)). The client's
     window shrinks whenever answers take `slow_seconds` or more (`generation.pool`), so the number in
     flight is capped at what keeps an answer under it (at least one per replica). Then the answers
-    come in rounds of `in_flight_used`: ceil(questions / in_flight_used) × the answer time.
+    come in rounds of `in_flight_used`: ceil(questions / in_flight_used) × the answer time, the batch
+    being the smaller of the window and the questions, spread evenly over the replicas.
     """
     in_flight = per_child(configured, share) * share
     replicas = max(1, replicas)
@@ -127,7 +128,8 @@ def model_generation(
     else:
         per_replica = 1
     used = min(in_flight, per_replica * replicas)
-    batch = math.ceil(used / replicas)
+    # A run of fewer questions than the window never fills it.
+    batch = math.ceil(min(used, max(questions, 1)) / replicas)
     answer = alone * (1 + beta * (batch - 1))
     rounds = math.ceil(questions / used)
     return ModelGeneration(
