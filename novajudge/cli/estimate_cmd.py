@@ -120,11 +120,11 @@ def _print(console: Console, r: est.Estimate, endpoint_type: str, offline: bool)
         f"{'both orders' if r.both_orders else 'one order'} → {r.judge_lines} judge-input lines"
     )
     for m in r.models:
+        children = f", {r.share} Map children × {m.in_flight // r.share}" if r.share > 1 else ""
         console.print(
-            f"model {m.which}: {m.in_flight_used} of concurrency_{m.which.lower()}={m.configured} in flight"
-            f"{f' ({r.share} Map children × {m.in_flight // r.share})' if r.share > 1 else ''} over "
-            f"{m.replicas} instance(s), {m.answer_seconds:.1f} s per answer, "
-            f"{m.prompts_per_second:.2f} answers/s "
+            f"model {m.which}: {m.in_flight_run} in flight (concurrency_{m.which.lower()}={m.configured}"
+            f"{children}; {m.in_flight_used} keep answers under the latency mark) over {m.replicas} "
+            f"instance(s), {m.answer_seconds:.1f} s per answer, {m.prompts_per_second:.2f} answers/s "
             f"→ {_minutes(m.hours)}",
             soft_wrap=True,
         )

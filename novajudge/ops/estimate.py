@@ -85,13 +85,14 @@ class ModelGeneration:
     in_flight: int  # what the children use together (each `concurrency // share`)
     replicas: int  # endpoint instances the requests are spread over
     in_flight_used: int  # after the latency back-off: what keeps an answer under the slow mark
+    in_flight_run: int  # what this run keeps in flight: the above, or fewer when it has fewer questions
     answer_seconds: float  # one full-length answer at that load
     alone_seconds: float  # one full-length answer served alone
     hours: float
 
     @property
     def prompts_per_second(self) -> float:
-        return self.in_flight_used / self.answer_seconds if self.answer_seconds else math.inf
+        return self.in_flight_run / self.answer_seconds if self.answer_seconds else math.inf
 
 
 def model_generation(
@@ -129,7 +130,8 @@ def model_generation(
         per_replica = 1
     used = min(in_flight, per_replica * replicas)
     # A run of fewer questions than the window never fills it.
-    batch = math.ceil(min(used, max(questions, 1)) / replicas)
+    run_in_flight = min(used, max(questions, 1))
+    batch = math.ceil(run_in_flight / replicas)
     answer = alone * (1 + beta * (batch - 1))
     rounds = math.ceil(questions / used)
     return ModelGeneration(
@@ -138,6 +140,7 @@ def model_generation(
         in_flight=in_flight,
         replicas=replicas,
         in_flight_used=used,
+        in_flight_run=run_in_flight,
         answer_seconds=answer,
         alone_seconds=alone,
         hours=rounds * answer / 3600.0,
@@ -332,7 +335,7 @@ def estimate(
     # Both endpoints generate at once: the slower one sets the time.
     generation_hours = max(m.hours for m in models)
     warnings = _warnings(settings, models, judge_hours, lines, both_orders, assumptions)
-    notes.extend(_latency_notes(settings, models, slow))
+    notes.extend(_latency_notes(settings, models, slow, questions))
     # Price the endpoints as deployed when they are up, else as configured.
     deployed_types = [s for s in states if s.billing and s.instance_type]
     if deployed_types:
@@ -454,7 +457,9 @@ def _warnings(
     return out
 
 
-def _latency_notes(settings: Settings, models: list[ModelGeneration], slow: float) -> list[str]:
+def _latency_notes(
+    settings: Settings, models: list[ModelGeneration], slow: float, questions: int
+) -> list[str]:
     """Where the latency back-off, not the configured concurrency, sets the pace (not a problem:
     the run is slower than the setting suggests, and says why)."""
     return [
@@ -462,7 +467,7 @@ def _latency_notes(settings: Settings, models: list[ModelGeneration], slow: floa
         f"take {slow:.0f} s or more (of InvokeEndpoint's {INVOKE_LIMIT_SECONDS:.0f}); the client's window "
         f"settles near {m.in_flight_used} (fewer max_new_tokens or more instances allow more)"
         for m in models
-        if m.alone_seconds < INVOKE_LIMIT_SECONDS and m.in_flight_used < m.in_flight
+        if m.alone_seconds < INVOKE_LIMIT_SECONDS and m.in_flight_used < min(m.in_flight, questions)
     ]
 
 

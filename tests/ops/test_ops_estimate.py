@@ -82,7 +82,12 @@ def test_hand_calculation_rubric_both_orders(deployed: Deployed, prices_file: Pa
     out = result.output
     assert "40 judge-input lines" in out
     assert "0.5 min" in out and "0.15 USD" in out
-    assert "model A: 38 of concurrency_a=64 in flight over 1 instance(s), 27.9 s per answer" in out
+    # 20 in flight (of 64; 38 keep answers under 45 s): 20 / 27.86 s = 0.72 answers/s.
+    assert (
+        "model A: 20 in flight (concurrency_a=64; 38 keep answers under the latency mark) over 1 "
+        "instance(s), 27.9 s per answer, 0.72 answers/s → 0.5 min" in out
+    )
+    assert "settles near" not in out  # 20 questions never reach the latency back-off
     assert "21.7 min" in out and "21.67 USD" in out and "7.22 USD" in out
     assert "total: 29.04 USD with the endpoints up for the whole run" in out
     assert "21.82 USD if you run `novajudge endpoints down`" in out
@@ -217,7 +222,11 @@ def test_judge_that_cannot_finish_is_warned_first(aws_env: None, prices_file: Pa
     assert "take 3348 min, over judge_max_runtime_seconds=14400 (240 min)" in out
     assert "use at most 675 questions or raise judge_max_runtime_seconds" in out
     # Generation at this size, from the defaults: 264 rounds of 44.78 s = 197.0 min.
-    assert "model A: 38 of concurrency_a=64 in flight over 1 instance(s), 44.8 s per answer" in out
+    # 38 / 44.78 s = 0.85 answers/s.
+    assert (
+        "model A: 38 in flight (concurrency_a=64; 38 keep answers under the latency mark) over 1 "
+        "instance(s), 44.8 s per answer, 0.85 answers/s" in out
+    )
     assert "→ 197.0 min" in out
     assert "the client's window settles near 38" in out
 
