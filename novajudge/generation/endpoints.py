@@ -121,7 +121,8 @@ class AttemptGate(Protocol):
 
     def acquire(self) -> Any: ...
 
-    def release(self, ticket: Any, *, seconds: float, error: ErrorInfo | None) -> None: ...
+    def release(self, ticket: Any, *, seconds: float, error: ErrorInfo | None, sent: bool = True) -> None:
+        """`sent=False`: the slot was given back unused (the time budget ran out while waiting)."""
 
 
 class BadResponse(Exception):
@@ -262,7 +263,7 @@ class EndpointInvoker:
             ticket = self.gate.acquire() if self.gate is not None else None
             if self.start_by is not None and self._clock() > self.start_by:  # waited past it for a slot
                 if self.gate is not None:
-                    self.gate.release(ticket, seconds=0.0, error=None)
+                    self.gate.release(ticket, seconds=0.0, error=None, sent=False)
                 return self._out_of_time(attempt, started, last)
             attempt += 1
             attempt_started = self._clock()

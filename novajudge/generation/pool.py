@@ -93,10 +93,12 @@ class AdaptiveLimit:
             self.peak = max(self.peak, self.in_flight)
             return _Ticket(self.epoch)
 
-    def release(self, ticket: _Ticket, *, seconds: float, error: ErrorInfo | None) -> None:
+    def release(self, ticket: _Ticket, *, seconds: float, error: ErrorInfo | None, sent: bool = True) -> None:
         with self._cond:
             self.in_flight -= 1
-            if error is not None and error.overload:
+            if not sent:
+                pass  # nothing was asked of the endpoint: nothing learnt about it
+            elif error is not None and error.overload:
                 self._decrease(ticket, self.tuning.overload_factor)
             elif error is None and seconds >= self.tuning.slow_seconds:
                 self._decrease(ticket, self.tuning.latency_factor)

@@ -159,7 +159,7 @@ def test_overload_signals(fake, action: str, overload: bool) -> None:
         def acquire(self) -> None:
             return None
 
-        def release(self, ticket: Any, *, seconds: float, error: ErrorInfo | None) -> None:
+        def release(self, ticket: Any, *, seconds: float, error: ErrorInfo | None, sent: bool = True) -> None:
             seen.append(error)
 
     item = tgi.items[2]

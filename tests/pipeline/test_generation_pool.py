@@ -161,3 +161,28 @@ def test_window_backs_off_when_answers_approach_the_time_limit(simulator: TGISim
     for which in ("A", "B"):
         assert limits[which].decreases >= 3  # 32 → 24 → 18 → 13 at least
         assert limits[which].window < 16
+
+
+def test_a_slot_given_back_unused_teaches_the_window_nothing() -> None:
+    """The time budget runs out while an attempt waits for a slot: the item is NotAttempted, the
+    slot is returned, and the window neither grows (nothing was answered) nor shrinks."""
+    from novajudge.generation.endpoints import EndpointInvoker
+
+    now = [0.0]
+
+    class SlowGate(AdaptiveLimit):
+        def acquire(self) -> Any:
+            ticket = super().acquire()
+            now[0] += 100.0  # waited past start_by for the slot
+            return ticket
+
+    gate = SlowGate(4)
+    gate.limit = 2.0  # below its maximum: two healthy answers would grow it to 3
+    invoker = EndpointInvoker(
+        None, "ep", max_new_tokens=1, temperature=0.0, clock=lambda: now[0], start_by=50.0, gate=gate
+    )
+    for _ in range(2):
+        now[0] = 0.0
+        result = invoker.generate("p1", "x")
+        assert (result.status, result.attempts, result.error_kind) == ("failed", 0, "NotAttempted")
+    assert (gate.window, gate.in_flight) == (2, 0)
