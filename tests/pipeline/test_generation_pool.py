@@ -186,3 +186,22 @@ def test_a_slot_given_back_unused_teaches_the_window_nothing() -> None:
         result = invoker.generate("p1", "x")
         assert (result.status, result.attempts, result.error_kind) == ("failed", 0, "NotAttempted")
     assert (gate.window, gate.in_flight) == (2, 0)
+
+
+def test_simulator_model_and_bounds() -> None:
+    """The simulator's own arithmetic (by hand) and its bounds: 127.0.0.1 only, a request budget."""
+    config = SimConfig(slots=64, base_latency=0.2, beta=0.094)
+    assert config.latency(1) == pytest.approx(0.2)
+    assert config.latency(64) == pytest.approx(0.2 * (1 + 0.094 * 63))  # 1.3844 s
+    assert config.capacity == pytest.approx(64 / 1.3844, rel=1e-4)  # 46.23 requests/s
+    assert SimConfig(slots=16, base_latency=0.2, beta=0.0).capacity == pytest.approx(80.0)
+    with TGISimulator(SimConfig(slots=2, base_latency=0.001, beta=0.0, max_requests=3)) as sim:
+        assert sim.url.startswith("http://127.0.0.1:")
+        client = client_for(sim)
+        run = make_run(concurrency_a=1, concurrency_b=1)
+        outcomes = generate_pairs(run, items(2), runtime=client, retry=FAST_RETRY)
+        # 4 requests against a budget of 3: the fourth is refused as a (permanent) ValidationError.
+        generations = [g for o in outcomes for g in (o.a, o.b)]
+        assert sorted(g.status for g in generations) == ["failed", "ok", "ok", "ok"]
+        assert [g.error_kind for g in generations if g.status == "failed"] == ["ValidationError"]
+        assert sim.stats()["requests"] == 4
