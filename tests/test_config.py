@@ -117,3 +117,15 @@ def test_cdk_synth_exits_non_zero_with_the_one_line(tmp_path: Path) -> None:
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "error: invalid configuration: model_a_num_gpus=4: expected one of [1, 2]" in output
+
+
+def test_per_model_concurrency_defaults_reach_the_run_defaults() -> None:
+    """64 each (docs/design.md, "Generation throughput"), carried to the generate function as the
+    run's defaults, and settable apart (A and B saturate at different points)."""
+    from novajudge.config import Settings
+
+    assert (Settings().concurrency_a, Settings().concurrency_b) == (64, 64)
+    generation = Settings.from_mapping({"concurrency_a": "96", "concurrency_b": "12"}).run_defaults()[
+        "generation"
+    ]
+    assert (generation["concurrency_a"], generation["concurrency_b"]) == (96, 12)
