@@ -63,17 +63,18 @@ def _write_dataset(path: Path, n: int) -> Path:
     return path
 
 
-def test_demo_with_a_local_dataset_of_a_few_hundred_prompts(tmp_path: Path) -> None:
-    """`--dataset`: no cap of 20; the generation goes through the Map (cdk.json: 44 items a chunk)."""
-    dataset = _write_dataset(tmp_path / "mine.jsonl", 200)
+def test_demo_with_a_local_dataset_beyond_the_bundled_20(tmp_path: Path) -> None:
+    """`--dataset`: no cap of 20; the generation goes through the Map (cdk.json: 44 items a
+    chunk, so two chunks here; tests/e2e/test_generation_map.py runs 300 prompts)."""
+    dataset = _write_dataset(tmp_path / "mine.jsonl", 60)
     args = ["demo", "--poll-seconds", "1", "--judge-seconds", "0", "--run-id", "cli-dataset"]
     result = CliRunner().invoke(app, [*args, "--dataset", str(dataset), "--out", str(tmp_path / "out")])
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())  # Rich wraps long lines
-    assert "Uploaded 200 prompts to s3://" in text and "/datasets/mine.jsonl" in text
+    assert "Uploaded 60 prompts to s3://" in text and "/datasets/mine.jsonl" in text
     assert "GenerateChunks" in text and "ReduceGeneration" in text
     summary = json.loads((tmp_path / "out" / "cli-dataset" / "summary.json").read_text())
-    assert summary["ours"]["counts"]["total"] == 200  # one judge-input line per prompt
+    assert summary["ours"]["counts"]["total"] == 60  # one judge-input line per prompt
     record = json.loads((tmp_path / "out" / "cli-dataset" / "local-run.json").read_text())
     assert record["options"]["dataset"] == str(dataset) and record["status"] == "SUCCEEDED"
 
