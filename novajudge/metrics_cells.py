@@ -248,12 +248,12 @@ def _batch(chunk: list[Any], pieces: list[str | None], start: int, group: int, s
             gc.enable()
     parsed: list[Any] = []
     for i, value in enumerate(values, start=start):
-        cell = chunk[i]
-        if not isinstance(cell, str):
-            parsed.append(cell if isinstance(cell, dict) else {})
+        if type(value) is dict:  # the common case: read by the fast path
+            parsed.append(value)
             continue
-        if not cell:
-            parsed.append({})
+        cell = chunk[i]
+        if not isinstance(cell, str) or not cell:
+            parsed.append(cell if isinstance(cell, dict) else {})
             continue
         where = f"{source} row {group + i}"
         value = _slow(cell, where) if value is _UNREAD else value
