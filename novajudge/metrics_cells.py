@@ -2,21 +2,22 @@
 
 The judge writes each row's `metrics` as a Python dict literal (`str()` of a dict: single quotes,
 `True`/`False`/`None`). `ast.literal_eval` reads that safely but slowly (it builds and walks a
-syntax tree in Python: ~95 µs a cell, most of a large summary's time). So a batch of cells is
-translated into JSON with whole-batch operations and read by the C JSON scanner, and the
+syntax tree in Python: ~95 µs a cell, most of a large summary's time). So a group of cells is
+translated into JSON with whole-group operations and read by the C JSON scanner, and the
 translation is exact by construction, so nothing needs checking afterwards:
 
 1. escapes: `\\\\`, `\\'`, `\\"` are set aside first (left to right, as Python's tokenizer pairs
    them), so every quote character left is a string delimiter or the other kind of quote inside a
    string;
 2. strings: Python's rule (a string opened by `'` ends at the next `'`, by `"` at the next `"`)
-   is followed over the quote positions only, for all cells of the batch at once with numpy (one
+   is followed over the quote positions only, for all cells of the group at once with numpy (one
    step per string of the longest cell); delimiters become `"`, a `"` inside a `'...'` string
    becomes `\\"`, and the escapes Python and JSON spell differently are rewritten (`\\'` -> `'`,
    `\\xhh` -> `\\u00hh`);
-3. outside strings: `True`/`False`/`None` become `true`/`false`/`null`; any other letter outside
-   a string (other than a number's `e`) sends the cell to `ast.literal_eval`, so JSON's own
-   `true`, `null`, `NaN`, `Infinity` are never accepted where Python would refuse them;
+3. outside strings: `True`/`False`/`None` become `true`/`false`/`null`; a cell holding JSON's
+   own `true`/`false`/`null` outside a string goes to `ast.literal_eval`, and the scanner refuses
+   `NaN`/`Infinity`, so no JSON word is accepted where Python would refuse it (any other bare
+   word outside a string is no JSON, so the scanner refuses it too);
 4. each cell is read by the C JSON scanner on its own; a cell it cannot read whole is read by
    `ast.literal_eval`, which decides, and names the row if it cannot.
 
