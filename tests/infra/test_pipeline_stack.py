@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from design_doc import lambda_environment
-from infra_helpers import as_list, nag_violations, of_type
+from infra_helpers import as_list, evaluation_machines, nag_violations, of_type
 from infra_synth import ROOT, Synth, synth_app
 
 from novajudge.config import EVENTS_PER_POLL, EVENTS_PER_STATE_TYPE
@@ -94,7 +94,7 @@ def render(value: Any) -> str:
 
 
 def definition(template: dict[str, Any]) -> dict[str, Any]:
-    (machine,) = of_type(template, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(template).values()
     return json.loads(render(machine["Properties"]["DefinitionString"]))
 
 
@@ -374,7 +374,7 @@ def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipel
 
 
 def test_state_machine_timeout_logging_and_tracing(pipeline: dict[str, Any], app_synth: Synth) -> None:
-    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(pipeline).values()
     props = machine["Properties"]
     settings = app_synth.settings
     timeout = definition(pipeline)["TimeoutSeconds"]
@@ -391,7 +391,7 @@ def test_state_machine_timeout_logging_and_tracing(pipeline: dict[str, Any], app
 
 def test_output_state_machine_arn(pipeline: dict[str, Any]) -> None:
     outputs = pipeline["Outputs"]
-    (machine_id,) = of_type(pipeline, "AWS::StepFunctions::StateMachine")
+    (machine_id,) = evaluation_machines(pipeline)
     assert outputs["StateMachineArn"]["Value"] == {"Ref": machine_id}
 
 
@@ -521,7 +521,7 @@ def test_star_resources_only_where_aws_has_no_resource_level_permissions(pipelin
 
 
 def test_state_machine_role(pipeline: dict[str, Any]) -> None:
-    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(pipeline).values()
     role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     got = {(a, r) for a, r in grants(pipeline, role_id) if r != "*"}
     fns = functions(pipeline)
@@ -585,7 +585,7 @@ def test_an_older_runtime_is_flagged_by_nag(tmp_path: Path, monkeypatch: pytest.
 def test_stop_is_tag_conditioned(pipeline: dict[str, Any], app_synth: Synth) -> None:
     """Stopping (cleanup, state machine) and tagging (start_judge) name this stack's tag value."""
     stack = app_synth.settings.stack_names()["pipeline"]
-    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(pipeline).values()
     roles = {
         "cleanup": function_role(pipeline, "cleanup"),
         "machine": machine["Properties"]["RoleArn"]["Fn::GetAtt"][0],
@@ -609,7 +609,7 @@ def test_stop_is_tag_conditioned(pipeline: dict[str, Any], app_synth: Synth) -> 
 def test_rule_runs_cleanup_after_every_unsuccessful_ending(pipeline: dict[str, Any]) -> None:
     (rule,) = of_type(pipeline, "AWS::Events::Rule").values()
     pattern = rule["Properties"]["EventPattern"]
-    (machine_id,) = of_type(pipeline, "AWS::StepFunctions::StateMachine")
+    (machine_id,) = evaluation_machines(pipeline)
     assert pattern["source"] == ["aws.states"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
@@ -627,7 +627,7 @@ def test_per_run_grants_name_only_this_deployments_run_endpoints(per_run_synth: 
     settings = per_run_synth.settings
     run_endpoints = {f"arn:{ACCOUNT}:endpoint/novajudge-{'?' * 32}-{w}" for w in "ab"}
     configs = {f"arn:{ACCOUNT}:endpoint-config/{settings.endpoint_config_name(w)}" for w in ("A", "B")}
-    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(pipeline).values()
     machine_grants = grants(pipeline, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
     by_action: dict[str, set[str]] = {}
     for action, resource in machine_grants:
@@ -648,6 +648,8 @@ def test_per_run_grants_name_only_this_deployments_run_endpoints(per_run_synth: 
     assert d["States"]["DeleteEndpointB"]["Next"] == "RecordEndpointUse"
     assert d["States"]["RecordEndpointUse"]["Parameters"]["mode"] == "per_run"
     assert d["TimeoutSeconds"] == pipeline_stack.PipelineStack.state_machine_timeout(settings).to_seconds()
+
+
 def _loop_states(states: dict[str, Any], start: str) -> list[str]:
     """The states of the cycle through `start` (following Next and Choice branches)."""
 
