@@ -48,11 +48,9 @@ SKIPPED_TYPES: dict[str, str] = {
 }
 #: Lambda functions without `novajudge:source` Metadata are CDK helpers (custom resource providers).
 HELPER_FUNCTION_REASON = "no novajudge:source Metadata: a CDK deploy-time helper, nothing to run locally"
-#: A state machine whose tasks invoke only such helpers: a custom resource Provider's waiter.
-HELPER_STATE_MACHINE_REASON = (
-    "invokes only CDK deploy-time helper functions (a custom resource Provider's waiter): "
-    "nothing to run locally"
-)
+#: Metadata the stacks put on other deploy-time helpers they know of (the teardown Provider's waiter
+#: state machine, `stacks/constructs/teardown.py`): skipped like helper functions.
+HELPER_MARKER = "novajudge:helper"
 SKIP_MARKER = "local-skipped-"
 
 
@@ -194,8 +192,10 @@ class _StackDeployer:
             )
             if rtype == "AWS::Lambda::Function" and "novajudge:source" not in res.get("Metadata", {}):
                 reason = HELPER_FUNCTION_REASON
-            if rtype == "AWS::StepFunctions::StateMachine" and self._runs_only_helpers(res):
-                reason = HELPER_STATE_MACHINE_REASON
+            if HELPER_MARKER in res.get("Metadata", {}):
+                reason = (
+                    f"{HELPER_MARKER} Metadata ({res['Metadata'][HELPER_MARKER]}): nothing to run locally"
+                )
             if creator is None and reason is None:
                 reason = "not emulated: unknown to novajudge.local.deploy"
             if reason is not None:
@@ -219,18 +219,6 @@ class _StackDeployer:
         values, exports = outputs(self.resolver)
         self.deployment.outputs[self.stack.name] = values
         self.deployment.exports.update(exports)
-
-    def _runs_only_helpers(self, res: dict[str, Any]) -> bool:
-        """True when every function the definition refers to is a skipped CDK helper."""
-        resources = self.stack.template.get("Resources", {})
-        referred = _referred(res.get("Properties", {}).get("DefinitionString", {}))
-        functions = {r for r in referred if resources.get(r, {}).get("Type") == "AWS::Lambda::Function"}
-        helpers = {
-            logical
-            for stack, logical, _, reason in self.deployment.skipped
-            if stack == self.stack.name and reason == HELPER_FUNCTION_REASON and logical in functions
-        }
-        return bool(functions) and functions == helpers
 
     # -- S3 -----------------------------------------------------------------------------------------
 
@@ -436,20 +424,3 @@ def deploy(emu: Emulator, stacks: list[StackTemplate], root: Path | None = None)
     for stack in stacks:
         _StackDeployer(emu, stack, deployment, root or project_root()).run()
     return deployment
-
-
-def _referred(value: Any) -> set[str]:
-    """Logical ids a template value refers to with Ref or Fn::GetAtt."""
-    if isinstance(value, dict):
-        found: set[str] = set()
-        for key, inner in value.items():
-            if key == "Ref" and isinstance(inner, str):
-                found.add(inner)
-            elif key == "Fn::GetAtt" and isinstance(inner, list) and inner:
-                found.add(str(inner[0]))
-            else:
-                found |= _referred(inner)
-        return found
-    if isinstance(value, list):
-        return set().union(*(_referred(v) for v in value)) if value else set()
-    return set()
