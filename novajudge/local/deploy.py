@@ -199,8 +199,12 @@ class _StackDeployer:
             if creator is None and reason is None:
                 reason = "not emulated: unknown to novajudge.local.deploy"
             if reason is not None:
+                skipped_name = f"{SKIP_MARKER}{self.stack.name}-{logical}"
+                if rtype == "AWS::StepFunctions::StateMachine":  # its Ref is an ARN (IAM resources)
+                    region, account = self.emu.region, self.emu.account_id
+                    skipped_name = f"{self.arn_prefix}:states:{region}:{account}:stateMachine:{skipped_name}"
                 self.resolver.physical[logical] = Physical(
-                    f"{SKIP_MARKER}{self.stack.name}-{logical}",
+                    skipped_name,
                     {"_service": rtype.split("::")[1].lower() if rtype.startswith("AWS::") else "custom"},
                     skipped=True,
                 )

@@ -32,9 +32,8 @@ from novajudge.layout import JUDGE_JOB_TAG
 from novajudge.steps.environment import TeardownEnvironment
 
 #: Endpoint states in which SageMaker refuses DeleteEndpoint: wait for them to end, then delete.
-ENDPOINT_BUSY_STATES = frozenset(
-    {"Creating", "Updating", "SystemUpdating", "RollingBack", "UpdateRollbackFailed"}
-)
+#: (Any other refusal, a ValidationException that is not "could not find", is waited for too.)
+ENDPOINT_BUSY_STATES = frozenset({"Creating", "Updating", "SystemUpdating", "RollingBack"})
 #: An endpoint already being deleted: nothing to do (it no longer bills).
 ENDPOINT_DELETING_STATES = frozenset({"Deleting"})
 #: Seconds of the invocation kept free: a sweep stops before the Lambda timeout would kill it.

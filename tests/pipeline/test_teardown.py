@@ -391,3 +391,14 @@ def test_environment_names_what_is_missing() -> None:
         TeardownEnvironment.from_environ(
             {"STATE_MACHINE_ARN": "a", "JUDGE_JOB_STACK_TAG": "s", "TEARDOWN_GIVE_UP_SECONDS": "0"}
         )
+
+
+def test_a_delete_refused_because_the_endpoint_changed_state_is_waited_for(world: World) -> None:
+    name = md5_name(PREFIX, "run-6", "a")
+    world.endpoint(name)  # listed InService, then an update started before DeleteEndpoint arrived
+    busy = Vanishing(world.sm, "ValidationException", "Cannot delete endpoint in Updating status")
+    report = teardown.sweep(
+        env(state_machine_arn=world.machine), sfn=world.sfn, sagemaker=busy, seconds_left=lambda: 100.0
+    )
+    assert report.errors == [] and report.waiting and name in report.waiting[0]
+    assert not report.settled  # isComplete tries again on its next poll
