@@ -137,13 +137,14 @@ def test_deploy_creates_no_endpoints(env: Env) -> None:
 def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
     created: list[str] = []
     moto_patches.registry.endpoint_start_hook = lambda name: created.append(name)  # type: ignore[func-returns-value]
+    moto_patches.registry.endpoint_start_seconds = 4  # longer than one poll interval (3 s)
     arn = _start(env, "pr-ok")
     desc = _wait(env, arn)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
     assert created == list(names_of("pr-ok"))
     states = _states(env, arn)
     assert states.index("DeleteEndpointB") < states.index("StartJudgeJob")
-    assert states.count("WaitForEndpoints") >= 2  # Creating for 1.5 s, polled every second
+    assert states.count("WaitForEndpoints") >= 2  # Creating for 4 s, polled every 3 s
     request = json.loads(
         env.emu.client("s3").get_object(Bucket=env.bucket, Key="runs/pr-ok/request.json")["Body"].read()
     )
@@ -155,8 +156,8 @@ def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
         .read()
     )
     endpoints = summary["usage"]["endpoints"]
-    # Billed from the execution's start to the deletion: at least the 1.5 s the stand-ins took to start.
-    assert endpoints["mode"] == "per_run" and endpoints["seconds"] >= 1.5
+    # Billed from the execution's start to the deletion: at least the 4 s the stand-ins took to start.
+    assert endpoints["mode"] == "per_run" and endpoints["seconds"] >= 4
     assert endpoints["instance_seconds"] == pytest.approx(2 * endpoints["seconds"])
 
 
