@@ -48,8 +48,16 @@ class World:
         return sagemaker_backends[ACCOUNT][REGION]
 
     def endpoint(self, name: str, status: str = "InService") -> None:
+        """An endpoint in `status`; `Creating` lasts until `finish_start` (moto_patches' timing)."""
         self.sm.create_endpoint(EndpointName=name, EndpointConfigName="cfg")
-        self.backend().endpoints[name].endpoint_status = status
+        endpoint = self.backend().endpoints[name]
+        starting = status == "Creating"
+        endpoint._novajudge_final = ("InService" if starting else status, None)
+        endpoint._novajudge_ready_at = float("inf") if starting else 0.0
+        endpoint.endpoint_status = status
+
+    def finish_start(self, name: str) -> None:
+        self.backend().endpoints[name]._novajudge_ready_at = 0.0
 
     def endpoints(self) -> dict[str, str]:
         return {e["EndpointName"]: e["EndpointStatus"] for e in self.sm.list_endpoints()["Endpoints"]}
@@ -276,7 +284,7 @@ def test_an_endpoint_still_creating_is_waited_for_then_deleted(world: World) -> 
     event = {**cfn_event("Delete"), **response}
     clock["now"] = 1030.0
     assert teardown.is_complete(event, e, **kw)[0] == {"IsComplete": False}  # still Creating
-    world.backend().endpoints[name].endpoint_status = "InService"  # its start-up ended
+    world.finish_start(name)  # its start-up ended: InService
     done, report = teardown.is_complete(event, e, **kw)
     assert done == {"IsComplete": False} and report is not None and report.deleted_endpoints == [name]
     assert name not in world.endpoints()
