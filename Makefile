@@ -44,6 +44,7 @@ destroy: setup
 
 bench: setup
 	$(PY) benchmarks/bench_summarize.py
+	$(PY) benchmarks/bench_generation.py
 
 clean:
 	rm -rf cdk.out .build .pytest_cache .ruff_cache

@@ -149,6 +149,14 @@ class Settings(BaseModel):
     max_new_tokens: int = Field(500, ge=1, le=8192)
     temperature: float = Field(0.9, ge=0.0, le=2.0)
     generation_concurrency: int = Field(4, ge=1, le=32)
+    #: Requests in flight per endpoint while generating, over all the Map's children together
+    #: (`novajudge.generation.pool`). 64: the published saturation point of TGI's continuous batching
+    #: for an 8B model over the 4 GPUs of ml.g5.12xlarge (≈ 2 B parameters per GPU; 689 tok/s at 64
+    #: users, 681 at 128); model A (1.5B on 1 GPU) and B (7B over 4) do about as much work per GPU and
+    #: token. Half of TGI's `--max-concurrent-requests` default (128), above which TGI answers 429.
+    #: The window adapts below it (overload, latency near 60 s); raise it with more instances.
+    concurrency_a: int = Field(64, ge=1, le=512)
+    concurrency_b: int = Field(64, ge=1, le=512)
     max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
     # Off: both Nova judges already run every pair forward and backward (AWS docs); sending swapped
     # copies doubles the judge bill and is an opt-in audit of the judge's residual position bias.
@@ -312,6 +320,8 @@ class Settings(BaseModel):
                 "max_new_tokens": self.max_new_tokens,
                 "temperature": self.temperature,
                 "concurrency": self.generation_concurrency,
+                "concurrency_a": self.concurrency_a,
+                "concurrency_b": self.concurrency_b,
                 "max_failure_rate": self.max_failure_rate,
             },
             "judge": {"variant": self.judge_variant, "recipe_overrides": {}},

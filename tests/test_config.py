@@ -144,3 +144,15 @@ def test_history_budget_counts_the_per_run_endpoint_wait() -> None:
     # Polled every second the endpoints alone take 1,500 × 16 = 24,000 events: no room for a judge.
     with pytest.raises(ConfigError, match=r"endpoint wait alone .*1500 polls"):
         Settings.from_mapping({**base, "endpoint_poll_seconds": 1, "poll_seconds": 3600})
+
+
+def test_per_model_concurrency_defaults_reach_the_run_defaults() -> None:
+    """64 each (docs/design.md, "Generation throughput"), carried to the generate function as the
+    run's defaults, and settable apart (A and B saturate at different points)."""
+    from novajudge.config import Settings
+
+    assert (Settings().concurrency_a, Settings().concurrency_b) == (64, 64)
+    generation = Settings.from_mapping({"concurrency_a": "96", "concurrency_b": "12"}).run_defaults()[
+        "generation"
+    ]
+    assert (generation["concurrency_a"], generation["concurrency_b"]) == (96, 12)

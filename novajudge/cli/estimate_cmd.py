@@ -32,8 +32,23 @@ def estimate(
     judge_startup_minutes: float = typer.Option(
         est.JUDGE_STARTUP_MINUTES, "--judge-startup-minutes", min=0.0, help="Assumed judge start-up (billed)."
     ),
-    seconds_per_generation: float = typer.Option(
-        est.SECONDS_PER_GENERATION, "--seconds-per-generation", min=0.0, help="Assumed seconds per answer."
+    seconds_per_token: float = typer.Option(
+        est.SECONDS_PER_TOKEN,
+        "--seconds-per-token",
+        min=0.0,
+        help="Assumed seconds per token, one request alone.",
+    ),
+    batch_slowdown: float = typer.Option(
+        est.BATCH_SLOWDOWN,
+        "--batch-slowdown",
+        min=0.0,
+        help="Assumed β: slowdown per extra request in a batch.",
+    ),
+    map_concurrency: int = typer.Option(
+        1,
+        "--map-concurrency",
+        min=1,
+        help="Generate calls (Map children) at once, sharing each model's budget.",
     ),
     offline: bool = typer.Option(False, "--offline", help="Do not ask AWS what is deployed."),
     profile: str | None = PROFILE,
@@ -63,7 +78,8 @@ def estimate(
         assumptions = est.Assumptions(
             judge_lines_per_minute=base.judge_lines_per_minute,
             judge_startup_minutes=judge_startup_minutes,
-            seconds_per_generation=seconds_per_generation,
+            seconds_per_token=seconds_per_token,
+            batch_slowdown=batch_slowdown,
         )
         sagemaker = None
         offline_note = None
@@ -80,6 +96,7 @@ def estimate(
             both_orders=settings.both_orders if both_orders is None else both_orders,
             assumptions=assumptions,
             sagemaker=sagemaker,
+            share=map_concurrency,
         )
         if offline_note:
             result.notes.append(offline_note)
@@ -96,10 +113,21 @@ def _minutes(hours: float) -> str:
 
 def _print(console: Console, r: est.Estimate, endpoint_type: str, offline: bool) -> None:
     c = r.currency
+    for warning in r.warnings:
+        console.print(f"WARNING: {warning}", style="bold red", soft_wrap=True)
     console.print(
         f"Run of {r.questions} questions, {r.variant} judge on {r.judge_instance_type}, "
         f"{'both orders' if r.both_orders else 'one order'} → {r.judge_lines} judge-input lines"
     )
+    for m in r.models:
+        children = f", {r.share} Map children × {m.in_flight // r.share}" if r.share > 1 else ""
+        console.print(
+            f"model {m.which}: {m.in_flight_run} in flight (concurrency_{m.which.lower()}={m.configured}"
+            f"{children}; {m.in_flight_used} keep answers under the latency mark) over {m.replicas} "
+            f"instance(s), {m.answer_seconds:.1f} s per answer, {m.prompts_per_second:.2f} answers/s "
+            f"→ {_minutes(m.hours)}",
+            soft_wrap=True,
+        )
     table = Table("item", "time", "rate", "cost")
     endpoints_rate = _money(r.endpoint_hourly_total, c) + "/h"
     table.add_row(
@@ -147,9 +175,13 @@ def _print(console: Console, r: est.Estimate, endpoint_type: str, offline: bool)
         "assumptions (not measured): the judge handles "
         f"{a.judge_lines_per_minute:g} lines/min on {r.judge_instance_type} after "
         f"{a.judge_startup_minutes:g} billed start-up minutes; "
-        f"one answer takes {a.seconds_per_generation:g} s; a per-run endpoint bills "
-        f"{a.endpoint_startup_minutes:g} min before it answers; "
-        "override with --judge-lines-per-minute, --judge-startup-minutes, --seconds-per-generation"
+        f"a token takes {a.seconds_per_token * 1000:g} ms for a request served alone and "
+        f"(1 + {a.batch_slowdown:g}·(b − 1)) times that in a batch of b (TGI's continuous batching); "
+        "answers are max_new_tokens long; a per-run endpoint bills "
+        f"{a.endpoint_startup_minutes:g} min before it answers; judge time counted against "
+        f"judge_max_runtime_seconds={r.judge_max_runtime_seconds}; override with --judge-lines-per-minute, "
+        "--judge-startup-minutes, --seconds-per-token, --batch-slowdown, --map-concurrency",
+        soft_wrap=True,
     )
     console.print(f"prices: {r.price_source} (as of {r.price_date}); endpoints priced as {endpoint_type} "
                   "unless deployed otherwise")  # fmt: skip

@@ -157,6 +157,7 @@ def start(
             raise UsageProblem(f"run {run_id!r} already exists; choose another --run-id")
         if not skip_quota_check:
             _quota_preflight(ctx, judge.value if judge else ctx.settings.judge_variant)
+        _judge_runtime_preflight(console, ctx, execution_input)
         arn = runs_mod.start_run(sfn, deployment.state_machine_arn, run_id, execution_input)
         console.print(f"Started run {run_id}")
         console.print(f"console: {runs_mod.console_url(ctx.aws.region_name, arn)}")
@@ -182,6 +183,21 @@ def start(
             console.print(f"stopped following; the run continues: novajudge status {run_id}")
             raise typer.Exit(130) from None
         _finish(console, ctx, deployment, run)
+
+
+def _judge_runtime_preflight(console: Console, ctx: OpsContext, execution_input: dict[str, Any]) -> None:
+    """Warn (the run still starts: the judge's speed is an assumption) when the judge job would hit
+    judge_max_runtime_seconds before judging every line (`novajudge estimate` shows the sums)."""
+    from novajudge.ops.estimate import judge_runtime_warning
+
+    problem = judge_runtime_warning(
+        ctx.settings,
+        questions=int(execution_input.get("questions") or ctx.settings.default_questions),
+        variant=str((execution_input.get("judge") or {}).get("variant") or ctx.settings.judge_variant),
+        both_orders=bool(execution_input.get("both_orders", ctx.settings.both_orders)),
+    )
+    if problem:
+        console.print(f"WARNING: {problem} (assumed judge speed; see novajudge estimate)", soft_wrap=True)
 
 
 def _quota_preflight(ctx: OpsContext, variant: str) -> None:

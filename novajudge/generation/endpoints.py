@@ -15,7 +15,7 @@ import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -29,8 +29,13 @@ from botocore.exceptions import (
 
 from novajudge.jsonl import repair_text
 
+#: InvokeEndpoint's limit: the container must answer within 60 s (AWS, "InvokeEndpoint" API reference).
+INVOKE_LIMIT_SECONDS = 60.0
 #: The container must answer within 60 s; a read timeout a little above catches a hung connection.
 DEFAULT_READ_TIMEOUT = 70.0
+#: Connections kept per host: both endpoints share one host name, so this bounds the in-flight
+#: requests of A and B together without opening (and discarding) extra connections.
+DEFAULT_POOL_CONNECTIONS = 1024
 DEFAULT_CONNECT_TIMEOUT = 5.0
 
 #: SageMaker runtime error codes that say "try again later".
@@ -71,6 +76,9 @@ class ErrorInfo:
     kind: str
     message: str
     transient: bool
+    #: The endpoint says it has too much to do (TGI's 429/503 inside a ModelError, throttling):
+    #: the caller should send fewer requests at once (`novajudge.generation.pool`).
+    overload: bool = False
 
 
 @dataclass
@@ -105,6 +113,18 @@ class Generation:
         }
 
 
+class AttemptGate(Protocol):
+    """Admission of each attempt (`novajudge.generation.pool.AdaptiveLimit`): `acquire` blocks until
+    the endpoint may take one more request; `release` reports how the attempt went, so the gate can
+    shrink the window on overload and grow it when healthy. Per attempt, not per item, so a request
+    waiting out its backoff does not hold a slot the endpoint could use."""
+
+    def acquire(self) -> Any: ...
+
+    def release(self, ticket: Any, *, seconds: float, error: ErrorInfo | None, sent: bool = True) -> None:
+        """`sent=False`: the slot was given back unused (the time budget ran out while waiting)."""
+
+
 class BadResponse(Exception):
     """The endpoint answered 200 with a body that is not a chat completion."""
 
@@ -122,29 +142,51 @@ def classify(exc: BaseException) -> ErrorInfo:
         if code == "ModelError":
             original = exc.response.get("OriginalStatusCode")
             original_message = exc.response.get("OriginalMessage") or message
-            try:
-                status = int(original) if original is not None else None
-            except (TypeError, ValueError):
-                status = None
+            status = _http_status(original)
             transient = status is not None and (status == 429 or status >= 500)
-            return ErrorInfo(f"ModelError 424 (original {status})", str(original_message)[:500], transient)
+            overload = status in (429, 503)
+            return ErrorInfo(
+                f"ModelError 424 (original {status})", str(original_message)[:500], transient, overload
+            )
         status_code = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         transient = code in _TRANSIENT_CODES or (code != "ValidationError" and (status_code or 0) >= 500)
-        return ErrorInfo(code, message[:500], transient)
+        return ErrorInfo(code, message[:500], transient, overload=code == "ThrottlingException")
     if isinstance(exc, BadResponse):
         return ErrorInfo("BadResponse", str(exc)[:500], transient=False)
     return ErrorInfo(type(exc).__name__, str(exc)[:500], transient=False)
 
 
-def runtime_client(region: str | None = None, *, read_timeout: float = DEFAULT_READ_TIMEOUT) -> Any:
-    """A sagemaker-runtime client with our timeouts and botocore's own retries switched off."""
+def _http_status(value: Any) -> int | None:
+    """An HTTP status from a ModelError's `OriginalStatusCode`: an integer or its digits, else None
+    (`int(429.5)` would pass a fractional "status" off as 429)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return None
+
+
+def runtime_client(
+    region: str | None = None,
+    *,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    endpoint_url: str | None = None,
+    **client_kwargs: Any,
+) -> Any:
+    """A sagemaker-runtime client with our timeouts and botocore's own retries switched off.
+
+    `endpoint_url` (and credentials in `client_kwargs`) point it at a local simulator
+    (`novajudge.local.tgi_sim`) for tests and benchmarks; in the Lambda both stay unset.
+    """
     config = Config(
         read_timeout=read_timeout,
         connect_timeout=DEFAULT_CONNECT_TIMEOUT,
         retries={"total_max_attempts": 1, "mode": "standard"},
-        max_pool_connections=64,
+        max_pool_connections=DEFAULT_POOL_CONNECTIONS,
     )
-    return boto3.client("sagemaker-runtime", region_name=region, config=config)
+    return boto3.client(
+        "sagemaker-runtime", region_name=region, config=config, endpoint_url=endpoint_url, **client_kwargs
+    )
 
 
 def chat_payload(prompt: str, *, max_new_tokens: int, temperature: float) -> dict[str, Any]:
@@ -192,9 +234,11 @@ class EndpointInvoker:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         start_by: float | None = None,
+        gate: AttemptGate | None = None,
     ) -> None:
         """`start_by` (a `clock()` instant): no attempt starts later, so the caller keeps time to
-        write what it has before its own deadline (the Lambda timeout) instead of losing it all."""
+        write what it has before its own deadline (the Lambda timeout) instead of losing it all.
+        `gate`: admits each attempt (None: the caller's thread count alone bounds the load)."""
         self.client = client
         self.endpoint_name = endpoint_name
         self.max_new_tokens = max_new_tokens
@@ -203,6 +247,7 @@ class EndpointInvoker:
         self._sleep = sleep
         self._clock = clock
         self.start_by = start_by
+        self.gate = gate
 
     def generate(self, prompt_id: str, prompt: str) -> Generation:
         body = json.dumps(
@@ -214,6 +259,11 @@ class EndpointInvoker:
         last: ErrorInfo | None = None
         while True:
             if self.start_by is not None and self._clock() > self.start_by:
+                return self._out_of_time(attempt, started, last)
+            ticket = self.gate.acquire() if self.gate is not None else None
+            if self.start_by is not None and self._clock() > self.start_by:  # waited past it for a slot
+                if self.gate is not None:
+                    self.gate.release(ticket, seconds=0.0, error=None, sent=False)
                 return self._out_of_time(attempt, started, last)
             attempt += 1
             attempt_started = self._clock()
@@ -230,6 +280,8 @@ class EndpointInvoker:
                 text, repaired = repair_text(raw)
             except Exception as exc:  # classified below; nothing is swallowed unrecorded
                 info = last = classify(exc)
+                if self.gate is not None:
+                    self.gate.release(ticket, seconds=self._clock() - attempt_started, error=info)
                 if info.transient and attempt < self.retry.max_attempts:
                     self._sleep(self.retry.delay(attempt, rng))
                     continue
@@ -242,6 +294,8 @@ class EndpointInvoker:
                     error=f"{info.kind}: {info.message}",
                     error_kind=info.kind,
                 )
+            if self.gate is not None:
+                self.gate.release(ticket, seconds=self._clock() - attempt_started, error=None)
             return Generation(
                 status="ok",
                 text=text,

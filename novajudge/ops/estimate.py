@@ -17,6 +17,8 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from novajudge.config import Settings
+from novajudge.generation.endpoints import INVOKE_LIMIT_SECONDS
+from novajudge.generation.pool import AdaptiveTuning, per_child
 from novajudge.judge import catalog
 from novajudge.ops.aws import OpsError, error_code
 from novajudge.pricing import Prices, UnknownPrice
@@ -26,16 +28,28 @@ from novajudge.pricing import Prices, UnknownPrice
 #: binary one a short preference, so the rubric judge is assumed several times slower.
 JUDGE_LINES_PER_MINUTE: dict[str, dict[str, float]] = {
     "rubric": {"ml.p5.48xlarge": 6.0, "ml.p5en.48xlarge": 6.0, "ml.p4d.24xlarge": 3.0},
-    "binary": {"ml.p5.48xlarge": 30.0, "ml.g5.12xlarge": 10.0, "ml.g5.24xlarge": 10.0,
-               "ml.g6.12xlarge": 10.0, "ml.g6.24xlarge": 10.0, "ml.g6.48xlarge": 12.0},
-}  # fmt: skip
+    "binary": {
+        "ml.p5.48xlarge": 30.0,
+        "ml.g5.12xlarge": 10.0,
+        "ml.g5.24xlarge": 10.0,
+        "ml.g6.12xlarge": 10.0,
+        "ml.g6.24xlarge": 10.0,
+        "ml.g6.48xlarge": 12.0,
+    },
+}
 #: ASSUMPTION: billed minutes before the first judgement (image pull, model load on the instance).
 JUDGE_STARTUP_MINUTES = 15.0
 #: ASSUMPTION: billed minutes of a per-run endpoint before it answers (instance provisioning, image
 #: pull, weights download and TGI warm-up); SageMaker bills from creation.
 ENDPOINT_STARTUP_MINUTES = 10.0
-#: ASSUMPTION: seconds one candidate answer takes (≈ 500 new tokens at ~25 tokens/s on TGI).
-SECONDS_PER_GENERATION = 20.0
+#: ASSUMPTION: seconds per generated token of one request served alone on an endpoint. Published:
+#: Llama-3-8B on TGI, ml.g5.12xlarge, ~72 tokens/s for one user (14 ms); Llama-2-7B 16.8 ms. No
+#: figure for Qwen2.5 on A10G was found; 20 ms rounds the 7-8B figures up, for both models.
+SECONDS_PER_TOKEN = 0.02
+#: ASSUMPTION: TGI's continuous batching slows each request by this share per extra request in the
+#: batch: a request in a batch of b takes (1 + β(b − 1)) times as long (fitted to the Llama-3-8B
+#: figures: 72 tokens/s alone, 689 at 64 users; docs/design.md, "Generation throughput").
+BATCH_SLOWDOWN = 0.094
 
 #: Endpoint states in which SageMaker bills the instances.
 BILLING_ENDPOINT_STATES = frozenset({"InService", "Creating", "Updating", "SystemUpdating", "RollingBack"})
@@ -58,7 +72,79 @@ class Assumptions:
     judge_lines_per_minute: float
     judge_startup_minutes: float = JUDGE_STARTUP_MINUTES
     endpoint_startup_minutes: float = ENDPOINT_STARTUP_MINUTES
-    seconds_per_generation: float = SECONDS_PER_GENERATION
+    seconds_per_token: float = SECONDS_PER_TOKEN
+    batch_slowdown: float = BATCH_SLOWDOWN
+
+
+@dataclass(frozen=True)
+class ModelGeneration:
+    """How one model's generation is expected to go (answers assumed `max_new_tokens` long)."""
+
+    which: str
+    configured: int  # concurrency_<which>: requests in flight over all Map children
+    in_flight: int  # what the children use together (each `concurrency // share`)
+    replicas: int  # endpoint instances the requests are spread over
+    in_flight_used: int  # after the latency back-off: what keeps an answer under the slow mark
+    in_flight_run: int  # what this run keeps in flight: the above, or fewer when it has fewer questions
+    answer_seconds: float  # one full-length answer at that load
+    alone_seconds: float  # one full-length answer served alone
+    hours: float
+
+    @property
+    def prompts_per_second(self) -> float:
+        return self.in_flight_run / self.answer_seconds if self.answer_seconds else math.inf
+
+
+def model_generation(
+    which: str,
+    *,
+    questions: int,
+    configured: int,
+    share: int,
+    replicas: int,
+    max_new_tokens: int,
+    assumptions: Assumptions,
+    slow_seconds: float,
+) -> ModelGeneration:
+    """Generation time of one model: `questions` answers, `in_flight` at once spread over `replicas`.
+
+    A request in a batch of b takes max_new_tokens × seconds_per_token × (1 + β(b − 1)). The client's
+    window shrinks whenever answers take `slow_seconds` or more (`generation.pool`), so the number in
+    flight is capped at what keeps an answer under it (at least one per replica). Then the answers
+    come in rounds of `in_flight_used`: ceil(questions / in_flight_used) × the answer time, the batch
+    being the smaller of the window and the questions, spread evenly over the replicas.
+    """
+    in_flight = per_child(configured, share) * share
+    replicas = max(1, replicas)
+    alone = max_new_tokens * assumptions.seconds_per_token
+    beta = assumptions.batch_slowdown
+    if alone <= 0:
+        per_replica = math.ceil(in_flight / replicas)
+    elif beta > 0 and alone < slow_seconds:
+        # largest b with alone × (1 + β(b − 1)) < slow_seconds
+        fits = math.ceil((slow_seconds / alone - 1) / beta)  # first b at or over the mark, minus 1 below
+        per_replica = max(1, min(math.ceil(in_flight / replicas), fits))
+    elif alone < slow_seconds:
+        per_replica = math.ceil(in_flight / replicas)
+    else:
+        per_replica = 1
+    used = min(in_flight, per_replica * replicas)
+    # A run of fewer questions than the window never fills it.
+    run_in_flight = min(used, max(questions, 1))
+    batch = math.ceil(run_in_flight / replicas)
+    answer = alone * (1 + beta * (batch - 1))
+    rounds = math.ceil(questions / used)
+    return ModelGeneration(
+        which=which,
+        configured=configured,
+        in_flight=in_flight,
+        replicas=replicas,
+        in_flight_used=used,
+        in_flight_run=run_in_flight,
+        answer_seconds=answer,
+        alone_seconds=alone,
+        hours=rounds * answer / 3600.0,
+    )
 
 
 @dataclass
@@ -72,6 +158,7 @@ class Estimate:
     judge_lines: int
     generation_hours: float
     judge_hours: float
+    judge_max_runtime_seconds: int
     judge_hourly: float
     judge_cost: float
     endpoint_hourly_total: float  # both endpoints, at the configured (or deployed) instance type
@@ -85,6 +172,10 @@ class Estimate:
     endpoints: list[EndpointState] = field(default_factory=list)
     burn_items: list[tuple[str, float]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    models: list[ModelGeneration] = field(default_factory=list)
+    share: int = 1
+    #: Problems that stop a run or waste money: printed first, before anything starts.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def run_hours(self) -> float:
@@ -144,8 +235,9 @@ def endpoint_state(sagemaker: Any, name: str) -> EndpointState:
         instance_type = sorted(types)[0] if types else None
         if not count:
             count = sum(int(v.get("InitialInstanceCount") or 0) for v in config.get("ProductionVariants", []))
-    return EndpointState(name=name, status=endpoint.get("EndpointStatus"), instance_type=instance_type,
-                         instance_count=count)  # fmt: skip
+    return EndpointState(
+        name=name, status=endpoint.get("EndpointStatus"), instance_type=instance_type, instance_count=count
+    )
 
 
 def running_training_jobs(sagemaker: Any) -> list[tuple[str, str, int]]:
@@ -173,16 +265,17 @@ def estimate(
     both_orders: bool,
     assumptions: Assumptions | None = None,
     sagemaker: Any | None = None,
+    share: int = 1,
 ) -> Estimate:
-    """Price one run of `questions` questions; with a SageMaker client, also the current burn."""
+    """Price one run of `questions` questions; with a SageMaker client, also the current burn.
+
+    `share`: generate calls running at once (the Map's children), each taking its part of
+    `concurrency_a` / `concurrency_b`. Replicas are the deployed endpoints' instance counts, else 1
+    (what the endpoints stack deploys).
+    """
     judge_type = settings.resolved_judge_instance_type(variant)
     assumptions = assumptions or default_assumptions(variant, judge_type)
     lines = questions * (2 if both_orders else 1)
-    # Both endpoints generate at once, each with `generation_concurrency` requests in flight.
-    generation_hours = (
-        math.ceil(questions / settings.generation_concurrency) * assumptions.seconds_per_generation
-    )
-    generation_hours /= 3600.0
     judge_hours = (assumptions.judge_startup_minutes + lines / assumptions.judge_lines_per_minute) / 60.0
     try:
         judge_hourly = prices.training_hourly(judge_type)
@@ -204,8 +297,12 @@ def estimate(
             for s in states:
                 if s.billing:
                     itype = s.instance_type or settings.endpoint_instance_type
-                    burn.append((f"endpoint {s.name} ({s.instance_count} × {itype}, {s.status})",
-                                 _endpoint_hourly(prices, itype) * max(s.instance_count, 1)))  # fmt: skip
+                    burn.append(
+                        (
+                            f"endpoint {s.name} ({s.instance_count} × {itype}, {s.status})",
+                            _endpoint_hourly(prices, itype) * max(s.instance_count, 1),
+                        )
+                    )
             for name, itype, count in running_training_jobs(sagemaker):
                 try:
                     hourly = prices.training_hourly(itype)
@@ -217,11 +314,34 @@ def estimate(
             running = None
             burn = []
             notes.append(f"could not check what is deployed: {exc}")
+    replicas = {which: 1 for which in ("A", "B")}
+    for which, state in zip(("A", "B"), states, strict=False):
+        if state.billing and state.instance_count:
+            replicas[which] = state.instance_count
+    slow = AdaptiveTuning().slow_seconds
+    models = [
+        model_generation(
+            which,
+            questions=questions,
+            configured=getattr(settings, f"concurrency_{which.lower()}"),
+            share=share,
+            replicas=replicas[which],
+            max_new_tokens=settings.max_new_tokens,
+            assumptions=assumptions,
+            slow_seconds=slow,
+        )
+        for which in ("A", "B")
+    ]
+    # Both endpoints generate at once: the slower one sets the time.
+    generation_hours = max(m.hours for m in models)
+    warnings = _warnings(settings, models, judge_hours, lines, both_orders, assumptions)
+    notes.extend(_latency_notes(settings, models, slow, questions))
     # Price the endpoints as deployed when they are up, else as configured.
     deployed_types = [s for s in states if s.billing and s.instance_type]
     if deployed_types:
-        endpoint_hourly_total = sum(_endpoint_hourly(prices, s.instance_type or "") * max(s.instance_count, 1)
-                                    for s in deployed_types)  # fmt: skip
+        endpoint_hourly_total = sum(
+            _endpoint_hourly(prices, s.instance_type or "") * max(s.instance_count, 1) for s in deployed_types
+        )
         if len(deployed_types) < len(names):
             endpoint_hourly_total += _endpoint_hourly(prices, settings.endpoint_instance_type) * (
                 len(names) - len(deployed_types)
@@ -246,6 +366,7 @@ def estimate(
         judge_lines=lines,
         generation_hours=generation_hours,
         judge_hours=judge_hours,
+        judge_max_runtime_seconds=settings.judge_max_runtime_seconds,
         judge_hourly=judge_hourly,
         judge_cost=judge_hourly * judge_hours,
         endpoint_hourly_total=endpoint_hourly_total,
@@ -259,7 +380,95 @@ def estimate(
         endpoints=states,
         burn_items=burn,
         notes=notes,
+        models=models,
+        share=share,
+        warnings=warnings,
     )
+
+
+def judge_runtime_problem(
+    *, lines: int, both_orders: bool, judge_hours: float, assumptions: Assumptions, max_runtime_seconds: int
+) -> str | None:
+    """Why the judge job could not finish within `judge_max_runtime_seconds`, or None.
+
+    SageMaker stops a training job at `MaxRuntimeInSeconds`: the judge time already paid is lost and
+    no verdict is written. Checked before anything starts (estimate, `novajudge start`).
+    """
+    if judge_hours * 3600.0 <= max_runtime_seconds:
+        return None
+    judging_minutes = max_runtime_seconds / 60.0 - assumptions.judge_startup_minutes
+    max_lines = max(0, math.floor(judging_minutes * assumptions.judge_lines_per_minute))
+    max_questions = max_lines // (2 if both_orders else 1)
+    return (
+        f"the judge job cannot finish: {lines} lines at {assumptions.judge_lines_per_minute:g} lines/min "
+        f"after {assumptions.judge_startup_minutes:g} start-up minutes take {judge_hours * 60:.0f} min, "
+        f"over judge_max_runtime_seconds={max_runtime_seconds} ({max_runtime_seconds / 60:.0f} min), where "
+        "SageMaker stops the job and the run fails after paying for it; use at most "
+        f"{max_questions} questions or raise judge_max_runtime_seconds"
+    )
+
+
+def judge_runtime_warning(
+    settings: Settings, *, questions: int, variant: str, both_orders: bool
+) -> str | None:
+    """`judge_runtime_problem` with the default assumptions, for `novajudge start` (no AWS call);
+    None as well when no throughput is assumed for the judge's instance type."""
+    judge_type = settings.resolved_judge_instance_type(variant)
+    try:
+        assumptions = default_assumptions(variant, judge_type)
+    except OpsError:
+        return None
+    lines = questions * (2 if both_orders else 1)
+    hours = (assumptions.judge_startup_minutes + lines / assumptions.judge_lines_per_minute) / 60.0
+    return judge_runtime_problem(
+        lines=lines,
+        both_orders=both_orders,
+        judge_hours=hours,
+        assumptions=assumptions,
+        max_runtime_seconds=settings.judge_max_runtime_seconds,
+    )
+
+
+def _warnings(
+    settings: Settings,
+    models: list[ModelGeneration],
+    judge_hours: float,
+    lines: int,
+    both_orders: bool,
+    assumptions: Assumptions,
+) -> list[str]:
+    out: list[str] = []
+    judge = judge_runtime_problem(
+        lines=lines,
+        both_orders=both_orders,
+        judge_hours=judge_hours,
+        assumptions=assumptions,
+        max_runtime_seconds=settings.judge_max_runtime_seconds,
+    )
+    if judge:
+        out.append(judge)
+    for m in models:
+        if m.alone_seconds >= INVOKE_LIMIT_SECONDS:
+            out.append(
+                f"model {m.which}: a {settings.max_new_tokens}-token answer takes {m.alone_seconds:.0f} s "
+                f"even alone (at {assumptions.seconds_per_token * 1000:g} ms/token), over InvokeEndpoint's "
+                f"{INVOKE_LIMIT_SECONDS:.0f} s limit: long answers will fail; lower max_new_tokens"
+            )
+    return out
+
+
+def _latency_notes(
+    settings: Settings, models: list[ModelGeneration], slow: float, questions: int
+) -> list[str]:
+    """Where the latency back-off, not the configured concurrency, sets the pace (not a problem:
+    the run is slower than the setting suggests, and says why)."""
+    return [
+        f"model {m.which}: {m.in_flight} in flight would make a {settings.max_new_tokens}-token answer "
+        f"take {slow:.0f} s or more (of InvokeEndpoint's {INVOKE_LIMIT_SECONDS:.0f}); the client's window "
+        f"settles near {m.in_flight_used} (fewer max_new_tokens or more instances allow more)"
+        for m in models
+        if m.alone_seconds < INVOKE_LIMIT_SECONDS and m.in_flight_used < min(m.in_flight, questions)
+    ]
 
 
 def _endpoint_hourly(prices: Prices, instance_type: str) -> float:

@@ -94,6 +94,11 @@ def _panel_rates(ax: Axes, summary: Mapping[str, Any]) -> None:
          h["win_rate_b"], h["interval_95"]),
         ("judgements, ties = ½\n(secondary; bootstrap)", ours["win_rate_b_ties_half"], ours["bootstrap_95"]),
     ]
+    length = summary.get("length") or {}
+    if length.get("status") == "fitted":
+        rows.append(
+            ("length-controlled\n(AlpacaEval 2; Wald CI)", length["lc_win_rate_b"], length["lc_interval_95"])
+        )
     if judge_rate_is_model_preference(summary) and judge.get("winrate") is not None:
         rows.append(("judge's winrate\n(its bounds)", judge.get("winrate"),
                      [judge.get("lower_rate"), judge.get("upper_rate")]))
@@ -244,6 +249,83 @@ def _panel_criteria(ax: Axes, rubric: Mapping[str, Any], top: int = 8) -> None:
     ax.legend(fontsize=8, loc="lower right")
 
 
+def has_length_row(summary: Mapping[str, Any]) -> bool:
+    """The length row is drawn when lengths were measured (answer texts present, some valid prompt)."""
+    length = summary.get("length") or {}
+    return bool(length) and length.get("status") not in ("no_prompts", "no_texts")
+
+
+def _panel_lengths(ax: Axes, length: Mapping[str, Any], number: int, model_a: str, model_b: str) -> None:
+    a, b = length["A"], length["B"]
+    ax.set_title(f"{number}. Mean answer length (n = {length['prompts']} prompts)")
+    vals = [a["mean_chars"] or 0.0, b["mean_chars"] or 0.0]
+    bars = ax.bar([f"A\n{_wrap(model_a)}", f"B\n{_wrap(model_b)}"], vals, color=[COLOUR_A, COLOUR_B])
+    for bar, v, m in zip(bars, vals, (a, b), strict=True):
+        ax.annotate(f"{v:.0f} chars\n~{m['mean_tokens_est'] or 0:.0f} est. tokens",
+                    (bar.get_x() + bar.get_width() / 2, v), ha="center", va="bottom", fontsize=9)  # fmt: skip
+    ax.set_ylim(0, max([*vals, 1.0]) * 1.35)
+    ax.set_ylabel("characters (tokens estimated as chars / 3.5)")
+
+
+def _panel_length_bins(ax: Axes, length: Mapping[str, Any], number: int) -> None:
+    """B's win rate per length-difference bin (dots, prompts per bin written), the fitted curve."""
+    ax.set_title(f"{number}. B's win rate by length difference (B − A)")
+    bins = [b for b in length["bins"] if b["prompts"]]
+    if not bins:
+        ax.text(0.5, 0.5, "no prompts", ha="center", va="center", transform=ax.transAxes)
+        return
+    xs = np.array([b["mean_diff"] for b in bins], dtype=np.float64)
+    ys = np.array([b["win_rate_b"] for b in bins], dtype=np.float64)
+    # Dot at the bin's mean difference, the bar spanning the bin's range.
+    spans = [[x - b["diff_low"] for x, b in zip(xs, bins, strict=True)],
+             [b["diff_high"] - x for x, b in zip(xs, bins, strict=True)]]  # fmt: skip
+    ax.errorbar(xs, ys, xerr=spans, fmt="o", color=COLOUR_B, ecolor=COLOUR_TIE, markersize=8, capsize=3,
+                label="bin: B's win rate (bar: its range)")  # fmt: skip
+    for x, y, b in zip(xs, ys, bins, strict=True):
+        ax.annotate(f"{b['prompts']} prompts", (x, y), textcoords="offset points", xytext=(0, 8),
+                    ha="center", fontsize=8)  # fmt: skip
+    lo, hi = min(b["diff_low"] for b in bins), max(b["diff_high"] for b in bins)
+    if length["status"] == "fitted" and hi > lo:
+        grid = np.linspace(lo, hi, 200)
+        eta = length["intercept"] + length["slope"] * np.tanh(grid / length["diff_sd_chars"])
+        ax.plot(grid, 1.0 / (1.0 + np.exp(-eta)), color="black", linewidth=1.2, label="logistic fit")
+        ax.axhline(length["lc_win_rate_b"], color=COLOUR_B, linestyle=":", linewidth=1.2,
+                   label=f"length-controlled {_pct(length['lc_win_rate_b'])}")  # fmt: skip
+    ax.axhline(0.5, color="black", linestyle="--", linewidth=0.8)
+    ax.axvline(0.0, color=COLOUR_TIE, linewidth=0.8)
+    ax.set_ylim(-0.05, 1.12)
+    ax.set_xlabel("length difference B − A (characters)")
+    ax.set_ylabel("B's win rate over the bin's prompts")
+    ax.legend(fontsize=8, loc="lower right")
+
+
+def _panel_length_text(ax: Axes, length: Mapping[str, Any], number: int) -> None:
+    ax.set_axis_off()
+    ax.set_title(f"{number}. Length-controlled win rate (AlpacaEval 2)")
+    if length["status"] == "fitted":
+        lo, hi = length["lc_interval_95"]
+        lines = [
+            f"raw (prompts): {_pct(length['raw_win_rate_b'])}",
+            f"length-controlled: {_pct(length['lc_win_rate_b'])}  95% [{_pct(lo)}, {_pct(hi)}]",
+            f"slope on tanh(d / sd): {length['slope']:+.3f}  (robust p = {length['slope_p']:.3g})",
+            f"d = B − A in characters; sd of d = {length['diff_sd_chars']:.0f} chars",
+            "",
+            "fit: logit P(B) = b0 + b1 · tanh(d / sd), per prompt",
+            "LC = logistic(b0), the fit at d = 0;",
+            "95% interval: Wald, robust (sandwich) SE",
+        ]
+    else:
+        lines = ["not estimated:", *textwrap.wrap(str(length["reason"]), 52)]
+    warn = length.get("warnings") or []
+    text = "\n".join(lines)
+    ax.text(0.0, 0.95, text, ha="left", va="top", transform=ax.transAxes, fontsize=10)
+    if warn:
+        body = "\n".join(textwrap.wrap("WARNING: " + "; ".join(warn), 52, max_lines=8, placeholder=" …"))
+        ax.text(0.0, 0.38, body, ha="left", va="top", transform=ax.transAxes, fontsize=9.5, color=COLOUR_ERR)
+    else:
+        ax.text(0.0, 0.38, "no length warning", ha="left", va="top", transform=ax.transAxes, fontsize=9.5)
+
+
 def build_figure(
     summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
 ) -> Figure:
@@ -260,7 +342,8 @@ def _build_figure(
 ) -> Figure:
     ours, judge, rubric = summary["ours"], summary["judge"], summary.get("rubric")
     trust = summary.get("trust")
-    nrows = (3 if rubric is not None else 2) + (1 if trust else 0)
+    length = has_length_row(summary)
+    nrows = (3 if rubric is not None else 2) + (1 if length else 0) + (1 if trust else 0)
     fig, axes = plt.subplots(nrows, 3, figsize=(18, 5.2 * nrows + (0.8 if stand_in else 0)))
     _panel_prompts(axes[0][0], summary["prompt_level"])
     _panel_rates(axes[0][1], summary)
@@ -272,6 +355,11 @@ def _build_figure(
         _panel_weighted(axes[2][0], rubric, judge, model_a, model_b)
         _panel_margin(axes[2][1], margins)
         _panel_criteria(axes[2][2], rubric)
+    if length:
+        row, first = (3, 10) if rubric is not None else (2, 7)
+        _panel_lengths(axes[row][0], summary["length"], first, model_a, model_b)
+        _panel_length_bins(axes[row][1], summary["length"], first + 1)
+        _panel_length_text(axes[row][2], summary["length"], first + 2)
     if trust:
         _panel_trust(axes[-1], trust)
     variant = summary.get("variant", "")

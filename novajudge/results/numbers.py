@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from novajudge.results.length import METHOD as LENGTH_METHOD
+from novajudge.results.length import TOKENS_NOTE, WARNING_RULE, length_check
 from novajudge.stats import (
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
@@ -360,9 +362,12 @@ def compute(
     seed: int = DEFAULT_SEED,
     resamples: int = DEFAULT_RESAMPLES,
 ) -> dict[str, Any]:
-    """All statistics as a JSON-ready dict (NaN -> None): `prompt_level` (the headline), `ours` (per
-    judgement, secondary), `judge`, `rubric` (or None), `methods`."""
+    """All statistics as a JSON-ready dict (NaN -> None): `prompt_level` (the headline), `length`
+    (the length check, `novajudge.results.length`), `ours` (per judgement, secondary), `judge`,
+    `rubric` (or None), `methods`."""
     headline = prompt_level_stats(prompts, passes, seed=seed, resamples=resamples)
+    per_prompt = prompt_outcomes(prompts, passes)
+    length = length_check(per_prompt, prompts, min_prompts=MIN_PROMPTS, raw_interval=headline["interval_95"])
     ours = preference_stats(prompts, seed=seed, resamples=resamples)
     rubric = rubric_stats(prompts, criteria) if variant == "rubric" else None
     methods = {
@@ -397,6 +402,15 @@ def compute(
         "reported; they refer to the responses as sent (response_A/response_B), i.e. to positions "
         "when the input mixes orders",
         "counts": "in terms of the models: rows sent swapped (order BA) have their label mirrored",
+        "length": {
+            "lengths": f"characters of each model's answer per prompt, mean over prompts with a valid "
+            f"outcome; {TOKENS_NOTE}",
+            "bins": "B's win rate over prompts (mean per-prompt outcome) in up to 5 bins of consecutive "
+            "length differences B minus A (characters) holding about equal numbers of prompts (equal "
+            "differences never split), with the prompts in each bin",
+            "lc_win_rate": LENGTH_METHOD,
+            "warning": WARNING_RULE,
+        },
     }
     if rubric is not None:
         methods["weighted_scores"] = (
@@ -407,6 +421,7 @@ def compute(
     return jsonable(
         {
             "prompt_level": headline,
+            "length": length,
             "ours": ours,
             "judge": judge_reported(judge_metrics),
             "rubric": rubric,

@@ -128,6 +128,70 @@ def _summary_table(summary: Mapping[str, Any]) -> str:
     return f"<table><tr><th>number</th><th>value</th><th>method</th></tr>{body}</table>"
 
 
+def bin_label(b: Mapping[str, Any]) -> str:
+    """A length-difference bin in words: '-120 to +35 chars' (its smallest and largest difference)."""
+    if b["diff_low"] == b["diff_high"]:
+        return f"{b['diff_low']:+.0f} chars"
+    return f"{b['diff_low']:+.0f} to {b['diff_high']:+.0f} chars"
+
+
+def _length_section(summary: Mapping[str, Any], model_a: str, model_b: str) -> str:
+    """Mean answer lengths, B's win rate by length difference, and the length-controlled win rate."""
+    block = summary.get("length")
+    if not block:
+        return ""
+    methods = summary["methods"].get("length", {})
+    a, b = block["A"], block["B"]
+    rows = [
+        (f"mean answer length A ({model_a})",
+         f"{_num(a['mean_chars'], '.0f')} chars (~{_num(a['mean_tokens_est'], '.0f')} est. tokens)",
+         methods.get("lengths", "")),
+        (f"mean answer length B ({model_b})",
+         f"{_num(b['mean_chars'], '.0f')} chars (~{_num(b['mean_tokens_est'], '.0f')} est. tokens)",
+         block["tokens_note"]),
+        ("median answer length A / B",
+         f"{_num(a['median_chars'], '.0f')} / {_num(b['median_chars'], '.0f')} chars", ""),
+        ("length difference B − A: mean", f"{_num(block['mean_diff_chars'], '+.0f')} chars",
+         block["diff_definition"]),
+        ("prompts where B / A is longer / equal",
+         f"{block['b_longer']} / {block['a_longer']} / {block['equal_length']}",
+         f"of {block['prompts']} prompts"),
+        ("B's win rate over prompts (raw)", _pct(block["raw_win_rate_b"]), "the headline's win rate"),
+    ]  # fmt: skip
+    if block["status"] == "fitted":
+        rows += [
+            ("length-controlled win rate of B", _pct(block["lc_win_rate_b"]), methods.get("lc_win_rate", "")),
+            ("95% interval (LC)", _ci(block["lc_interval_95"]), "Wald, robust (sandwich) standard error"),
+            ("slope on tanh(d / sd)", f"{_num(block['slope'], '+.3f')} (SE {_num(block['slope_se'], '.3f')}, "
+             f"p = {_num(block['slope_p'], '.3g')})",
+             f"sd of d = {_num(block['diff_sd_chars'], '.0f')} chars; > 0: the longer answer is favoured"),
+        ]  # fmt: skip
+    else:
+        rows.append(("length-controlled win rate of B", "not estimated", block["reason"]))
+    body = "".join(f"<tr><td>{_e(k)}</td><td class='num'>{_e(v)}</td><td class='note'>{_e(n)}</td></tr>"
+                   for k, v, n in rows)  # fmt: skip
+    bins = "".join(
+        f"<tr><td>{_e(bin_label(x))}</td><td class='num'>{x['prompts']}</td>"
+        f"<td class='num'>{_pct(x['win_rate_b'])}</td><td class='num'>{x['b_preferred']} / {x['a_preferred']}"
+        "</td></tr>"
+        for x in block["bins"]
+    )
+    warn = "".join(f"<li>{_e(w)}</li>" for w in block["warnings"])
+    verdict = (
+        f"<p class='headline' style='border-left-color:#d62728'><b>Length warning.</b></p><ul>{warn}</ul>"
+        if warn
+        else f"<p class='note'>No length warning ({_e(block['warning_rule'])}).</p>"
+    )
+    return (
+        f"<h2>Length check</h2>{verdict}"
+        f"<table><tr><th>number</th><th>value</th><th>method</th></tr>{body}</table>"
+        "<h3>B's win rate by length difference (B − A, characters)</h3>"
+        f"<p class='note'>{_e(methods.get('bins', ''))}.</p>"
+        "<table><tr><th>length difference B − A</th><th>prompts</th><th>B's win rate</th>"
+        f"<th>prompts preferring B / A</th></tr>{bins}</table>"
+    )
+
+
 def _criteria_table(rubric: Mapping[str, Any], model_a: str, model_b: str) -> str:
     crit = rubric.get("criteria") or []
     if not crit:
@@ -256,7 +320,7 @@ def render_html(
         f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>{banner}"
         f"<h1>{_e(title)}</h1><p class='headline'>{_e(summary.get('headline', ''))}</p>"
         f"{'<ul class=note>' + notes + '</ul>' if notes else ''}"
-        f"<h2>Summary</h2>{_summary_table(summary)}"
+        f"<h2>Summary</h2>{_summary_table(summary)}{_length_section(summary, model_a, model_b)}"
         f"<h2>Figure</h2><img alt='summary figure' src='data:image/png;base64,{img}'>"
         f"{crit_section}{render_trust_html(summary['trust']) if summary.get('trust') else ''}"
         f"<h2>Judgements</h2>{cap_note}{''.join(blocks)}{banner}</body></html>"

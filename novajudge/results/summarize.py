@@ -18,6 +18,15 @@ summary.json keys (stable; other analyses add their own top-level keys, never ch
   a_preferred, no_net_preference, win_rate_b, interval_95 [lo, hi] (null below min_prompts),
   interval_method, sign_test_p (exact, over prompts with a net preference), min_prompts, verdict,
   verdict_text}
+- `length`: the length check (`novajudge.results.length`), per prompt with a valid outcome:
+  {unit, length_unit ("characters"), tokens_note, prompts, A/B {mean_chars, median_chars,
+  mean_tokens_est}, diff_definition (B minus A), mean_diff_chars, b_longer, a_longer, equal_length,
+  raw_win_rate_b, bins [{diff_low, diff_high (smallest and largest d in the bin), prompts,
+  mean_diff, win_rate_b, b_preferred, a_preferred}], status ("fitted" | "too_few_prompts" |
+  "no_length_variation" | "same_outcome" | "separation" | "not_converged" | "no_prompts" |
+  "no_texts"), reason,
+  lc_win_rate_b, lc_interval_95, intercept, intercept_se, slope, slope_se, slope_p, diff_sd_chars,
+  iterations, length_explains, warnings [words], method, warning_rule}; its sentence joins the headline
 - `judge`: the judge's own aggregate numbers as reported (a_scores, b_scores, ties, inference_error,
   score, winrate, lower_rate, upper_rate, rubric weighted_score_A/B, score_margin, `*_stderr`)
 - `ours`: secondary, per judgement (each judge-input row as if independent), in model terms:
@@ -54,6 +63,7 @@ import pandas as pd
 
 from novajudge.results.details import FILES, write_details
 from novajudge.results.figure import render_png
+from novajudge.results.length import length_sentence
 from novajudge.results.numbers import compute, model_scores
 from novajudge.results.parse import read_flattened
 from novajudge.results.report import DEFAULT_MAX_PROMPTS, render_html
@@ -176,7 +186,10 @@ def summarize(
     summary["trust"] = analyse(
         flat.prompts, flat.criteria, variant=variant, human_labels=human_labels, binary_outputs=binary_outputs
     )
-    summary["headline"] = f"{headline(summary, model_a, model_b)} {summary['trust']['headline']}"
+    length = length_sentence(summary["length"])
+    summary["headline"] = " ".join(
+        part for part in (headline(summary, model_a, model_b), length, summary["trust"]["headline"]) if part
+    )
     if stand_in:
         summary["headline"] = "[LOCAL STAND-IN] " + summary["headline"]
 

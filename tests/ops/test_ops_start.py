@@ -192,3 +192,17 @@ def test_per_run_needs_both_endpoint_instances() -> None:
         ("ml.p5.48xlarge for training job usage", 1),
         ("ml.g5.12xlarge for endpoint usage", 2),
     ]
+
+
+def test_start_warns_when_the_judge_cannot_finish(deployed: Deployed) -> None:
+    # 2,000 questions, one order, rubric on ml.p5.48xlarge (assumed 6 lines/min, 15 start-up min):
+    # 15 + 2000 / 6 = 348 min, over judge_max_runtime_seconds 14,400 s (240 min); (240 − 15) × 6 =
+    # 1,350 lines fit. A warning (the judge's speed is assumed), the run still starts.
+    result = invoke("start", "-n", "2000", "--judge", "rubric", "--run-id", "big")
+    assert result.exit_code == 0, result.output
+    out = " ".join(result.output.split())
+    assert "WARNING: the judge job cannot finish: 2000 lines at 6 lines/min" in out
+    assert "take 348 min" in out and "use at most 1350 questions" in out
+    assert out.index("WARNING") < out.index("Started run big")
+    small = invoke("start", "-n", "20", "--judge", "rubric", "--run-id", "small")
+    assert small.exit_code == 0 and "WARNING" not in small.output

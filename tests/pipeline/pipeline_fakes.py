@@ -15,7 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
 
 from novajudge.generation.datasets import load_bundled_squad
 
@@ -69,17 +74,21 @@ def chat_completion(text: str, prompt_tokens: int = 180, completion_tokens: int 
 
 
 def model_error(
-    original_status: int, original_message: str, endpoint: str
+    original_status: int | str | None, original_message: str, endpoint: str
 ) -> tuple[int, dict[str, str], bytes]:
-    """A SageMaker runtime ModelError (HTTP 424) wrapping the container's own status."""
+    """A SageMaker runtime ModelError (HTTP 424) wrapping the container's own status (an integer
+    normally; a string for a status that is not one; None leaves `OriginalStatusCode` out)."""
+    server = isinstance(original_status, int) and original_status >= 500
     body = {
-        "ErrorCode": "CLIENT_ERROR_FROM_MODEL" if original_status < 500 else "SERVER_ERROR_FROM_MODEL",
+        "ErrorCode": "SERVER_ERROR_FROM_MODEL" if server else "CLIENT_ERROR_FROM_MODEL",
         "LogStreamArn": f"arn:aws:logs:{REGION}:123456789012:log-group:/aws/sagemaker/Endpoints/{endpoint}",
-        "Message": f"Received {'client' if original_status < 500 else 'server'} error ({original_status}) "
+        "Message": f"Received {'server' if server else 'client'} error ({original_status}) "
         f'from primary with message "{original_message}". See the log stream for more information.',
         "OriginalMessage": original_message,
         "OriginalStatusCode": original_status,
     }
+    if original_status is None:
+        del body["OriginalStatusCode"]
     return (
         424,
         {
@@ -102,12 +111,31 @@ def validation_error(endpoint: str) -> tuple[int, dict[str, str], bytes]:
     )
 
 
+#: SageMaker runtime's own errors as botocore's service model declares them (error type, HTTP status),
+#: plus one 5xx no model declares (a proxy's 502), for the generic "5xx is transient" rule.
+SERVICE_ERRORS: dict[str, tuple[str, int]] = {
+    "service_unavailable": ("ServiceUnavailable", 503),
+    "internal_failure": ("InternalFailure", 500),
+    "internal_dependency": ("InternalDependencyException", 530),
+    "model_not_ready": ("ModelNotReadyException", 429),
+    "bad_gateway": ("BadGatewayFromProxy", 502),
+}
+#: Errors raised below the HTTP layer (no response at all).
+NETWORK_ERRORS: dict[str, type[Exception]] = {
+    "connect_timeout": ConnectTimeoutError,
+    "endpoint_connection": EndpointConnectionError,
+    "connection_closed": ConnectionClosedError,
+}
+
+
 class FakeTGI:
     """Answers `invoke_endpoint` per endpoint and prompt, from a script of actions.
 
     Actions: "ok", "overloaded" (ModelError 424 / original 429), "unavailable" (original 503),
-    "bad_input" (ModelError original 422), "validation" (ValidationError 400), "timeout" (read
-    timeout), "throttled" (ThrottlingException 400). The script's last action repeats.
+    "bad_input" (ModelError original 422), "model_400" (original 400), "model_nonint" (original
+    status "n/a"), "model_nostatus" (no original status), "validation" (ValidationError 400),
+    "timeout" (read timeout), "throttled" (ThrottlingException 400), the keys of `SERVICE_ERRORS`
+    and of `NETWORK_ERRORS`. The script's last action repeats.
     """
 
     def __init__(self, items: list[Any] | None = None, answer_chars: int = 120) -> None:
@@ -144,6 +172,16 @@ class FakeTGI:
             return _response(request.url, 200, {"Content-Type": "application/json"}, body)
         if action == "timeout":
             raise ReadTimeoutError(endpoint_url=request.url)
+        if action in NETWORK_ERRORS:
+            raise NETWORK_ERRORS[action](endpoint_url=request.url)
+        if action in SERVICE_ERRORS:
+            code, status = SERVICE_ERRORS[action]
+            body = json.dumps({"message": f"{code} (scripted)"}).encode()
+            headers = {
+                "x-amzn-ErrorType": f"{code}:http://internal.amazon.com/coral/",
+                "Content-Type": "application/json",
+            }
+            return _response(request.url, status, headers, body)
         if action == "validation":
             return _response(request.url, *validation_error(endpoint))
         if action == "throttled":
@@ -155,6 +193,9 @@ class FakeTGI:
                 body,
             )
         status, message = {
+            "model_400": (400, '{"error":"Bad request","error_type":"validation"}'),
+            "model_nonint": ("n/a", '{"error":"proxy error"}'),
+            "model_nostatus": (None, '{"error":"proxy error"}'),
             "overloaded": (429, '{"error":"Model is overloaded","error_type":"overloaded"}'),
             "unavailable": (503, '{"error":"Service Unavailable"}'),
             "bad_input": (

@@ -61,6 +61,8 @@ def test_happy_path_both_orders_with_transient_errors(
         "max_new_tokens": 500,
         "temperature": 0.7,
         "concurrency": 4,
+        "concurrency_a": 64,
+        "concurrency_b": 64,
         "max_failure_rate": 0.2,
     }
     assert (run["model_a"], run["model_b"], run["endpoint_a"]) == (MODEL_A, MODEL_B, ENDPOINT_A)

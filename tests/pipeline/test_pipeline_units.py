@@ -66,6 +66,8 @@ BOUNDS_CONTEXT = {"poll_seconds": {"judge_max_runtime_seconds": 600}}
         ("max_new_tokens", ("generation", "max_new_tokens"), 1, 8192, 1),
         ("temperature", ("generation", "temperature"), 0.0, 2.0, 0.01),
         ("generation_concurrency", ("generation", "concurrency"), 1, 32, 1),
+        ("concurrency_a", ("generation", "concurrency_a"), 1, 512, 1),
+        ("concurrency_b", ("generation", "concurrency_b"), 1, 512, 1),
         ("max_failure_rate", ("generation", "max_failure_rate"), 0.0, 1.0, 0.01),
         ("poll_seconds", ("poll_seconds",), 1, 3600, 1),
     ],

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULT_FILES = ["details.parquet", "report.html", "report.png", "summary.json"]
 STABLE_KEYS = {
     "prompt_level",
+    "length",
     "unreadable_rows",
     "schema_version",
     "stand_in",
