@@ -67,29 +67,53 @@ EVENTS_PER_STATE_TYPE: dict[str, int] = {"Wait": 2, "Choice": 2, "Pass": 2, "Tas
 #: The judge poll loop is WaitForJudge (Wait) → DescribeJudgeJob (Task) → JudgeFinished? (Choice):
 #: 2 + 5 + 2 events per pass (tests/infra derives it from the synthesized definition).
 EVENTS_PER_POLL = sum(EVENTS_PER_STATE_TYPE[kind] for kind in ("Wait", "Task", "Choice"))
-#: Events kept for everything outside the loop: the other states, their retries (up to 6 per
+#: The per-run endpoint wait loop (`endpoints_mode=per_run`, stacks/constructs/run_endpoints.py) is
+#: WaitForEndpoints (Wait) → DescribeEndpointA, DescribeEndpointB (Task) → CountEndpointPolls (Pass)
+#: → EndpointsInService? (Choice): 2 + 5 + 5 + 2 + 2 events per pass (tests/infra derives it too).
+EVENTS_PER_ENDPOINT_POLL = sum(
+    EVENTS_PER_STATE_TYPE[kind] for kind in ("Wait", "Task", "Task", "Pass", "Choice")
+)
+#: Events kept for everything outside the loops: the other states, their retries (up to 6 per
 #: Lambda task, 8 per describe call, 3 events each), the execution's start and end.
 HISTORY_RESERVE_EVENTS = 1_000
+#: Per-run endpoints: SageMaker's instance provisioning before the container starts (seconds).
+ENDPOINT_PROVISIONING_SECONDS = 15 * 60
 
 
-def history_budget_problem(poll_seconds: int, judge_max_runtime_seconds: int) -> str | None:
-    """Why polling every `poll_seconds` for up to `judge_max_runtime_seconds` could exhaust the
-    execution's history, or None when it fits.
+def history_budget_problem(
+    poll_seconds: int, judge_max_runtime_seconds: int, endpoint_polls: int = 0
+) -> str | None:
+    """Why polling every `poll_seconds` for up to `judge_max_runtime_seconds`, after up to
+    `endpoint_polls` passes of the per-run endpoint wait loop, could exhaust the execution's
+    history, or None when it fits.
 
     A job may run for its whole `MaxRuntimeInSeconds`; the loop then passes about runtime / poll
     times (plus one), and an execution whose history is full fails, after the judge was paid.
+    Per-run endpoints that start slowly use their whole bound (`Settings.endpoint_max_polls`) first.
     """
     if poll_seconds < 1:
         return f"poll_seconds={poll_seconds}: must be at least 1 (each poll adds {EVENTS_PER_POLL} events)"
     passes = -(-judge_max_runtime_seconds // poll_seconds) + 1
-    events = passes * EVENTS_PER_POLL + HISTORY_RESERVE_EVENTS
+    endpoint_events = endpoint_polls * EVENTS_PER_ENDPOINT_POLL
+    events = passes * EVENTS_PER_POLL + endpoint_events + HISTORY_RESERVE_EVENTS
     if events <= HISTORY_EVENT_LIMIT:
         return None
-    budget = (HISTORY_EVENT_LIMIT - HISTORY_RESERVE_EVENTS) // EVENTS_PER_POLL - 1
+    budget = (HISTORY_EVENT_LIMIT - HISTORY_RESERVE_EVENTS - endpoint_events) // EVENTS_PER_POLL - 1
+    endpoints = (
+        f" after {endpoint_polls} endpoint polls × {EVENTS_PER_ENDPOINT_POLL} events"
+        if endpoint_polls
+        else ""
+    )
+    if budget < 1:
+        return (
+            f"poll_seconds={poll_seconds}: the per-run endpoint wait alone ({endpoint_polls} polls × "
+            f"{EVENTS_PER_ENDPOINT_POLL} events) leaves no room in the execution's "
+            f"{HISTORY_EVENT_LIMIT:,}-event history; use a larger endpoint_poll_seconds"
+        )
     least = -(-judge_max_runtime_seconds // budget)
     return (
         f"poll_seconds={poll_seconds} with judge_max_runtime_seconds={judge_max_runtime_seconds}: a judge "
-        f"job running its full time would add {passes} polls × {EVENTS_PER_POLL} events, over the "
+        f"job running its full time would add {passes} polls × {EVENTS_PER_POLL} events{endpoints}, over the "
         f"execution's {HISTORY_EVENT_LIMIT:,}-event history; use poll_seconds ≥ {least} or a shorter "
         "judge_max_runtime_seconds"
     )
@@ -175,7 +199,9 @@ class Settings(BaseModel):
                 self.max_input_tokens,
                 f"less than max_total_tokens ({self.max_total_tokens})",
             )
-        history = history_budget_problem(self.poll_seconds, self.judge_max_runtime_seconds)
+        history = history_budget_problem(
+            self.poll_seconds, self.judge_max_runtime_seconds, self.endpoint_max_polls()
+        )
         if history is not None:
             raise _FieldError("poll_seconds", self.poll_seconds, history.split(": ", 1)[1])
         tags = catalog.variant("binary").image_tags
@@ -241,6 +267,19 @@ class Settings(BaseModel):
             f"{model_id}: ~{billions:g}B parameters = ~{2 * billions:g} GB of 16-bit weights downloaded "
             f"at 50 MB/s ({40 * billions:.0f} s) + 300 s to start, load and warm up TGI"
         )
+
+    def endpoint_start_seconds(self) -> int:
+        """How long per-run endpoints may take to be InService: instance provisioning (up to
+        ENDPOINT_PROVISIONING_SECONDS) plus the slower model's start-up health-check timeout."""
+        health = max(self.startup_health_check_seconds(w)[0] for w in ("A", "B"))
+        return ENDPOINT_PROVISIONING_SECONDS + health
+
+    def endpoint_max_polls(self) -> int:
+        """Passes of the per-run endpoint wait loop before the run fails by name; 0 when the
+        endpoints are persistent (the state machine then has no such loop)."""
+        if self.endpoints_mode != "per_run":
+            return 0
+        return -(-self.endpoint_start_seconds() // self.endpoint_poll_seconds)
 
     def endpoint_config_name(self, which: Literal["A", "B"]) -> str:
         """The EndpointConfig of model `which`, named by its content so both stacks derive it and a

@@ -1,21 +1,40 @@
 """The details parquet's `metrics` cells -> dicts: one parser, fast at 100,000 rows, never `eval`.
 
 The judge writes each row's `metrics` as a Python dict literal (`str()` of a dict: single quotes,
-`True`/`False`/`None`). `ast.literal_eval` reads that safely but slowly: it builds and walks a
-syntax tree in Python, most of a large summary's time. So a batch of cells is first read as JSON:
+`True`/`False`/`None`). `ast.literal_eval` reads that safely but slowly (it builds and walks a
+syntax tree in Python: ~95 µs a cell, most of a large summary's time). So a group of cells is
+translated into JSON with whole-group operations and read by the C JSON scanner, and the
+translation is exact by construction, so nothing needs checking afterwards:
 
-1. rewrite: the batch is joined and turned into JSON text with a fixed series of `str.replace`
-   calls (quote delimiters by their context, `True` -> `true`, `\\x` -> `\\u00`...), C speed;
-2. parse: one `json.loads` for the whole batch;
-3. verify: a cell's JSON value is kept only if `repr(value) == cell`, i.e. only if printing it
-   back gives the cell's exact text. `ast.literal_eval` of that text is then that same value, so
-   nothing the rewrite could get wrong (a quote or a `True` inside a string, hand-written
-   spacing, a merged cell) survives: such a cell is simply not verified;
-4. every cell not verified is read with `ast.literal_eval`, which decides, and names the row if
-   it cannot.
+1. escapes: `\\\\`, `\\'`, `\\"` are set aside first (left to right, as Python's tokenizer pairs
+   them), so every quote character left is a string delimiter or the other kind of quote inside a
+   string;
+2. strings: Python's rule (a string opened by `'` ends at the next `'`, by `"` at the next `"`)
+   is followed over the quote positions only, for all cells of the group at once with numpy (one
+   step per string of the longest cell); delimiters become `"`, a `"` inside a `'...'` string
+   becomes `\\"`, and the escapes Python and JSON spell differently are rewritten (`\\'` -> `'`,
+   `\\xhh` -> `\\u00hh`);
+3. outside strings: `True`/`False`/`None` become `true`/`false`/`null`; a cell holding JSON's
+   own `true`/`false`/`null` outside a string goes to `ast.literal_eval`, and the scanner refuses
+   `NaN`/`Infinity`, so no JSON word is accepted where Python would refuse it (any other bare
+   word outside a string is no JSON, so the scanner refuses it too);
+4. each cell is read by the C JSON scanner on its own; a cell it cannot read whole is read by
+   `ast.literal_eval`, which decides, and names the row if it cannot.
 
-The result is always exactly what `ast.literal_eval` gives (`tests/results` checks it on every
-escape `repr` writes); only the time differs: see `benchmarks/bench_summarize.py`.
+Why the result is `ast.literal_eval`'s: every JSON text the scanner accepts is then a Python
+literal with the same value. JSON's grammar (objects with string keys, arrays, strings, numbers,
+`true`/`false`/`null`) is a subset of Python's literals; its numbers are Python's numbers read by
+the same `float()`/`int()`; its whitespace is Python's; duplicate keys keep the first position
+and the last value in both. What JSON spells or reads otherwise is kept out before the scanner
+sees it: `\\/` (a slash in JSON, two characters in Python) and `\\u` surrogate escapes (JSON
+pairs `\\ud83d\\ude00` into one character, Python keeps two), raw surrogates (Python cannot
+compile them), and the placeholder characters \\x00, \\x02-\\x05 (Python source cannot hold
+\\x00; the others only in strings, where JSON refuses raw control characters anyway). Tuples,
+sets, trailing commas, `+1`, `.5`, `1_000`, `0x1F`, `1j`, `nan`, string prefixes, implicit
+concatenation, `\\a`/`\\v`/`\\0`/`\\N{...}`/`\\U...` escapes and line continuations are not JSON
+(or leave a letter outside a string), so such cells go to `ast.literal_eval`.
+`tests/results/test_metrics_cells.py` checks this against `ast.literal_eval` on tricky cells;
+`benchmarks/bench_summarize.py` measures the time.
 """
 
 from __future__ import annotations
@@ -23,6 +42,7 @@ from __future__ import annotations
 import ast
 import gc
 import json
+import re
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -31,60 +51,159 @@ import numpy as np
 from novajudge.errors import ResultsError
 from novajudge.verdicts import cell_text
 
-#: Cells rewritten and parsed together: bounds the memory of one batch's decoded dicts.
+#: Cells decoded together and handed on as one batch: bounds the memory of the decoded dicts.
 BATCH = 2000
+#: Cells translated together: numpy's per-call cost is shared by more cells (one step per string
+#: of the longest cell), while the translated text stays a few tens of MB.
+GROUP = 10 * BATCH
+#: Strings per cell followed by the vectorised scan; a cell with more goes to `ast.literal_eval`.
+MAX_STRINGS = 4096
 
-# Python literal text -> JSON text, in this order. A dict's `repr` puts a string's delimiters
-# after `{`, `, `, `: ` and before `: `, `, `, `}`; it double-quotes a string only when the string
-# holds a `'` and no `"`. So: escape every `"` and restore the delimiters of "..." strings (only
-# where the batch has a `"`), turn the delimiters of '...' strings into `"`, the keywords into
-# JSON's, and (only where the batch has a backslash) the escapes JSON spells otherwise. Where a
-# string's content happens to match one of these contexts, or a list holds strings or keywords
-# (`[`/`]` contexts are left out: the judge's metrics hold none, and each pass costs a scan of the
-# batch), the result is wrong or no JSON, and verification (step 3) rejects it.
-_DOUBLE_QUOTED: tuple[tuple[str, str], ...] = (
-    ('"', '\\"'),
-    *((f'{before}\\"', f'{before}"') for before in ("{", ", ", ": ")),
-    *((f'\\"{after}', f'"{after}') for after in (": ", ", ", "}")),
-)
-_SINGLE_QUOTED_AND_KEYWORDS: tuple[tuple[str, str], ...] = (
-    *((f"{before}'", f'{before}"') for before in ("{", ", ", ": ")),
-    *((f"'{after}", f'"{after}') for after in (": ", ", ", "}")),
-    (": True", ": true"),
-    (": False", ": false"),
-    (": None", ": null"),
-)
-_ESCAPES: tuple[tuple[str, str], ...] = (
-    ("\\\\", "\x02"),  # an escaped backslash, set aside so `\\x41` is not read as `\x41`
-    ("\\'", "'"),
-    ("\\x", "\\u00"),
-    ("\x02", "\\\\"),
-)
+_SEPARATOR = "\x00"  # between cells in a batch; Python source cannot hold it
+_PLACEHOLDERS = ("\x02", "\x03", "\x04", "\x05")  # set-aside escapes; a cell holding one is not translated
+_SINGLE, _DOUBLE, _INNER_DOUBLE = ord("'"), ord('"'), 5
+_UNSAFE_ESCAPE = re.compile(r"\\/|\\u[dD][89a-fA-F]")  # spelled or read otherwise by JSON
+_KEYWORDS = {b"True": b"true", b"False": b"false", b"None": b"null"}
+_JSON_WORDS = (b"true", b"false", b"null")  # JSON reads them, Python does not (NaN, Infinity: below)
+_UNSAFE_ESCAPE_BYTES = re.compile(_UNSAFE_ESCAPE.pattern.encode())
 
 
-def _fast(texts: list[str]) -> list[Any]:
-    """The JSON reading of each text where `repr` gives the text back, else `_UNREAD`."""
-    joined = "\n".join(texts)  # a repr never holds a raw line break: the cells stay apart
-    steps = _SINGLE_QUOTED_AND_KEYWORDS
-    if '"' in joined:
-        steps = _DOUBLE_QUOTED + steps
-    if "\\" in joined:
-        steps = steps + _ESCAPES
-    for old, new in steps:
-        joined = joined.replace(old, new)
-    values = _json(f"[{joined.replace(chr(10), ',')}]")
-    if not isinstance(values, list) or len(values) != len(texts):
-        # One odd cell spoils a batch: read the cells one by one, still without literal_eval.
-        pieces = joined.split("\n")
-        values = [_json(p) for p in pieces] if len(pieces) == len(texts) else [_UNREAD] * len(texts)
-    return [v if v is not _UNREAD and repr(v) == t else _UNREAD for v, t in zip(values, texts, strict=True)]
+def _refuse(constant: str) -> Any:
+    raise ValueError(f"{constant} is JSON, not Python")
 
 
-def _json(text: str) -> Any:
+#: The C scanner: one value at an index, strict strings; JSON's NaN and Infinity refused.
+_SCAN = json.JSONDecoder(parse_constant=_refuse).scan_once
+
+
+def _has_surrogate(text: str) -> bool:
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _unsafe(text: str) -> bool:
+    """A cell the translation must not touch: see the module docstring."""
+    return (
+        _SEPARATOR in text
+        or any(p in text for p in _PLACEHOLDERS)
+        or bool(_UNSAFE_ESCAPE.search(text.replace("\\\\", "\x02")))
+        or (not text.isascii() and _has_surrogate(text))
+    )
+
+
+def _strings(b: np.ndarray, seps: np.ndarray, bad: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Byte positions of the opening and closing delimiters of every string and of the `"` inside
+    `'...'` strings, following Python's rule for all cells at once; a cell with an unterminated
+    string (or more than `MAX_STRINGS`) is marked in `bad`."""
+    qpos = np.flatnonzero((b == _SINGLE) | (b == _DOUBLE))
+    qtype = b[qpos]
+    nxt = np.full(qpos.size, qpos.size, dtype=np.int32)  # the next quote of the same kind
+    for kind in (_SINGLE, _DOUBLE):
+        same = np.flatnonzero(qtype == kind).astype(np.int32)
+        nxt[same[:-1]] = same[1:]
+    # Each cell's quotes are qpos[first[c]:stop[c]]; small per-cell arrays, not per-quote ones.
+    stop = np.append(np.searchsorted(qpos, seps), qpos.size).astype(np.int32)
+    first = np.append(0, stop[:-1]).astype(np.int32)
+    cells = np.flatnonzero(first < stop)
+    cur, limit = first[cells], stop[cells]
+    opens: list[np.ndarray] = []
+    closes: list[np.ndarray] = []
+    for _ in range(MAX_STRINGS):  # one string of every cell still scanning per step
+        if not cur.size:
+            break
+        end = nxt[cur]
+        ok = end < limit
+        if not ok.all():
+            bad[cells[~ok]] = True  # unterminated
+            cur, end, cells, limit = cur[ok], end[ok], cells[ok], limit[ok]
+        opens.append(cur)
+        closes.append(end)
+        cur = end + 1
+        more = cur < limit
+        if not more.all():
+            cur, cells, limit = cur[more], cells[more], limit[more]
+    else:
+        bad[cells] = True
+    delimiter = np.zeros(qpos.size, dtype=bool)
+    opening = np.sort(np.concatenate(opens)) if opens else np.zeros(0, dtype=np.int32)
+    closing = np.sort(np.concatenate(closes)) if closes else np.zeros(0, dtype=np.int32)
+    delimiter[opening] = True
+    delimiter[closing] = True
+    return qpos[opening], qpos[closing], qpos[~delimiter & (qtype == _DOUBLE)]
+
+
+def _find_all(b: np.ndarray, word: bytes) -> np.ndarray:
+    """Where `word` starts in `b` (one vectorised pass for its first byte, then the candidates)."""
+    at = np.flatnonzero(b[: max(b.size - len(word) + 1, 0)] == word[0])
+    for k in range(1, len(word)):
+        at = at[b[at + k] == word[k]]
+    return at
+
+
+def _translate(texts: list[str]) -> list[str | None]:
+    """Each cell as JSON text, None where the cell is left to `ast.literal_eval`."""
+    try:
+        data = _SEPARATOR.join(texts).encode("utf-8")  # quotes, letters, controls: one byte each
+    except UnicodeEncodeError:
+        data = b""  # a raw surrogate somewhere
+    if data:
+        control = np.frombuffer(data, dtype=np.uint8)
+        control = control[control < 6]
+        if (control >= 2).any() or control.size - np.count_nonzero(control) != len(texts) - 1:
+            data = b""  # a placeholder or a separator inside a cell
+    if data and b"\\" in data:  # escape pairs first, left to right, as Python's tokenizer reads them
+        data = data.replace(b"\\\\", b"\x02").replace(b"\\'", b"\x03").replace(b'\\"', b"\x04")
+        if _UNSAFE_ESCAPE_BYTES.search(data):
+            data = b""
+    if not data:  # rare: translate the others, leave these cells to literal_eval
+        unsafe = [_unsafe(t) for t in texts]
+        keep = [i for i, u in enumerate(unsafe) if not u]
+        out: list[str | None] = [None] * len(texts)
+        if len(keep) < len(texts):
+            for i, piece in zip(keep, _translate([texts[i] for i in keep]) if keep else [], strict=True):
+                out[i] = piece
+        return out
+    buf = bytearray(data)
+    b = np.frombuffer(buf, dtype=np.uint8)
+    seps = np.flatnonzero(b == 0)
+    bad = np.zeros(len(texts), dtype=bool)
+    opens, closes, inner_double = _strings(b, seps, bad)
+    b[opens] = _DOUBLE
+    b[closes] = _DOUBLE
+    b[inner_double] = _INNER_DOUBLE
+    for word in (*_JSON_WORDS, *_KEYWORDS):  # outside strings only; JSON's own words first
+        if word not in data:
+            continue
+        at = _find_all(b, word)
+        at = at[np.searchsorted(opens, at, "right") == np.searchsorted(closes, at)]
+        if word in _KEYWORDS:
+            for k, byte in enumerate(_KEYWORDS[word]):
+                b[at + k] = byte
+        else:
+            bad[np.searchsorted(seps, at)] = True
+    del b, data
+    text = buf.decode("utf-8")
+    del buf
+    if "\x05" in text:
+        text = text.replace("\x05", '\\"')
+    if "\\" in text or "\x02" in text:
+        text = text.replace("\\x", "\\u00").replace("\x02", "\\\\").replace("\x03", "'")
+        text = text.replace("\x04", '\\"')
+    return [None if not_ok else piece for piece, not_ok in zip(text.split(_SEPARATOR), bad, strict=True)]
+
+
+def _read(piece: str | None) -> Any:
+    """The value of one translated cell, or `_UNREAD` when the scanner cannot read all of it."""
+    if piece is None:
         return _UNREAD
+    try:
+        value, end = _SCAN(piece, 0)
+    except (StopIteration, ValueError, RecursionError):
+        return _UNREAD
+    return value if end == len(piece) else _UNREAD
 
 
 _UNREAD = object()
@@ -103,31 +222,48 @@ def iter_metrics(cells: Sequence[Any] | np.ndarray, source: str) -> Iterator[lis
     A dict cell passes through; an empty cell is `{}`. Errors name `source` and the row:
     "`<source>` row 7: field 'metrics' is not a Python dict literal (...)".
     """
-    for start in range(0, len(cells), BATCH):
+    for group in range(0, len(cells), GROUP):
         chunk = [
             c.strip() if type(c) is str else c if isinstance(c, dict) else cell_text(c).strip()
-            for c in cells[start : start + BATCH]
+            for c in cells[group : group + GROUP]
         ]
         todo = [i for i, c in enumerate(chunk) if isinstance(c, str) and c]
-        parsed: list[Any] = [c if isinstance(c, dict) else {} for c in chunk]
-        # A batch allocates a few hundred thousand objects at once, all alive until it is done:
-        # the cyclic collector would walk them again and again for nothing.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            values = _fast([chunk[i] for i in todo]) if todo else []
-        finally:
-            if collecting:
-                gc.enable()
-        for i, value in zip(todo, values, strict=True):
-            where = f"{source} row {start + i}"
-            value = _slow(chunk[i], where) if value is _UNREAD else value
-            if not isinstance(value, dict):
-                raise ResultsError(
-                    f"{where}: field 'metrics' is a {type(value).__name__}, expected a dict literal"
-                )
-            parsed[i] = value
-        yield parsed
+        pieces: list[str | None] = [None] * len(chunk)
+        for i, piece in zip(todo, _translate([chunk[i] for i in todo]) if todo else [], strict=True):
+            pieces[i] = piece
+        for start in range(0, len(chunk), BATCH):
+            yield _batch(chunk, pieces, start, group, source)
+        del chunk, pieces
+
+
+def _batch(chunk: list[Any], pieces: list[str | None], start: int, group: int, source: str) -> list[Any]:
+    """Rows `start` to `start + BATCH` of a group, decoded; the cells not read go to `_slow`."""
+    # A batch allocates a few hundred thousand objects at once, all alive until it is done: the
+    # cyclic collector would walk them again and again for nothing.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        values = [_read(p) for p in pieces[start : start + BATCH]]
+    finally:
+        if collecting:
+            gc.enable()
+    parsed: list[Any] = []
+    for i, value in enumerate(values, start=start):
+        if type(value) is dict:  # the common case: read by the fast path
+            parsed.append(value)
+            continue
+        cell = chunk[i]
+        if not isinstance(cell, str) or not cell:
+            parsed.append(cell if isinstance(cell, dict) else {})
+            continue
+        where = f"{source} row {group + i}"
+        value = _slow(cell, where) if value is _UNREAD else value
+        if not isinstance(value, dict):
+            raise ResultsError(
+                f"{where}: field 'metrics' is a {type(value).__name__}, expected a dict literal"
+            )
+        parsed.append(value)
+    return parsed
 
 
 def parse_metrics(cells: Sequence[Any] | np.ndarray, source: str) -> list[dict[str, Any]]:

@@ -198,19 +198,25 @@ def validate_run(
     bucket: str | None,
     judge_max_runtime_seconds: int | None,
     execution_name: str | None = None,
+    endpoint_polls: int = 0,
 ) -> RunRequest:
     """The one validator of a run request: `novajudge start` and the generate function both call it,
     so the command line refuses (exit 2, nothing started) exactly what the function would refuse.
 
     `bucket` and `judge_max_runtime_seconds` are the deployment's; None skips the checks that need
     them (the command line validates once before it has looked the deployment up, then again).
+    `endpoint_polls` is the deployment's per-run endpoint wait bound (`Settings.endpoint_max_polls`),
+    counted in the history budget; the generate function does not know it and passes 0 (the
+    configuration was checked with it at synth for the deployment's own `poll_seconds`).
     """
     request = parse_run_request(raw, execution_name=execution_name, defaults=defaults)
     problems = []
     if bucket is not None:
         problems.append(dataset_bucket_problem(request.dataset, bucket))
     if judge_max_runtime_seconds is not None:
-        problems.append(history_budget_problem(request.poll_seconds, judge_max_runtime_seconds))
+        problems.append(
+            history_budget_problem(request.poll_seconds, judge_max_runtime_seconds, endpoint_polls)
+        )
     if request.dataset.source == "squad-sample" and request.offset + request.questions > BUNDLED_SAMPLE_ROWS:
         problems.append(
             f"the bundled sample has {BUNDLED_SAMPLE_ROWS} rows; offset {request.offset} + "

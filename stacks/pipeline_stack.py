@@ -33,6 +33,7 @@ from stacks.constructs import nag
 from stacks.constructs.python_function import PythonFunction
 from stacks.constructs.run_endpoints import RunEndpointsSpec
 from stacks.constructs.state_machine import EvaluationStateMachine
+from stacks.constructs.teardown import StackTeardown, TeardownSpec
 
 #: The Python whose interpreter the tests import every bundle with (python_function.IMPORT_TESTED_PYTHON,
 #: tests/infra/test_bundle_size.py); every pinned package has cp313 manylinux x86_64 wheels.
@@ -47,13 +48,16 @@ GENERATION_BOUND = cdk.Duration.hours(24)
 START_JUDGE_TIMEOUT = cdk.Duration.minutes(2)
 SUMMARIZE_TIMEOUT = cdk.Duration.minutes(10)
 CLEANUP_TIMEOUT = cdk.Duration.minutes(1)
+#: One teardown sweep (list, stop, delete; many InProgress jobs of the account mean many ListTags).
+TEARDOWN_TIMEOUT = cdk.Duration.minutes(3)
+#: After `cdk destroy` stopped executions, a start_judge invocation in flight may still start a job
+#: until its own timeout: the teardown sweeps again until then (plus a margin).
+TEARDOWN_SETTLE = START_JUDGE_TIMEOUT.plus(cdk.Duration.seconds(30))
 #: The status changes after which the cleanup function runs: every ending but SUCCEEDED.
 CLEANUP_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 #: Above the judge's own MaxRuntimeInSeconds: instance provisioning and image download are not
 #: counted in it, and a poll interval may overshoot the end of the job.
 JUDGE_PROVISIONING_MARGIN = cdk.Duration.hours(2)
-#: Per-run endpoints: SageMaker's instance provisioning before the container starts.
-ENDPOINT_PROVISIONING_MARGIN = cdk.Duration.minutes(15)
 
 
 class PipelineStack(cdk.Stack):
@@ -194,6 +198,7 @@ class PipelineStack(cdk.Stack):
         self.run_ended_rule = self._run_ended_rule()
         self._wire_permissions()
         self._acknowledge_findings()
+        self.teardown = self._teardown(run_endpoint_prefix)
 
         cdk.CfnOutput(
             self,
@@ -254,6 +259,45 @@ class PipelineStack(cdk.Stack):
         )
         return rule
 
+    def _teardown(self, run_endpoint_prefix: str | None) -> StackTeardown:
+        """What `cdk destroy` stops first: executions, per-run endpoints, tagged judge jobs."""
+        settle, give_up = self.teardown_seconds(self.settings)
+        function = self._function(
+            "Teardown",
+            "teardown",
+            "On stack deletion stops running executions, per-run endpoints and this stack's judge jobs",
+            memory_size=256,
+            timeout=TEARDOWN_TIMEOUT,
+            environment={
+                "STATE_MACHINE_ARN": self.state_machine.state_machine.state_machine_arn,
+                "JUDGE_JOB_STACK_TAG": self.stack_name,
+                **({"RUN_ENDPOINT_PREFIX": run_endpoint_prefix} if run_endpoint_prefix else {}),
+                "TEARDOWN_SETTLE_SECONDS": str(settle),
+                "TEARDOWN_GIVE_UP_SECONDS": str(give_up),
+            },
+        )
+        return StackTeardown(
+            self,
+            "StackTeardown",
+            function=function,
+            state_machine=self.state_machine.state_machine,
+            spec=TeardownSpec(
+                endpoint_arns=tuple(self.endpoint_arns()) if run_endpoint_prefix else (),
+                training_job_arns=self.training_job_arns(),
+                stop_jobs=self.stop_own_judge_jobs("StopOwnJudgeTrainingJobs"),
+                settle_seconds=settle,
+                give_up_seconds=give_up,
+            ),
+        )
+
+    @classmethod
+    def teardown_seconds(cls, settings: Settings) -> tuple[int, int]:
+        """(settle, give up) of the teardown: per-run endpoints a stopped run left `Creating` can
+        only be deleted once started or failed, so in per-run mode it waits out their start bound."""
+        settle = int(TEARDOWN_SETTLE.to_seconds())
+        starting = cls.endpoint_start_seconds(settings) if settings.endpoints_mode == "per_run" else 0
+        return settle, settle + starting + settings.endpoint_poll_seconds
+
     def run_endpoints_spec(self) -> RunEndpointsSpec:
         s = self.settings
         prefix = s.run_endpoint_prefix()
@@ -274,14 +318,11 @@ class PipelineStack(cdk.Stack):
 
     @staticmethod
     def endpoint_start_seconds(settings: Settings) -> int:
-        """How long per-run endpoints may take to be InService: instance provisioning (up to
-        ENDPOINT_PROVISIONING_MARGIN) plus the slower model's start-up health-check timeout."""
-        health = max(settings.startup_health_check_seconds(w)[0] for w in ("A", "B"))
-        return int(ENDPOINT_PROVISIONING_MARGIN.to_seconds()) + health
+        return settings.endpoint_start_seconds()
 
-    @classmethod
-    def endpoint_max_polls(cls, settings: Settings) -> int:
-        return -(-cls.endpoint_start_seconds(settings) // settings.endpoint_poll_seconds)
+    @staticmethod
+    def endpoint_max_polls(settings: Settings) -> int:
+        return settings.endpoint_max_polls()
 
     @classmethod
     def state_machine_timeout(cls, settings: Settings) -> cdk.Duration:

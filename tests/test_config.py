@@ -119,6 +119,33 @@ def test_cdk_synth_exits_non_zero_with_the_one_line(tmp_path: Path) -> None:
     assert "error: invalid configuration: model_a_num_gpus=4: expected one of [1, 2]" in output
 
 
+def test_history_budget_counts_the_per_run_endpoint_wait() -> None:
+    """Issue 14's leftover: the per-run endpoint wait loop's events count too.
+
+    By hand, with per-run defaults: model B (7B) gets a 300 + 40 × 7 = 580 → 600 s health check, so
+    endpoints may take 900 + 600 = 1,500 s; polled every 2 s that is 750 passes × 16 events (Wait 2,
+    two describe Tasks 5 + 5, Pass 2, Choice 2) = 12,000. With a 14,400 s judge, polls of 10 s add
+    (1,440 + 1) × 9 = 12,969: 12,969 + 12,000 + 1,000 = 25,969 > 25,000, refused; 11 s add
+    (1,310 + 1) × 9 = 11,799: 24,799, fits. The least poll is ceil(14,400 / ((25,000 − 1,000 −
+    12,000) // 9 − 1 = 1,332)) = 11. Persistent endpoints have no such loop: 10 s fits there.
+    """
+    from novajudge.config import history_budget_problem
+
+    base = {"endpoints_mode": "per_run", "endpoint_poll_seconds": 2, "judge_max_runtime_seconds": 14400}
+    assert Settings.from_mapping({**base, "poll_seconds": 11}).endpoint_max_polls() == 750
+    refused = r"poll_seconds=10: .*after 750 endpoint polls .*use poll_seconds ≥ 11"
+    with pytest.raises(ConfigError, match=refused):
+        Settings.from_mapping({**base, "poll_seconds": 10})
+    persistent = Settings.from_mapping({**base, "endpoints_mode": "persistent", "poll_seconds": 10})
+    assert persistent.poll_seconds == 10
+    assert history_budget_problem(10, 14400, 750) is not None
+    assert history_budget_problem(11, 14400, 750) is None
+    assert history_budget_problem(10, 14400, 0) is None
+    # Polled every second the endpoints alone take 1,500 × 16 = 24,000 events: no room for a judge.
+    with pytest.raises(ConfigError, match=r"endpoint wait alone .*1500 polls"):
+        Settings.from_mapping({**base, "endpoint_poll_seconds": 1, "poll_seconds": 3600})
+
+
 def test_per_model_concurrency_defaults_reach_the_run_defaults() -> None:
     """64 each (docs/design.md, "Generation throughput"), carried to the generate function as the
     run's defaults, and settable apart (A and B saturate at different points)."""

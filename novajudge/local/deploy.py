@@ -48,6 +48,9 @@ SKIPPED_TYPES: dict[str, str] = {
 }
 #: Lambda functions without `novajudge:source` Metadata are CDK helpers (custom resource providers).
 HELPER_FUNCTION_REASON = "no novajudge:source Metadata: a CDK deploy-time helper, nothing to run locally"
+#: Metadata the stacks put on other deploy-time helpers they know of (the teardown Provider's waiter
+#: state machine, `stacks/constructs/teardown.py`): skipped like helper functions.
+HELPER_MARKER = "novajudge:helper"
 SKIP_MARKER = "local-skipped-"
 
 
@@ -189,11 +192,19 @@ class _StackDeployer:
             )
             if rtype == "AWS::Lambda::Function" and "novajudge:source" not in res.get("Metadata", {}):
                 reason = HELPER_FUNCTION_REASON
+            if HELPER_MARKER in res.get("Metadata", {}):
+                reason = (
+                    f"{HELPER_MARKER} Metadata ({res['Metadata'][HELPER_MARKER]}): nothing to run locally"
+                )
             if creator is None and reason is None:
                 reason = "not emulated: unknown to novajudge.local.deploy"
             if reason is not None:
+                skipped_name = f"{SKIP_MARKER}{self.stack.name}-{logical}"
+                if rtype == "AWS::StepFunctions::StateMachine":  # its Ref is an ARN (IAM resources)
+                    region, account = self.emu.region, self.emu.account_id
+                    skipped_name = f"{self.arn_prefix}:states:{region}:{account}:stateMachine:{skipped_name}"
                 self.resolver.physical[logical] = Physical(
-                    f"{SKIP_MARKER}{self.stack.name}-{logical}",
+                    skipped_name,
                     {"_service": rtype.split("::")[1].lower() if rtype.startswith("AWS::") else "custom"},
                     skipped=True,
                 )

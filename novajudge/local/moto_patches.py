@@ -23,7 +23,7 @@ output archive. Three methods are wrapped; everything else is moto as shipped:
 - `StopTrainingJob` (absent from moto 5.2.5's SageMaker): added to `SageMakerModelBackend` and
   `SageMakerResponse`, with SageMaker's semantics: a job `InProgress` becomes `Stopped` (no
   FailureReason, like a real stop), any other status is refused with `ValidationException`.
-- `SageMakerModelBackend.create_endpoint` / `describe_endpoint`: moto's endpoints are
+- `SageMakerModelBackend.create_endpoint` / `describe_endpoint` / `list_endpoints`: moto's endpoints are
   `InService` at once; an endpoint may report `Creating` for `registry.endpoint_start_seconds`
   and then `registry.endpoint_start_hook`'s verdict (None: `InService`, else `Failed` with that
   FailureReason), so the per-run start-up loop and its failures really run.
@@ -300,6 +300,15 @@ def install() -> None:
                 _settle_endpoint(endpoint)
             return original_describe_endpoint(self, endpoint_name)
 
+        original_list_endpoints = SageMakerModelBackend.list_endpoints
+
+        def list_endpoints(self: Any, *args: Any, **kwargs: Any) -> Any:
+            # As SageMaker does, a listing shows each endpoint's current status (the teardown
+            # decides by it), not the one moto stored when somebody last described it.
+            for endpoint in self.endpoints.values():
+                _settle_endpoint(endpoint)
+            return original_list_endpoints(self, *args, **kwargs)
+
         def list_service_quotas(self: Any) -> str:
             params = json.loads(self.body or "{}")
             code = str(params.get("ServiceCode"))
@@ -334,6 +343,7 @@ def install() -> None:
         SageMakerModelBackend.create_endpoint = create_endpoint
         ServiceQuotasResponse.list_service_quotas = list_service_quotas
         SageMakerModelBackend.describe_endpoint = describe_endpoint
+        SageMakerModelBackend.list_endpoints = list_endpoints
         SageMakerResponse.stop_training_job = stop_training_job_response
         _installed = True
 

@@ -92,6 +92,7 @@ def build_input(
             defaults=settings.run_defaults(),
             bucket=bucket,
             judge_max_runtime_seconds=settings.judge_max_runtime_seconds,
+            endpoint_polls=settings.endpoint_max_polls(),
         )
     except InvalidRunRequest as exc:
         raise UsageProblem(str(exc)) from None

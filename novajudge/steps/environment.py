@@ -323,3 +323,36 @@ class CleanupEnvironment:
             region=region,
             run_endpoint_prefix=environ.get("RUN_ENDPOINT_PREFIX", "").strip() or None,
         )
+
+
+@dataclass(frozen=True)
+class TeardownEnvironment:
+    """The teardown function (the pipeline stack's delete-time custom resource): what it may stop."""
+
+    #: `STATE_MACHINE_ARN`: the state machine whose RUNNING executions are stopped.
+    state_machine_arn: str
+    #: `JUDGE_JOB_STACK_TAG`: only training jobs tagged `novajudge:stack=<this>` are stopped.
+    stack_tag: str
+    #: `RUN_ENDPOINT_PREFIX`, set only with `endpoints_mode=per_run`: per-run endpoints to delete.
+    run_endpoint_prefix: str | None = None
+    #: `TEARDOWN_SETTLE_SECONDS`: after stopping executions, how long a start_judge invocation
+    #: already in flight may still start a job (its timeout); swept again until then.
+    settle_seconds: int = 150  # the stack sets START_JUDGE_TIMEOUT plus a margin
+    #: `TEARDOWN_GIVE_UP_SECONDS`: after this, isComplete reports what remains and lets the
+    #: deletion go on (below the Provider's total timeout, which would fail it).
+    give_up_seconds: int = 3600
+
+    @classmethod
+    def from_environ(cls, environ: Environ) -> TeardownEnvironment:
+        _require(environ, ("STATE_MACHINE_ARN", "JUDGE_JOB_STACK_TAG"), "teardown", ConfigError)
+        return cls(
+            state_machine_arn=environ["STATE_MACHINE_ARN"].strip(),
+            stack_tag=environ["JUDGE_JOB_STACK_TAG"].strip(),
+            run_endpoint_prefix=environ.get("RUN_ENDPOINT_PREFIX", "").strip() or None,
+            settle_seconds=_number(
+                environ, "TEARDOWN_SETTLE_SECONDS", int, cls.settle_seconds, ConfigError, 0
+            ),
+            give_up_seconds=_number(
+                environ, "TEARDOWN_GIVE_UP_SECONDS", int, cls.give_up_seconds, ConfigError, 1
+            ),
+        )

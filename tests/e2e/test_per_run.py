@@ -4,7 +4,7 @@ The endpoints stack defines only Models and EndpointConfigs; each execution crea
 endpoints (named `<prefix>-<md5(run id)>-a|b`), waits for InService, generates, deletes them before
 the judge, and deletes them on every failure. Each test lists what is left afterwards. Stand-in
 timings (endpoint start-up, poll interval) are shortened through the configuration
-(`endpoint_poll_seconds=1`) and `moto_patches.registry`, never by editing the deployed definition;
+(`endpoint_poll_seconds=3`) and `moto_patches.registry`, never by editing the deployed definition;
 the one test that needs the start-up loop's bound reached deploys a copy with only that bound lowered.
 """
 
@@ -31,7 +31,10 @@ from novajudge.ops.stop import stop_run
 
 pytestmark = pytest.mark.e2e
 
-CONTEXT = {**STAND_IN_CONTEXT, "endpoints_mode": "per_run", "endpoint_poll_seconds": "1"}
+#: 3 s: the shortest endpoint poll whose wait loop fits the execution's history budget with the
+#: stand-in models' start bound (900 s + an 1800 s health check for a model id without a size:
+#: 900 polls × 16 events; 1 s would be 2,700 polls, 43,200 events, refused at synth).
+CONTEXT = {**STAND_IN_CONTEXT, "endpoints_mode": "per_run", "endpoint_poll_seconds": "3"}
 
 
 def names_of(run_id: str) -> tuple[str, str]:
@@ -134,6 +137,7 @@ def test_deploy_creates_no_endpoints(env: Env) -> None:
 def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
     created: list[str] = []
     moto_patches.registry.endpoint_start_hook = lambda name: created.append(name)  # type: ignore[func-returns-value]
+    moto_patches.registry.endpoint_start_seconds = 4  # longer than one poll interval (3 s)
     arn = _start(env, "pr-ok")
     desc = _wait(env, arn)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
@@ -145,7 +149,7 @@ def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
         states.index("EndpointsInService?") < states.index("GenerateChunks") < states.index("DeleteEndpointA")
     )
     assert states.index("DeleteEndpointB") < states.index("StartJudgeJob")
-    assert states.count("WaitForEndpoints") >= 2  # Creating for 1.5 s, polled every second
+    assert states.count("WaitForEndpoints") >= 2  # Creating for 4 s, polled every 3 s
     request = json.loads(
         env.emu.client("s3").get_object(Bucket=env.bucket, Key="runs/pr-ok/request.json")["Body"].read()
     )
@@ -157,8 +161,8 @@ def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
         .read()
     )
     endpoints = summary["usage"]["endpoints"]
-    # Billed from the execution's start to the deletion: at least the 1.5 s the stand-ins took to start.
-    assert endpoints["mode"] == "per_run" and endpoints["seconds"] >= 1.5
+    # Billed from the execution's start to the deletion: at least the 4 s the stand-ins took to start.
+    assert endpoints["mode"] == "per_run" and endpoints["seconds"] >= 4
     assert endpoints["instance_seconds"] == pytest.approx(2 * endpoints["seconds"])
 
 
@@ -286,3 +290,47 @@ def test_stop_while_judging_and_again_after(env: Env) -> None:
         assert answer["function_error"] is None and answer["payload"]["stopped_jobs"] == []
     finally:
         moto_patches.registry.training_job_seconds = saved
+
+
+def test_stack_teardown_removes_what_a_run_left(env: Env) -> None:
+    """`cdk destroy` in the emulator: the DEPLOYED teardown function, invoked as the Provider does.
+
+    The run is caught while its endpoints are still `Creating` (SageMaker refuses to delete them
+    then) and nothing else cleans up (moto emits no status-change event): the Delete stops the
+    execution, isComplete polls until the endpoints can be deleted, deletes them, then completes.
+    """
+    moto_patches.registry.endpoint_start_seconds = 4
+    moto_patches.registry.extra_env["TEARDOWN_SETTLE_SECONDS"] = "0"  # no start_judge can be in flight
+    try:
+        arn = _start(env, "pr-teardown")
+        _wait(env, arn, state="WaitForEndpoints")
+        lam = env.emu.client("lambda")
+        (name,) = [n for n, source in env.deployment.functions.items() if source.name == "teardown"]
+
+        def invoke(event: dict[str, Any]) -> dict[str, Any]:
+            answer = lam.invoke(FunctionName=name, Payload=json.dumps(event).encode())
+            assert "FunctionError" not in answer, answer["Payload"].read()
+            return json.loads(answer["Payload"].read())
+
+        delete = {
+            "RequestType": "Delete",
+            "RequestId": "r1",
+            "ResponseURL": "...",
+            "StackId": "arn:aws:cloudformation:us-east-1:123456789012:stack/NovaJudge-Pipeline/1",
+            "LogicalResourceId": "StackTeardownResource",
+            "PhysicalResourceId": "NovaJudge-Pipeline-teardown",
+            "ResourceType": "Custom::NovaJudgeTeardown",
+            "ResourceProperties": {},
+        }
+        response = invoke(delete)
+        assert _wait(env, arn)["status"] == "ABORTED"
+        assert env.endpoints_left() == sorted(names_of("pr-teardown"))  # still Creating: not deletable yet
+        polls = 0
+        while not invoke({**delete, **response})["IsComplete"]:
+            polls += 1
+            assert polls < 30, "teardown never completed"
+            time.sleep(0.5)
+        assert polls >= 1  # it had to wait for the start-up to end
+        assert env.endpoints_left() == []
+    finally:
+        moto_patches.registry.extra_env.pop("TEARDOWN_SETTLE_SECONDS", None)

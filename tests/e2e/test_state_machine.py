@@ -98,7 +98,7 @@ def _get(env: Env, key: str) -> bytes:
 
 def test_deployment_is_complete(env: Env) -> None:
     assert not env.deployment.unknown_types
-    assert len(env.deployment.functions) == 6
+    assert len(env.deployment.functions) == 7
     assert {p.name for p in env.deployment.functions.values()} == {
         "prepare",
         "generate",
@@ -106,6 +106,7 @@ def test_deployment_is_complete(env: Env) -> None:
         "start_judge",
         "summarize",
         "cleanup",
+        "teardown",  # deployed, though only the (skipped) custom resource would invoke it
     }
     assert sorted(env.deployment.endpoints) == ["novajudge-model-a", "novajudge-model-b"]
 

@@ -60,3 +60,12 @@ def nag_violations(report: dict[str, Any]) -> list[tuple[str, str]]:
         for violation in plugin.get("violations", [])
         for construct in violation.get("violatingConstructs", [])
     ]
+
+
+def evaluation_machines(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The evaluation state machine by logical id (not the teardown Provider's waiter, a CDK helper)."""
+    return {
+        k: v
+        for k, v in of_type(template, "AWS::StepFunctions::StateMachine").items()
+        if k.startswith("Evaluation")
+    }

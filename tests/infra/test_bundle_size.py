@@ -37,7 +37,7 @@ from stacks.constructs.python_function import DEAD_DIRS, LambdaBundle, python_ve
 
 #: Lambda's limit on the unzipped deployment package (250 MB as AWS counts it: 250 * 2**20 bytes).
 LAMBDA_UNZIPPED_LIMIT = 250 * 2**20
-NAMES = ("prepare", "generate", "reduce", "start_judge", "summarize", "cleanup")
+NAMES = ("prepare", "generate", "reduce", "start_judge", "summarize", "cleanup", "teardown")
 #: Provided by the Lambda Python runtime itself (/var/runtime), not needed in the bundle.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"}
 LAMBDA_PYTHON = python_version(pipeline_stack.RUNTIME)
@@ -48,7 +48,7 @@ SDK_PACKAGES = ("sagemaker", "sagemaker_core", "omegaconf")
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """The four function assets of a real `cdk synth` with bundling on, by function name."""
+    """The five function assets of a real `cdk synth` with bundling on, by function name."""
     outdir = tmp_path_factory.mktemp("cdk.out.bundled")
     synth = synth_app(outdir, **{"aws:cdk:bundling-stacks": ["**"]})
     template = synth.templates["pipeline"]
@@ -136,7 +136,7 @@ def test_summarize_has_pandas_matplotlib_fastparquet_and_not_pyarrow(bundles: di
         assert list((path / compiled).glob(f"*.{CPYTHON_TAG}.so")), package
     assert not (path / "pyarrow").exists()
     assert not list(path.glob("pyarrow-*.dist-info"))
-    for name in ("generate", "start_judge", "cleanup"):
+    for name in ("generate", "start_judge", "cleanup", "teardown"):
         assert not (bundles[name] / "pandas").exists(), f"{name} does not need pandas"
 
 

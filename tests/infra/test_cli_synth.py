@@ -46,8 +46,10 @@ def test_cdk_synth_writes_every_template_without_credentials(tmp_path: Path) -> 
     }
     pipeline = json.loads((out / "NovaJudge-Pipeline.template.json").read_text())
     functions = [r for r in pipeline["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
-    assert len(functions) == 6  # prepare, generate, reduce, start_judge, summarize, cleanup
+    ours = [r for r in functions if "novajudge:source" in r.get("Metadata", {})]
+    assert len(ours) == 7  # prepare, generate, reduce, start_judge, summarize, cleanup, teardown
+    assert len(functions) == 10  # + the teardown Provider's onEvent, isComplete and onTimeout
     # Bundled assets exist in the assembly: each function's code is a real folder with its handler.
-    assets = [r["Metadata"]["aws:asset:path"] for r in functions]
+    assets = [r["Metadata"]["aws:asset:path"] for r in ours]
     for asset in assets:
         assert (out / asset / "handler.py").is_file() and (out / asset / "novajudge").is_dir()

@@ -30,12 +30,12 @@ from typing import Any
 import boto3
 import botocore.session
 import pytest
-from infra_helpers import as_list, of_type
+from infra_helpers import as_list, evaluation_machines, of_type
 from infra_synth import Synth
 from moto import mock_aws
 
 PARTITION, REGION, ACCOUNT = "aws", "us-east-1", "123456789012"
-NAMES = ("prepare", "generate", "reduce", "start_judge", "summarize", "cleanup")
+NAMES = ("prepare", "generate", "reduce", "start_judge", "summarize", "cleanup", "teardown")
 BUCKET = "novajudge-evaluation-bucket"
 EXECUTION = "c0ffee00-1234-4abc-9def-0123456789ab"
 #: Granted for the Lambda platform, not called by handler code: excluded from "every grant is used".
@@ -85,6 +85,12 @@ DESIGN_FLOOR = {
         ("sagemaker:StopTrainingJob", None),
         ("s3:GetObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/request.json"),
         ("s3:PutObject", f"arn:aws:s3:::{BUCKET}/runs/iam-squad/cleanup.json"),
+    },
+    # The stack's delete-time sweep: the running execution and the tagged judge job are stopped.
+    "teardown": {
+        ("states:StopExecution", None),
+        ("sagemaker:ListTags", None),
+        ("sagemaker:StopTrainingJob", None),
     },
 }
 #: The tag every judge job carries (novajudge.layout.JUDGE_JOB_TAG) and this app's pipeline stack.
@@ -247,6 +253,12 @@ class Resolver:
             return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{logical}"
         if kind == "AWS::Logs::LogGroup":
             return f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{logical}:*"
+        if kind == "AWS::StepFunctions::StateMachine":  # named like its logical id in moto
+            return (
+                logical
+                if attribute == "Name"
+                else f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{logical}"
+            )
         raise AssertionError(f"no placeholder for {kind} {logical}.{attribute}")
 
 
@@ -328,8 +340,20 @@ def to_iam(service: str, operation: str, params: dict[str, Any]) -> list[Call]:
         ]
     if service == "service-quotas" and operation == "ListServiceQuotas":
         return [Call("servicequotas:ListServiceQuotas", "*", (), api)]  # no resource-level permissions
-    if service == "sagemaker" and operation == "ListTrainingJobs":
-        return [Call("sagemaker:ListTrainingJobs", "*", (), api)]  # no resource-level permissions
+    if service == "sagemaker" and operation in ("ListTrainingJobs", "ListEndpoints"):
+        return [Call(f"sagemaker:{operation}", "*", (), api)]  # no resource-level permissions
+    if service == "sagemaker" and operation == "ListTags":
+        arn = params["ResourceArn"]
+        return [Call("sagemaker:ListTags", arn[: arn.index("/") + 1] + arn.split("/", 1)[1].lower(), (), api)]
+    if service == "sagemaker" and operation == "DeleteEndpoint":
+        name = params["EndpointName"].lower()
+        return [
+            Call("sagemaker:DeleteEndpoint", f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}", (), api)
+        ]
+    if service == "stepfunctions" and operation == "ListExecutions":
+        return [Call("states:ListExecutions", params["stateMachineArn"], (), api)]
+    if service == "stepfunctions" and operation == "StopExecution":
+        return [Call("states:StopExecution", params["executionArn"], (), api)]
     if service == "sagemaker" and operation == "StopTrainingJob":
         job = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{params['TrainingJobName'].lower()}"
         tags = JOB_TAGS.get(params["TrainingJobName"], {})
@@ -580,11 +604,45 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
             again, calls = run("cleanup", aborted)  # EventBridge may deliver twice: nothing more
             assert isinstance(again, dict) and again["stopped_jobs"] == [], again
             raw["cleanup"] += calls
+
+            # `cdk destroy` while a run is judging: the teardown stops the execution and the job.
+            machine_arn = envs["teardown"]["STATE_MACHINE_ARN"]
+            sfn = boto3.client("stepfunctions", region_name=REGION)
+            sfn.create_state_machine(
+                name=machine_arn.rsplit(":", 1)[1],
+                definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/machine",
+            )
+            sfn.start_execution(stateMachineArn=machine_arn, name=EXECUTION, input="{}")
+            job.training_job_status = "InProgress"
+            envs["teardown"]["TEARDOWN_SETTLE_SECONDS"] = "0"  # isComplete may answer at once here
+            response, calls = run("teardown", teardown_event("Delete"))
+            assert isinstance(response, dict) and "Data" in response, response
+            raw["teardown"] += calls
+            done, calls = run("teardown", {**teardown_event("Delete"), **response})
+            assert done == {"IsComplete": True}, done
+            raw["teardown"] += calls
+            stopped = [p for s_, o, p in raw["teardown"] if o in ("StopExecution", "StopTrainingJob")]
+            assert len(stopped) == 2, stopped
     finally:
         mp.undo()
     by_function = {name: [c for call in calls for c in to_iam(*call)] for name, calls in raw.items()}
     jobs = [p["TrainingJobName"] for s, o, p in raw["start_judge"] if o == "CreateTrainingJob"]
     yield Recorded(by_function, raw, jobs)
+
+
+def teardown_event(request_type: str) -> dict[str, Any]:
+    """A CloudFormation custom-resource request as the Provider framework hands it to the teardown."""
+    return {
+        "RequestType": request_type,
+        "RequestId": "req-1",
+        "ResponseURL": "...",
+        "StackId": f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{PIPELINE_STACK}/1",
+        "LogicalResourceId": "StackTeardownResource",
+        "ResourceType": "Custom::NovaJudgeTeardown",
+        "ResourceProperties": {},
+        "PhysicalResourceId": f"{PIPELINE_STACK}-teardown",
+    }
 
 
 def _role_of(app_synth: Synth, name: str) -> str:
@@ -641,8 +699,22 @@ def _mutations(call: Call) -> Iterator[tuple[str, Call]]:
         else:
             yield "other prefix", Call(call.action, r, (("s3:prefix", "private/"),))
             yield "no prefix", Call(call.action, r, ())
-    if call.action == "sagemaker:InvokeEndpoint":
+    if call.action in ("sagemaker:InvokeEndpoint", "sagemaker:DeleteEndpoint"):
         yield "other endpoint", Call(call.action, r + "-x", call.context)
+        yield (
+            "other stack's endpoint",
+            Call(call.action, r.replace(":endpoint/novajudge", ":endpoint/other"), call.context),
+        )
+    if call.action == "sagemaker:DeleteEndpoint":
+        yield (
+            "persistent endpoint",
+            Call(call.action, r.rsplit("/", 1)[0] + "/novajudge-model-a", call.context),
+        )
+    if call.action in ("states:StopExecution", "states:ListExecutions"):
+        other = re.sub(r":(stateMachine|execution):[^:]+", r":\1:OtherStateMachine", r)
+        yield "other state machine", Call(call.action, other, call.context)
+        if call.action == "states:StopExecution":
+            yield "delete state machine", Call("states:DeleteStateMachine", r, call.context)
     if call.action == "iam:PassRole":
         yield "other role", Call(call.action, r.rsplit("/", 1)[0] + "/AdminRole", call.context)
         yield "other service", Call(call.action, r, (("iam:PassedToService", "ec2.amazonaws.com"),))
@@ -702,7 +774,7 @@ def _states(states: dict[str, Any]) -> Iterator[dict[str, Any]]:
 def _machine_calls(app_synth: Synth, resolve: Resolver, job: str) -> list[Call]:
     """What the definition's states call: each Lambda, describeTrainingJob of the run's job, and the
     generation Map's calls (its item reader, and starting, describing, stopping its children)."""
-    (machine,) = of_type(app_synth.templates["pipeline"], "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(app_synth.templates["pipeline"]).values()
     definition = json.loads(resolve(machine["Properties"]["DefinitionString"]))
     name = machine["Properties"]["StateMachineName"]
     calls = []
@@ -738,7 +810,7 @@ def _machine_calls(app_synth: Synth, resolve: Resolver, job: str) -> list[Call]:
 
 def test_state_machine_role(recorded: Recorded, app_synth: Synth) -> None:
     resolve = Resolver(app_synth.templates)
-    (machine,) = of_type(app_synth.templates["pipeline"], "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(app_synth.templates["pipeline"]).values()
     role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     policy = role_policy(app_synth.templates, role_id, resolve)
     assert recorded.job_names
@@ -770,3 +842,91 @@ def test_recorded_calls_are_printed(recorded: Recorded, capsys: pytest.CaptureFi
     with capsys.disabled():
         print("\nrecorded API calls per function:", json.dumps(summary))
     assert all(summary.values())
+
+
+# -- the teardown in per-run mode (it deletes this deployment's per-run endpoints) -------------------------
+
+
+def test_per_run_teardown_is_least_privilege(per_run_synth: Synth) -> None:
+    """Run the teardown's Delete against a per-run deployment's leftovers; check its role as above."""
+    import hashlib
+
+    templates = per_run_synth.templates
+    resolve = Resolver(templates)
+    fn = _functions(templates["pipeline"])["teardown"]
+    env = {k: resolve(v) for k, v in fn["Properties"]["Environment"]["Variables"].items()}
+    env["TEARDOWN_SETTLE_SECONDS"] = "0"
+    ours = [f"novajudge-{hashlib.md5(b'iam-run').hexdigest()}-{w}" for w in "ab"]
+    theirs = f"other-{hashlib.md5(b'iam-run').hexdigest()}-a"
+    recorder = Recorder()
+    original_create = botocore.session.Session.create_client
+
+    def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        client = original_create(self, *args, **kwargs)
+        client.meta.events.register("before-parameter-build", recorder.hook)
+        return client
+
+    mp = pytest.MonkeyPatch()
+    try:
+        for key, value in {
+            **env,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }.items():
+            mp.setenv(key, value)
+        mp.setattr(botocore.session.Session, "create_client", create_client)
+        with mock_aws():
+            sm = boto3.client("sagemaker", region_name=REGION)
+            role = f"arn:aws:iam::{ACCOUNT}:role/x"
+            sm.create_model(ModelName="m", ExecutionRoleArn=role, PrimaryContainer={"Image": "img"})
+            variant = {
+                "VariantName": "v",
+                "ModelName": "m",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+            sm.create_endpoint_config(EndpointConfigName="c", ProductionVariants=[variant])
+            for name in (*ours, theirs, "novajudge-model-a"):
+                sm.create_endpoint(EndpointName=name, EndpointConfigName="c")
+            sfn = boto3.client("stepfunctions", region_name=REGION)
+            sfn.create_state_machine(
+                name=env["STATE_MACHINE_ARN"].rsplit(":", 1)[1],
+                definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+                roleArn=role,
+            )
+            sfn.start_execution(stateMachineArn=env["STATE_MACHINE_ARN"], name="iam-run", input="{}")
+            handler = importlib.import_module("lambdas.teardown.handler")
+            with recorder.window() as calls:
+                response = handler.handler(teardown_event("Delete"), Context(function_name="teardown"))
+                handler.handler({**teardown_event("Delete"), **response}, Context(function_name="teardown"))
+                recorded = list(calls)
+            left = {e["EndpointName"] for e in sm.list_endpoints()["Endpoints"]}
+    finally:
+        mp.undo()
+    assert left == {theirs, "novajudge-model-a"}
+    by_iam = [c for call in recorded for c in to_iam(*call)]
+    deleted = {c.resource for c in by_iam if c.action == "sagemaker:DeleteEndpoint"}
+    assert deleted == {f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/{name}" for name in ours}
+    assert any(c.action == "states:StopExecution" for c in by_iam)
+    role_id = fn["Properties"]["Role"]["Fn::GetAtt"][0]
+    policy = role_policy(templates, role_id, resolve)
+    assert all(is_allowed(policy, c) for c in by_iam), [c for c in by_iam if not is_allowed(policy, c)]
+    beyond = [
+        (why, m.action, m.resource)
+        for c in set(by_iam)
+        for why, m in _mutations(c)
+        if (m.action, m.resource, m.context) != (c.action, c.resource, c.context) and is_allowed(policy, m)
+    ]
+    assert not beyond, beyond
+    # Every grant is used (no judge job runs here: ListTags and StopTrainingJob are proven by the
+    # recorded scenario of the default app).
+    for st in policy:
+        for action in as_list(st["Action"]):
+            if action in PLATFORM_ACTIONS or action in ("sagemaker:ListTags", "sagemaker:StopTrainingJob"):
+                continue
+            for resource in st["Resource"]:
+                single = {**st, "Action": [action], "Resource": [resource]}
+                assert any(statement_matches(single, c) for c in by_iam), (action, resource)

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 from design_doc import lambda_environment
-from infra_helpers import as_list, nag_violations, of_type
+from infra_helpers import as_list, evaluation_machines, nag_violations, of_type
 from infra_synth import ROOT, Synth, synth_app
 
-from novajudge.config import EVENTS_PER_POLL, EVENTS_PER_STATE_TYPE
+from novajudge.config import EVENTS_PER_ENDPOINT_POLL, EVENTS_PER_POLL, EVENTS_PER_STATE_TYPE
 from stacks import pipeline_stack
 from stacks.constructs.python_function import IMPORT_TESTED_PYTHON, python_version
 
@@ -29,6 +29,7 @@ FUNCTIONS = {
     "StartJudge": "start_judge",
     "Summarize": "summarize",
     "Cleanup": "cleanup",
+    "Teardown": "teardown",
 }
 LAMBDA_TRANSIENT = {
     "Lambda.ServiceException",
@@ -68,6 +69,8 @@ EXPECTED_ENV = {
     },
     "summarize": COMMON_ENV | {"MPLCONFIGDIR", "MPLBACKEND"},
     "cleanup": COMMON_ENV | {"BUCKET_NAME"},
+    "teardown": COMMON_ENV
+    | {"STATE_MACHINE_ARN", "JUDGE_JOB_STACK_TAG", "TEARDOWN_SETTLE_SECONDS", "TEARDOWN_GIVE_UP_SECONDS"},
 }
 
 
@@ -107,7 +110,7 @@ def render(value: Any) -> str:
 
 
 def definition(template: dict[str, Any]) -> dict[str, Any]:
-    (machine,) = of_type(template, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(template).values()
     return json.loads(render(machine["Properties"]["DefinitionString"]))
 
 
@@ -175,7 +178,7 @@ def test_each_function_logs_to_its_own_destroyed_log_group_with_retention(pipeli
         assert group["DeletionPolicy"] == "Delete", name
         assert group["Properties"]["RetentionInDays"] > 0, name
         used.add(group_id)
-    assert len(used) == 6
+    assert len(used) == 7
 
 
 def test_environment_is_the_design_contract(pipeline: dict[str, Any], app_synth: Synth) -> None:
@@ -421,7 +424,7 @@ def test_every_task_retries_transient_errors_and_catches_into_a_named_fail(pipel
 
 
 def test_state_machine_timeout_logging_and_tracing(pipeline: dict[str, Any], app_synth: Synth) -> None:
-    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(pipeline).values()
     props = machine["Properties"]
     settings = app_synth.settings
     timeout = definition(pipeline)["TimeoutSeconds"]
@@ -438,7 +441,7 @@ def test_state_machine_timeout_logging_and_tracing(pipeline: dict[str, Any], app
 
 def test_output_state_machine_arn(pipeline: dict[str, Any]) -> None:
     outputs = pipeline["Outputs"]
-    (machine_id,) = of_type(pipeline, "AWS::StepFunctions::StateMachine")
+    (machine_id,) = evaluation_machines(pipeline)
     assert outputs["StateMachineArn"]["Value"] == {"Ref": machine_id}
 
 
@@ -497,6 +500,8 @@ def test_function_grants_are_exactly_what_each_function_needs(pipeline: dict[str
     }
     list_runs = {("s3:ListBucket", "<bucket>")}  # prepare: "run exists"; reduce, summarize: find outputs
     training_jobs = f"arn:{ACCOUNT}:training-job/*"
+    (machine_id,) = evaluation_machines(pipeline)
+    states = "arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>"
     expected = {
         "prepare": xray
         | logs
@@ -527,6 +532,16 @@ def test_function_grants_are_exactly_what_each_function_needs(pipeline: dict[str
         | {
             ("sagemaker:DescribeTrainingJob", training_jobs),
             ("sagemaker:ListTrainingJobs", "*"),
+            ("sagemaker:StopTrainingJob", training_jobs),  # tag-conditioned: test_stop_is_tag_conditioned
+        },
+        # The delete-time sweep (tests/infra/test_teardown_stack.py checks the per-run additions).
+        "teardown": xray
+        | logs
+        | {
+            ("states:ListExecutions", f"<{machine_id}>"),
+            ("states:StopExecution", f"{states}:execution:<{machine_id}.Name>:*"),
+            ("sagemaker:ListTrainingJobs", "*"),
+            ("sagemaker:ListTags", training_jobs),
             ("sagemaker:StopTrainingJob", training_jobs),  # tag-conditioned: test_stop_is_tag_conditioned
         },
     }
@@ -564,6 +579,7 @@ def test_star_resources_only_where_aws_has_no_resource_level_permissions(pipelin
         "logs:DescribeLogGroups",
         "sagemaker:ListTrainingJobs",
         "servicequotas:ListServiceQuotas",
+        "sagemaker:ListEndpoints",
     }
     for role_id in of_type(pipeline, "AWS::IAM::Role"):
         for action, resource in grants(pipeline, role_id):
@@ -573,7 +589,7 @@ def test_star_resources_only_where_aws_has_no_resource_level_permissions(pipelin
 
 
 def test_state_machine_role(pipeline: dict[str, Any]) -> None:
-    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(pipeline).values()
     role_id = machine["Properties"]["RoleArn"]["Fn::GetAtt"][0]
     got = {(a, r) for a, r in grants(pipeline, role_id) if r != "*"}
     fns = functions(pipeline)
@@ -590,7 +606,8 @@ def test_state_machine_role(pipeline: dict[str, Any]) -> None:
         ("states:StopExecution", f"{states_arn}:execution:{machine_name}/*"),
     }
     assert render(machine["Properties"]["StateMachineName"]) == machine_name
-    logical = [lid for lid in logical if "Cleanup" not in lid]  # the rule invokes cleanup, not the machine
+    # The rule invokes cleanup and the stack's teardown resource invokes teardown, not the machine.
+    logical = [lid for lid in logical if "Cleanup" not in lid and "Teardown" not in lid]
     for lid in logical:
         want |= {("lambda:InvokeFunction", f"<{lid}.Arn>"), ("lambda:InvokeFunction", f"<{lid}.Arn>:*")}
     assert _shape(got) == want
@@ -645,7 +662,7 @@ def test_an_older_runtime_is_flagged_by_nag(tmp_path: Path, monkeypatch: pytest.
 def test_stop_is_tag_conditioned(pipeline: dict[str, Any], app_synth: Synth) -> None:
     """Stopping (cleanup, state machine) and tagging (start_judge) name this stack's tag value."""
     stack = app_synth.settings.stack_names()["pipeline"]
-    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(pipeline).values()
     roles = {
         "cleanup": function_role(pipeline, "cleanup"),
         "machine": machine["Properties"]["RoleArn"]["Fn::GetAtt"][0],
@@ -669,7 +686,7 @@ def test_stop_is_tag_conditioned(pipeline: dict[str, Any], app_synth: Synth) -> 
 def test_rule_runs_cleanup_after_every_unsuccessful_ending(pipeline: dict[str, Any]) -> None:
     (rule,) = of_type(pipeline, "AWS::Events::Rule").values()
     pattern = rule["Properties"]["EventPattern"]
-    (machine_id,) = of_type(pipeline, "AWS::StepFunctions::StateMachine")
+    (machine_id,) = evaluation_machines(pipeline)
     assert pattern["source"] == ["aws.states"]
     assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
     assert sorted(pattern["detail"]["status"]) == ["ABORTED", "FAILED", "TIMED_OUT"]
@@ -687,7 +704,7 @@ def test_per_run_grants_name_only_this_deployments_run_endpoints(per_run_synth: 
     settings = per_run_synth.settings
     run_endpoints = {f"arn:{ACCOUNT}:endpoint/novajudge-{'?' * 32}-{w}" for w in "ab"}
     configs = {f"arn:{ACCOUNT}:endpoint-config/{settings.endpoint_config_name(w)}" for w in ("A", "B")}
-    (machine,) = of_type(pipeline, "AWS::StepFunctions::StateMachine").values()
+    (machine,) = evaluation_machines(pipeline).values()
     machine_grants = grants(pipeline, machine["Properties"]["RoleArn"]["Fn::GetAtt"][0])
     by_action: dict[str, set[str]] = {}
     for action, resource in machine_grants:
@@ -750,3 +767,20 @@ def test_history_budget_counts_the_poll_loop_of_the_definition(pipeline: dict[st
     assert sorted(loop) == ["DescribeJudgeJob", "JudgeFinished?", "WaitForJudge"]
     events = sum(EVENTS_PER_STATE_TYPE[states[name]["Type"]] for name in loop)
     assert events == EVENTS_PER_POLL == 9
+
+
+def test_history_budget_counts_the_endpoint_wait_loop_of_the_definition(per_run_synth: Synth) -> None:
+    """EVENTS_PER_ENDPOINT_POLL (counted in the history budget) is derived from the per-run loop."""
+    states = definition(per_run_synth.templates["pipeline"])["States"]
+    loop = _loop_states(states, "WaitForEndpoints")
+    assert sorted(loop) == [
+        "CountEndpointPolls",
+        "DescribeEndpointA",
+        "DescribeEndpointB",
+        "EndpointsInService?",
+        "WaitForEndpoints",
+    ]
+    events = sum(EVENTS_PER_STATE_TYPE[states[name]["Type"]] for name in loop)
+    assert events == EVENTS_PER_ENDPOINT_POLL == 16
+    max_polls = states["EndpointsInService?"]["Choices"][-1]["NumericGreaterThanEquals"]
+    assert max_polls == per_run_synth.settings.endpoint_max_polls() == 50  # (900 + 600) / 30

@@ -221,6 +221,22 @@ def test_definition_referring_to_skipped_resource_is_refused(tmp_path: Path) -> 
         )
 
 
+def test_a_state_machine_marked_as_helper_is_skipped_not_refused(tmp_path: Path) -> None:
+    """The teardown Provider's waiter (novajudge:helper Metadata) runs only on stack deletion."""
+    (tmp_path / "h").mkdir()
+    (tmp_path / "h" / "handler.py").write_text(HANDLER)
+    pipeline = _pipeline("h")
+    pipeline["Resources"]["Fn"]["Metadata"] = {}  # a helper function: skipped
+    pipeline["Resources"]["Sm"]["Metadata"] = {"novajudge:helper": "a Provider's waiter"}
+    pipeline["Outputs"] = {}
+    with local_aws() as emu:
+        dep = deploy(
+            emu, [StackTemplate("T-Storage", STORAGE), StackTemplate("T-Pipeline", pipeline)], root=tmp_path
+        )
+        assert ("T-Pipeline", "Sm") in {(stack, logical) for stack, logical, _, _ in dep.skipped}
+        assert emu.client("stepfunctions").list_state_machines()["stateMachines"] == []
+
+
 def test_missing_import_names_stack_and_resource(tmp_path: Path) -> None:
     with local_aws() as emu, pytest.raises(DeployError, match=r"T-Pipeline/FnPolicy .*no stack exports"):
         deploy(emu, [StackTemplate("T-Pipeline", _pipeline("x"))], root=tmp_path)

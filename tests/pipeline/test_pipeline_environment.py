@@ -15,6 +15,7 @@ from novajudge.steps.environment import (
     GenerateEnvironment,
     StartJudgeEnvironment,
     SummarizeEnvironment,
+    TeardownEnvironment,
 )
 
 GENERATE_REQUIRED = {
@@ -30,6 +31,7 @@ CLASSES = {
     "start_judge": StartJudgeEnvironment,
     "summarize": SummarizeEnvironment,
     "cleanup": CleanupEnvironment,
+    "teardown": TeardownEnvironment,
 }
 
 
@@ -61,7 +63,15 @@ class Recording(Mapping[str, str]):
 
 @pytest.mark.parametrize("function", sorted(CLASSES))
 def test_each_class_reads_exactly_what_the_design_lists(function: str) -> None:
-    environ = Recording({**GENERATE_REQUIRED, "JUDGE_ROLE_ARN": "arn:aws:iam::1:role/j", "AWS_REGION": "x"})
+    environ = Recording(
+        {
+            **GENERATE_REQUIRED,
+            "JUDGE_ROLE_ARN": "arn:aws:iam::1:role/j",
+            "AWS_REGION": "x",
+            "STATE_MACHINE_ARN": "arn:aws:states:x:1:stateMachine:m",
+            "JUDGE_JOB_STACK_TAG": "NovaJudge-Pipeline",
+        }
+    )
     CLASSES[function].from_environ(environ)
     documented = {
         name

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -118,3 +119,105 @@ def test_the_row_number_counts_across_batches():
     cells[BATCH + 2] = "{'broken"
     with pytest.raises(ResultsError, match=rf"^t row {BATCH + 2}: "):
         parse_metrics(cells, "t")
+
+
+# ----------------------------------------------------------------------------- hand-written cells
+# Cells a judge (or a person) may write that `repr` never would. The fast path must read the first
+# list itself; the second list it must hand to `ast.literal_eval`, which decides (a value or an
+# error). Either way the result is `ast.literal_eval`'s.
+
+FAST_CELLS = [
+    """{'q': 'He said "hi"', 'a': "it's", "both": 'x " y', 'n': None, 't': True, 'f': False}""",
+    r"""{'e': 'tab\t nl\n cr\r back\\slash \' \" hex\x41\xe9 uni\u00e9\u2028 bs\b ff\f', 'end': 'a\\'}""",
+    r"""{'x': '\\x41 is not A', 'u': '\\u0041 neither', 'q': "\'", 'd': '\"'}""",
+    "{'Précision': {'score_A': 1.5e-07, 'score_B': -0.0}, 'ünïcødé ✓ 😀': [1, -2, 3E+5], 'Ωμέγα': 'é'}",
+    "{'s': 'True, False and None: null true NaN Infinity', 'k': [True, None, False], 'True': 'key'}",
+    "{\n  'spaced' :  [ 1 ,2 ] ,\n\t'nested': {'a': {'b': [{'c': []}, {}]}} }",
+    "{'big': 1000000000000000000000000000001, 'neg': -7, 'inf': 1e999, 'zero': 0.0, '': \"\"}",
+    "{'dup': 1, 'other': 2, 'dup': 3}",
+    """{'inner': "a 'quoted' word, 'x': True", "k": 'say: "yes", then', '}': '{'}""",
+]
+FALLBACK_CELLS = [
+    "{'t': (1, 'a'), 'empty': ()}",  # tuples
+    "{'a': 1,}",  # trailing commas
+    "{'l': [1, 2,], 'd': {'x': 1,},}",
+    "{'x': nan}",  # repr of a NaN: not a literal, an error either way
+    "{'x': inf}",
+    "{'x': NaN}",  # JSON's spellings: not Python
+    "{'x': Infinity}",
+    "{'x': -Infinity}",
+    "{'a': true}",
+    "{'a': null}",
+    r"{'s': 'a\/b'}",  # JSON reads a slash, Python two characters
+    r"{'s': '\ud83d\ude00'}",  # JSON pairs the surrogates, Python keeps two
+    r"{'s': '\U0001F600 \N{BULLET} \a\v\0'}",  # escapes JSON does not have
+    "{'s': '''it's'''}",  # triple quotes
+    "{'s': 'a' 'b'}",  # implicit concatenation
+    "{'s': u'x', 'b': b'y'}",  # string prefixes
+    "{1: 'int key', 'set': {1, 2}}",
+    "{'a': +1, 'b': .5, 'c': 1_000, 'd': 0x1F, 'e': 1j}",
+    "{'s': 'raw\ttab'}",  # JSON refuses raw control characters, Python keeps the tab
+    "{'a': 1  # a comment\n}",
+    "{'a': 'unterminated}",
+    "{'s': 'lone \ud800 raw surrogate'}",
+    "{'x': 'line\\\ncontinued'}",
+]
+
+
+def _literal(cell: str):
+    """`ast.literal_eval`'s reading: the value, or the error type (as the parser reports it)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # invalid escapes warn
+        try:
+            return ast.literal_eval(cell)
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            return ResultsError
+
+
+def _parsed(cell: str):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return parse_metrics(["{'ok': 1}", cell], "t")[1]
+        except ResultsError:
+            return ResultsError
+
+
+@pytest.mark.parametrize("cell", FAST_CELLS)
+def test_hand_written_cells_are_read_by_the_fast_path_as_literal_eval_reads_them(cell, monkeypatch):
+    expected = _literal(cell)
+    assert expected is not ResultsError and isinstance(expected, dict)
+
+    def refuse(text):
+        raise AssertionError(f"literal_eval called for {text[:60]!r}")
+
+    monkeypatch.setattr(metrics_cells.ast, "literal_eval", refuse)
+    assert _same(_parsed(cell), expected)
+
+
+@pytest.mark.parametrize("cell", FALLBACK_CELLS)
+def test_cells_the_fast_path_cannot_prove_go_to_literal_eval(cell, monkeypatch):
+    expected = _literal(cell)
+    seen = []
+    real = ast.literal_eval
+
+    def recording(text):
+        seen.append(text)
+        return real(text)
+
+    monkeypatch.setattr(metrics_cells.ast, "literal_eval", recording)
+    got = _parsed(cell)
+    assert seen == [cell.strip()]  # the fast path read the ordinary cell and left this one
+    assert got is expected if expected is ResultsError else _same(got, expected)
+
+
+def test_fast_path_and_fallback_agree_on_mixed_batches():
+    """All the hand-written cells in one batch, shuffled among ordinary ones: each is still read
+    as `ast.literal_eval` reads it (a bad cell in a batch spoils no other cell)."""
+    rng = random.Random(5)
+    good = [c for c in FALLBACK_CELLS if _literal(c) is not ResultsError and isinstance(_literal(c), dict)]
+    cells = FAST_CELLS + good + [repr(d) for d in _cells(ORDINARY_TEXT)]
+    rng.shuffle(cells)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert _same(parse_metrics(cells, "t"), [_literal(c) for c in cells])
