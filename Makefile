@@ -25,7 +25,7 @@ setup: $(VENV)/.installed node_modules/.installed
 
 test: setup
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -7,10 +7,11 @@ client's for the interpreter), through `generate_pairs` with `concurrency_a` / `
 the deployment defaults (`Settings()`). Both endpoints are served at once, as in a run.
 
 Printed per case: achieved prompts/s (each prompt answered by A and B) ÷ one endpoint's capacity
-C / (L·(1 + β(C − 1))), next to the old path (`steps.generate.generate_all`, a fixed 4 in flight)
-as a baseline, and the client-side overhead per request: the client's latency minus the time the
-simulator held the request (HTTP, signing, parsing, our window), and the client process's CPU time
-per request. Figures, no assertions (performance is measured here, never asserted in tests).
+C / (L·(1 + β(C − 1))), next to the old setting as a baseline (4 in flight per endpoint:
+`generate_pairs` with both maxima at 4), and the client-side overhead per request: the client's
+latency minus the time the simulator held the request (HTTP, signing, parsing, our window), and
+the client process's CPU time per request. Figures, no assertions (performance is measured here,
+never asserted in tests).
 
     .venv/bin/python benchmarks/bench_generation.py [--prompts N] [--baseline-prompts N]
 """
@@ -33,7 +34,6 @@ from novajudge.generation.manifest import ItemOutcome
 from novajudge.generation.pool import AdaptiveLimit, generate_pairs
 from novajudge.local.tgi_sim import SimConfig
 from novajudge.run_request import RunState
-from novajudge.steps.generate import generate_all
 
 ENDPOINT_A, ENDPOINT_B = "bench-model-a", "bench-model-b"
 
@@ -90,9 +90,8 @@ def make_run(settings: Settings, *, fixed: int | None = None) -> RunState:
     generation = {
         "max_new_tokens": settings.max_new_tokens,
         "temperature": settings.temperature,
-        "concurrency": fixed or settings.generation_concurrency,
-        "concurrency_a": settings.concurrency_a,
-        "concurrency_b": settings.concurrency_b,
+        "concurrency_a": fixed or settings.concurrency_a,
+        "concurrency_b": fixed or settings.concurrency_b,
         "max_failure_rate": settings.max_failure_rate,
     }
     return RunState(
@@ -121,10 +120,7 @@ def measure(case: Case, prompts: int, *, baseline: bool) -> dict[str, float]:
         run = make_run(settings, fixed=4 if baseline else None)
         limits: dict[str, AdaptiveLimit] = {}
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        if baseline:
-            outcomes: list[ItemOutcome] = generate_all(run, items, runtime=client, retry=retry)
-        else:
-            outcomes = generate_pairs(run, items, runtime=client, retry=retry, limits=limits)
+        outcomes: list[ItemOutcome] = generate_pairs(run, items, runtime=client, retry=retry, limits=limits)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         stats = sim.stats()["endpoints"]
     finally:
@@ -153,7 +149,8 @@ def main() -> None:
     settings = Settings()
     print(
         f"defaults: concurrency_a={settings.concurrency_a}, concurrency_b={settings.concurrency_b} "
-        f"(baseline: generate_all with a fixed {4} per endpoint); simulator = stand-in TGI on 127.0.0.1"
+        "(baseline: the old 4 in flight per endpoint, generate_pairs with both maxima at 4); "
+        "simulator = stand-in TGI on 127.0.0.1"
     )
     for case in CASES:
         print(f"\n{case.name}: capacity {case.sim.capacity:.2f} requests/s per endpoint")

@@ -148,7 +148,6 @@ class Settings(BaseModel):
     default_questions: int = Field(20, ge=1, le=10000)
     max_new_tokens: int = Field(500, ge=1, le=8192)
     temperature: float = Field(0.9, ge=0.0, le=2.0)
-    generation_concurrency: int = Field(4, ge=1, le=32)
     #: Requests in flight per endpoint while generating, over all the Map's children together
     #: (`novajudge.generation.pool`). 64: the published saturation point of TGI's continuous batching
     #: for an 8B model over the 4 GPUs of ml.g5.12xlarge (≈ 2 B parameters per GPU; 689 tok/s at 64
@@ -166,8 +165,8 @@ class Settings(BaseModel):
     endpoint_poll_seconds: int = Field(30, ge=1, le=300)
     #: Days an overwritten or deleted object's older version is kept in the evaluation bucket.
     noncurrent_version_expiration_days: int = Field(30, ge=1, le=3650)
-    #: Chunks the generation Map runs at once (its MaxConcurrency); each chunk keeps
-    #: `generation_concurrency` requests in flight per endpoint.
+    #: Chunks the generation Map runs at once (its MaxConcurrency); each chunk keeps its part
+    #: (`concurrency_a|b // map_max_concurrency`, `generation.pool.per_child`) in flight per endpoint.
     map_max_concurrency: int = Field(4, ge=1, le=1000)
 
     @model_validator(mode="after")
@@ -322,7 +321,6 @@ class Settings(BaseModel):
             "generation": {
                 "max_new_tokens": self.max_new_tokens,
                 "temperature": self.temperature,
-                "concurrency": self.generation_concurrency,
                 "concurrency_a": self.concurrency_a,
                 "concurrency_b": self.concurrency_b,
                 "max_failure_rate": self.max_failure_rate,

@@ -87,8 +87,6 @@ class GenerationOptions(BaseModel):
 
     max_new_tokens: int = _as_in_settings("max_new_tokens")
     temperature: float = _as_in_settings("temperature")
-    #: The fixed number of `steps.generate.generate_all` (the single-Lambda path).
-    concurrency: int = _as_in_settings("generation_concurrency")
     #: Per-model maxima of `generation.pool.generate_pairs` (all Map children together).
     concurrency_a: int = _as_in_settings("concurrency_a")
     concurrency_b: int = _as_in_settings("concurrency_b")

@@ -120,6 +120,8 @@ class PipelineStack(cdk.Stack):
                 ),
                 # Chunks are sized to finish well inside the chunk function's timeout.
                 "CHUNK_TIMEOUT_SECONDS": str(int(GENERATE_TIMEOUT.to_seconds())),
+                # Chunks asking the endpoints at once: each takes its part of the in-flight budget.
+                "MAP_MAX_CONCURRENCY": str(settings.map_max_concurrency),
             },
         )
         self.generate = self._function(

@@ -101,6 +101,9 @@ class GenerateEnvironment:
     chunk_timeout_seconds: float = DEFAULT_CHUNK_TIMEOUT_SECONDS
     #: Items per chunk when set (tests, the local demo); unset: `generation.chunks.chunk_size`.
     chunk_items: int | None = None
+    #: The Map's MaxConcurrency (`map_max_concurrency`): how many chunks ask the endpoints at once,
+    #: so each takes its part of the per-model in-flight budget (`generation.pool.per_child`).
+    map_max_concurrency: int = 1
 
     REQUIRED: ClassVar[tuple[str, ...]] = (
         "BUCKET_NAME",
@@ -172,6 +175,7 @@ class GenerateEnvironment:
                 environ, "CHUNK_TIMEOUT_SECONDS", float, DEFAULT_CHUNK_TIMEOUT_SECONDS, ConfigError, 1
             ),
             chunk_items=_number(environ, "NOVAJUDGE_CHUNK_ITEMS", int, 0, ConfigError, 0) or None,
+            map_max_concurrency=_number(environ, "MAP_MAX_CONCURRENCY", int, 1, ConfigError, 1),
         )
 
     def judge_instance_type(self, variant: str, requested: str | None) -> str:

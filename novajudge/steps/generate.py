@@ -1,10 +1,12 @@
 """GenerateChunk: one child of the generation Map asks both endpoints about its chunk of items.
 
-The event is `{"run": {...}, "chunk": {"index", "key", "items"}}` (the Map's ItemSelector); the
-result is a small count object (the Map discards it: outcomes go to S3, never into the state).
-The chunk's items are read from `key`, both endpoints are asked (`generate_all`, the one place
-endpoint requests are made), and every item's outcome is written, as one JSON object per chunk,
-to `runs/<run_id>/generation/outcomes/<execution>/chunk-<n>.json`, where reduce and a later resume
+The event is `{"run": {...}, "chunk": {"index", "key", "items", "share"}}` (the Map's
+ItemSelector); the result is a small count object (the Map discards it: outcomes go to S3, never
+into the state). The chunk's items are read from `key`, both endpoints are asked
+(`generation.pool.generate_pairs`, the one place endpoint requests are made, with `1/share` of each
+model's in-flight budget: `share` chunks ask the endpoints at once), and every item's outcome is
+written, as one JSON object per chunk, to
+`runs/<run_id>/generation/outcomes/<execution>/chunk-<n>.json`, where reduce and a later resume
 read it. No request starts after `start_by` (one read timeout plus the write margin before the
 Lambda's end): the items left are recorded as `NotAttempted`, so the chunk always reports.
 
@@ -20,16 +22,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from pydantic import ValidationError
 
 from novajudge.errors import InvalidRunRequest
 from novajudge.generation import chunks as chunking
-from novajudge.generation.datasets import PromptItem
-from novajudge.generation.endpoints import EndpointInvoker, Generation, RetryPolicy
-from novajudge.generation.manifest import ItemOutcome
+from novajudge.generation.pool import generate_pairs
 from novajudge.generation.store import put_json
 from novajudge.layout import RunLayout
 from novajudge.run_request import RunState, parse_run_state, validate_run
@@ -99,9 +98,15 @@ def generate_chunk(
         raise InvalidRunRequest("the generate event must be {'run': ..., 'chunk': ...} (one Map item)")
     run = parse_run_state(event)
     chunk = event["chunk"]
-    if not isinstance(chunk, Mapping) or not isinstance(chunk.get("index"), int) or not chunk.get("key"):
+    if (
+        not isinstance(chunk, Mapping)
+        or not isinstance(chunk.get("index"), int)
+        or not chunk.get("key")
+        or not isinstance(chunk.get("share", 1), int)
+        or chunk.get("share", 1) < 1
+    ):
         raise InvalidRunRequest(
-            f"the Map item must be a chunk descriptor {{index, key, items}}, got {chunk!r}"
+            f"the Map item must be a chunk descriptor {{index, key, items, share}}, got {chunk!r}"
         )
     layout = RunLayout(run.bucket, run.run_id)
     if not str(chunk["key"]).startswith(layout.prefix):
@@ -109,8 +114,13 @@ def generate_chunk(
     values = json.loads(s3.get_object(Bucket=layout.bucket, Key=chunk["key"])["Body"].read())
     indexed = [chunking.item_from_json(value) for value in values]
     deadline = start_by(remaining_ms, env.read_timeout_seconds)
-    outcomes = generate_all(
-        run, [item for _, item in indexed], runtime=runtime, retry=env.retry, start_by=deadline
+    outcomes = generate_pairs(
+        run,
+        [item for _, item in indexed],
+        runtime=runtime,
+        retry=env.retry,
+        start_by=deadline,
+        share=chunk.get("share", 1),
     )
     put_json(
         s3,
@@ -150,42 +160,3 @@ def generate(
             remaining_ms=remaining_ms,
         )
     return reduce_run(state, s3=s3)
-
-
-def generate_all(
-    run: RunState,
-    items: list[PromptItem],
-    *,
-    runtime: Any,
-    retry: RetryPolicy,
-    start_by: float | None = None,
-) -> list[ItemOutcome]:
-    """Both endpoints at once, each with at most `generation.concurrency` requests in flight.
-
-    One pool per endpoint, so a slow 7B model does not starve the 1.5B one of workers and each
-    endpoint sees the same bounded load it was sized for.
-    """
-    options = run.generation
-    invokers = {
-        which: EndpointInvoker(
-            runtime,
-            endpoint,
-            max_new_tokens=options.max_new_tokens,
-            temperature=options.temperature,
-            retry=retry,
-            start_by=start_by,
-        )
-        for which, endpoint in (("A", run.endpoint_a), ("B", run.endpoint_b))
-    }
-    futures: dict[str, list[Future[Generation]]] = {}
-    with (
-        ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="model-a") as pool_a,
-        ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="model-b") as pool_b,
-    ):
-        for which, pool in (("A", pool_a), ("B", pool_b)):
-            invoker = invokers[which]
-            futures[which] = [pool.submit(invoker.generate, item.prompt_id, item.prompt) for item in items]
-        return [
-            ItemOutcome(item=item, a=fa.result(), b=fb.result())
-            for item, fa, fb in zip(items, futures["A"], futures["B"], strict=True)
-        ]

@@ -26,6 +26,7 @@ from novajudge.errors import InvalidRunRequest, QuotaExceeded
 from novajudge.generation import chunks as chunking
 from novajudge.generation.datasets import PromptItem, load_dataset
 from novajudge.generation.manifest import ItemOutcome, estimate_tokens
+from novajudge.generation.pool import per_child
 from novajudge.generation.store import claim_run, ensure_new_run, put_json
 from novajudge.judge import quotas as quota_check
 from novajudge.layout import RunLayout
@@ -73,15 +74,21 @@ def prepare(run: RunState, env: GenerateEnvironment, *, s3: Any, quotas: Any = N
         for value in plan["items"]
         if value["index"] not in done and value["index"] not in never_sent
     ]
-    size = env.chunk_items or chunking.chunk_size(
-        run.generation.concurrency, env.chunk_timeout_seconds, env.read_timeout_seconds
+    # Sized for the window a child has when the Map runs `map_max_concurrency` of them at once.
+    window = max(
+        per_child(run.generation.concurrency_a, env.map_max_concurrency),
+        per_child(run.generation.concurrency_b, env.map_max_concurrency),
     )
+    size = env.chunk_items or chunking.chunk_size(window, env.chunk_timeout_seconds, env.read_timeout_seconds)
     attempt = attempt_of(run)
+    chunks = list(chunking.split(todo, size))
+    # Children that really run at once: fewer chunks than Map slots leave each a larger part.
+    share = max(1, min(env.map_max_concurrency, len(chunks)))
     descriptors = []
-    for number, chunk in enumerate(chunking.split(todo, size)):
+    for number, chunk in enumerate(chunks):
         key = layout.chunk_items_key(attempt, number)
         put_json(s3, layout.bucket, key, [chunking.item_to_json(i, item) for i, item in chunk])
-        descriptors.append({"index": number, "key": key, "items": len(chunk)})
+        descriptors.append({"index": number, "key": key, "items": len(chunk), "share": share})
     put_json(s3, layout.bucket, layout.chunk_list_key(attempt), descriptors)
     return {
         "run": run.model_dump(mode="json"),

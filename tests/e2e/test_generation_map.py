@@ -31,9 +31,10 @@ from novajudge.local.standins import EndpointFaults, StandInEndpoints, StandInJu
 pytestmark = pytest.mark.e2e
 
 PROMPTS = 300
-#: cdk.json's generation_concurrency 4; the chunk function's timeout 900 s, read timeout 70 s,
-#: write margin 20 s: 4 workers x floor((900 - 70 - 20) / 70) = 4 x 11 rounds (chunk_size's rule).
-CHUNK_ITEMS = 4 * 11
+#: cdk.json's concurrency_a = concurrency_b = 64 over map_max_concurrency 4 children: a window of
+#: 16 per child; the chunk function's timeout 900 s, read timeout 70 s, write margin 20 s:
+#: 16 x floor((900 - 70 - 20) / 70) = 16 x 11 rounds (chunk_size's rule).
+CHUNK_ITEMS = 16 * 11
 A, B = "novajudge-model-a", "novajudge-model-b"
 
 
@@ -138,9 +139,13 @@ def test_a_few_hundred_prompts_go_through_the_map(env: Env) -> None:
     states = _entered(events)
     assert states[:4] == ["PrepareRun", "GenerateChunks", "ReduceGeneration", "RecordEndpointUse"]
 
-    chunks = math.ceil(PROMPTS / CHUNK_ITEMS)  # 7
+    chunks = math.ceil(PROMPTS / CHUNK_ITEMS)  # 2
     outcomes = [k for k in env.keys("runs/map-300/generation/outcomes/") if k.endswith(".json")]
-    assert len(outcomes) == chunks == 7
+    assert len(outcomes) == chunks == 2
+    listing = [k for k in env.keys("runs/map-300/generation/") if k.endswith("/chunks.json")]
+    descriptors = json.loads(env.get(listing[0]))
+    # 176 + 124 items; 2 chunks < 4 Map slots, so each child takes half of each model's 64.
+    assert [(d["items"], d["share"]) for d in descriptors] == [(176, 2), (124, 2)]
     assert env.endpoints.calls == {A: PROMPTS, B: PROMPTS}  # every prompt once per model, no more
 
     lines = _judge_input(env, "map-300")

@@ -53,6 +53,7 @@ EXPECTED_ENV = {
         "JUDGE_INSTANCE_TYPE_RUBRIC",
         "JUDGE_INSTANCE_TYPE_BINARY",
         "CHUNK_TIMEOUT_SECONDS",
+        "MAP_MAX_CONCURRENCY",
     },
     # One chunk of the Map: bucket, models and endpoints come with the run in the event.
     "generate": COMMON_ENV,

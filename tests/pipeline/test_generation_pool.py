@@ -7,6 +7,8 @@ every assertion is about counts and windows, never about time.
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,8 @@ from novajudge.generation.endpoints import ErrorInfo, RetryPolicy, runtime_clien
 from novajudge.generation.pool import AdaptiveLimit, AdaptiveTuning, generate_pairs, per_child
 from novajudge.local.tgi_sim import SimConfig, TGISimulator
 from novajudge.run_request import RunState
+from novajudge.steps.environment import ChunkEnvironment
+from novajudge.steps.generate import generate_chunk
 
 ENDPOINT_A, ENDPOINT_B = "sim-model-a", "sim-model-b"
 FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, seed=7)
@@ -206,3 +210,42 @@ def test_simulator_model_and_bounds() -> None:
         assert sorted(g.status for g in generations) == ["failed", "ok", "ok", "ok"]
         assert [g.error_kind for g in generations if g.status == "failed"] == ["ValidationError"]
         assert sim.stats()["requests"] == 4
+
+
+class _ChunkStore:
+    """The two S3 calls a Map child makes (read its chunk, write its outcomes), in memory."""
+
+    def __init__(self, objects: dict[str, bytes]) -> None:
+        self.objects = objects
+
+    def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        return {"Body": io.BytesIO(self.objects[Key])}
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes, **_: Any) -> dict[str, Any]:
+        self.objects[Key] = Body
+        return {}
+
+
+@pytest.mark.parametrize("simulator", [SimConfig(slots=100, base_latency=0.15, beta=0.0)], indirect=True)
+@pytest.mark.parametrize(("descriptor_share", "peak_a", "peak_b"), [(None, 6, 3), (3, 2, 1)])
+def test_a_map_child_takes_its_share_of_each_models_window(
+    simulator: TGISimulator, descriptor_share: int | None, peak_a: int, peak_b: int
+) -> None:
+    """The chunk step passes its descriptor's `share` on: with 3 children at once, a child keeps
+    6 // 3 = 2 requests at A and 3 // 3 = 1 at B (by hand); without one, the whole 6 and 3."""
+    run = make_run(concurrency_a=6, concurrency_b=3)
+    key = f"runs/{run.run_id}/generation/chunks/exec/chunk-00000.json"
+    values = [{"index": i, "prompt_id": f"p{i}", "prompt": f"prompt {i}"} for i in range(12)]
+    store = _ChunkStore({key: json.dumps(values).encode()})
+    chunk: dict[str, Any] = {"index": 0, "key": key, "items": 12}
+    if descriptor_share is not None:
+        chunk["share"] = descriptor_share
+    counts = generate_chunk(
+        {"run": run.model_dump(mode="json"), "chunk": chunk},
+        ChunkEnvironment(retry=FAST_RETRY),
+        s3=store,
+        runtime=client_for(simulator),
+    )
+    assert counts == {"chunk": 0, "items": 12, "ok": 12}
+    stats = simulator.stats()["endpoints"]
+    assert (stats[ENDPOINT_A]["peak_held"], stats[ENDPOINT_B]["peak_held"]) == (peak_a, peak_b)

@@ -60,7 +60,6 @@ def test_happy_path_both_orders_with_transient_errors(
     assert run["generation"] == {
         "max_new_tokens": 500,
         "temperature": 0.7,
-        "concurrency": 4,
         "concurrency_a": 64,
         "concurrency_b": 64,
         "max_failure_rate": 0.2,

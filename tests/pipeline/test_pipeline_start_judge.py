@@ -36,7 +36,8 @@ def _state(run_id: str = "exp-042", **judge: Any) -> dict[str, Any]:
             "generation": {
                 "max_new_tokens": 500,
                 "temperature": 0.9,
-                "concurrency": 4,
+                "concurrency_a": 64,
+                "concurrency_b": 64,
                 "max_failure_rate": 0.2,
             },
             "judge": {"variant": "rubric", "instance_type": None, "recipe_overrides": {}, **judge},

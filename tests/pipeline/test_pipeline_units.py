@@ -34,12 +34,12 @@ from novajudge.steps.environment import GenerateEnvironment
 def test_defaults_come_from_the_deployment() -> None:
     defaults = Settings(default_questions=7, temperature=0.3, judge_variant="binary").run_defaults()
     request = parse_run_request(
-        {"generation": {"concurrency": 2}}, execution_name="exec-1", defaults=defaults
+        {"generation": {"concurrency_a": 2}}, execution_name="exec-1", defaults=defaults
     )
     assert request.run_id == "exec-1" and request.questions == 7
-    assert (
-        request.generation.temperature == 0.3 and request.generation.concurrency == 2
-    )  # merged, not replaced
+    generation = request.generation
+    # merged, not replaced: the deployment's other generation defaults stay
+    assert (generation.temperature, generation.concurrency_a, generation.concurrency_b) == (0.3, 2, 64)
     assert request.judge.variant == "binary" and request.dataset == DatasetSpec(source="squad")
 
 
@@ -65,7 +65,6 @@ BOUNDS_CONTEXT = {"poll_seconds": {"judge_max_runtime_seconds": 600}}
         ("default_questions", ("questions",), 1, 10000, 1),
         ("max_new_tokens", ("generation", "max_new_tokens"), 1, 8192, 1),
         ("temperature", ("generation", "temperature"), 0.0, 2.0, 0.01),
-        ("generation_concurrency", ("generation", "concurrency"), 1, 32, 1),
         ("concurrency_a", ("generation", "concurrency_a"), 1, 512, 1),
         ("concurrency_b", ("generation", "concurrency_b"), 1, 512, 1),
         ("max_failure_rate", ("generation", "max_failure_rate"), 0.0, 1.0, 0.01),
