@@ -68,6 +68,30 @@ def _number(
     return value
 
 
+def _read_timeout(environ: Environ) -> float:
+    """NOVAJUDGE_READ_TIMEOUT_SECONDS: the endpoint client's read timeout (prepare sizes chunks
+    with it, the chunk step asks with it: one reading for both)."""
+    return _number(environ, "NOVAJUDGE_READ_TIMEOUT_SECONDS", float, DEFAULT_READ_TIMEOUT, ConfigError, 0.001)
+
+
+def _retry_policy(environ: Environ) -> RetryPolicy:
+    """NOVAJUDGE_RETRY_*: attempts and backoff of endpoint requests (tests and the emulator set the
+    delays near 0)."""
+    defaults = RetryPolicy()
+    return RetryPolicy(
+        max_attempts=_number(
+            environ, "NOVAJUDGE_RETRY_MAX_ATTEMPTS", int, defaults.max_attempts, ConfigError, 1
+        ),
+        base_delay=_number(
+            environ, "NOVAJUDGE_RETRY_BASE_SECONDS", float, defaults.base_delay, ConfigError, 0.0
+        ),
+        max_delay=_number(
+            environ, "NOVAJUDGE_RETRY_MAX_SECONDS", float, defaults.max_delay, ConfigError, 0.0
+        ),
+        seed=_number(environ, "NOVAJUDGE_RETRY_SEED", int, defaults.seed, ConfigError, 0),
+    )
+
+
 @dataclass(frozen=True)
 class GenerateEnvironment:
     """The generate function: where runs go, which endpoints answer, how they are asked."""
@@ -129,7 +153,6 @@ class GenerateEnvironment:
         prefix = environ.get("RUN_ENDPOINT_PREFIX", "").strip() or None
         required = tuple(n for n in cls.REQUIRED if not (prefix and n in cls.PERSISTENT_ENDPOINTS))
         _require(environ, required, "generate", ConfigError)
-        defaults = RetryPolicy()
         regions = (environ.get("AWS_REGION", "").strip(), environ.get("AWS_DEFAULT_REGION", "").strip())
         return cls(
             bucket=environ["BUCKET_NAME"],
@@ -139,21 +162,8 @@ class GenerateEnvironment:
             model_a=environ["MODEL_A_ID"],
             model_b=environ["MODEL_B_ID"],
             run_defaults=_run_defaults(environ.get("RUN_DEFAULTS")),
-            read_timeout_seconds=_number(
-                environ, "NOVAJUDGE_READ_TIMEOUT_SECONDS", float, DEFAULT_READ_TIMEOUT, ConfigError, 0.001
-            ),
-            retry=RetryPolicy(
-                max_attempts=_number(
-                    environ, "NOVAJUDGE_RETRY_MAX_ATTEMPTS", int, defaults.max_attempts, ConfigError, 1
-                ),
-                base_delay=_number(
-                    environ, "NOVAJUDGE_RETRY_BASE_SECONDS", float, defaults.base_delay, ConfigError, 0.0
-                ),
-                max_delay=_number(
-                    environ, "NOVAJUDGE_RETRY_MAX_SECONDS", float, defaults.max_delay, ConfigError, 0.0
-                ),
-                seed=_number(environ, "NOVAJUDGE_RETRY_SEED", int, defaults.seed, ConfigError, 0),
-            ),
+            read_timeout_seconds=_read_timeout(environ),
+            retry=_retry_policy(environ),
             context_limit_tokens=_number(
                 environ, "JUDGE_CONTEXT_LIMIT_TOKENS", int, DEFAULT_CONTEXT_LIMIT_TOKENS, ConfigError, 1
             ),
@@ -199,23 +209,9 @@ class ChunkEnvironment:
 
     @classmethod
     def from_environ(cls, environ: Environ) -> ChunkEnvironment:
-        defaults = RetryPolicy()
         return cls(
-            read_timeout_seconds=_number(
-                environ, "NOVAJUDGE_READ_TIMEOUT_SECONDS", float, DEFAULT_READ_TIMEOUT, ConfigError, 0.001
-            ),
-            retry=RetryPolicy(
-                max_attempts=_number(
-                    environ, "NOVAJUDGE_RETRY_MAX_ATTEMPTS", int, defaults.max_attempts, ConfigError, 1
-                ),
-                base_delay=_number(
-                    environ, "NOVAJUDGE_RETRY_BASE_SECONDS", float, defaults.base_delay, ConfigError, 0.0
-                ),
-                max_delay=_number(
-                    environ, "NOVAJUDGE_RETRY_MAX_SECONDS", float, defaults.max_delay, ConfigError, 0.0
-                ),
-                seed=_number(environ, "NOVAJUDGE_RETRY_SEED", int, defaults.seed, ConfigError, 0),
-            ),
+            read_timeout_seconds=_read_timeout(environ),
+            retry=_retry_policy(environ),
         )
 
 
