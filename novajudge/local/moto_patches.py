@@ -25,7 +25,9 @@ output archive. Three methods are wrapped; everything else is moto as shipped:
   FailureReason, like a real stop), any other status is refused with `ValidationException`.
 - `SageMakerModelBackend.create_endpoint` / `describe_endpoint` / `list_endpoints`: moto's endpoints are
   `InService` at once; an endpoint may report `Creating` for `registry.endpoint_start_seconds`
-  and then `registry.endpoint_start_hook`'s verdict (None: `InService`, else `Failed` with that
+  (and to its first `registry.endpoint_creating_describes` DescribeEndpoint calls, so a test of
+  the poll loop does not depend on how fast the machine is) and then
+  `registry.endpoint_start_hook`'s verdict (None: `InService`, else `Failed` with that
   FailureReason), so the per-run start-up loop and its failures really run.
 - Service Quotas `ListServiceQuotas` (absent from moto 5.2.5, which knows only VPC defaults):
   answered from `registry.service_quotas` (`{service code: {quota name: value}}`), in the
@@ -118,6 +120,7 @@ class Registry:
     training_job_seconds: float = 0.0
     endpoint_start_hook: EndpointStartHook | None = None
     endpoint_start_seconds: float = 0.0
+    endpoint_creating_describes: int = 0
     #: DescribeTrainingJob of a job whose name contains one of these answers AccessDeniedException
     #: (tests of the state machine's path when its judge poll itself keeps failing)
     describe_job_denied: set[str] = field(default_factory=set)
@@ -132,6 +135,7 @@ class Registry:
         self.training_job_seconds = 0.0
         self.endpoint_start_hook = None
         self.endpoint_start_seconds = 0.0
+        self.endpoint_creating_describes = 0
         self.service_quotas.clear()
         self.describe_job_denied.clear()
 
@@ -290,7 +294,8 @@ def install() -> None:
             hook = registry.endpoint_start_hook
             reason = hook(endpoint.endpoint_name) if hook else None
             endpoint._novajudge_final = ("Failed", reason) if reason else ("InService", None)
-            endpoint._novajudge_ready_at = time.monotonic() + registry.endpoint_start_seconds
+            endpoint._novajudge_created_at = time.monotonic()
+            endpoint._novajudge_creating_describes = registry.endpoint_creating_describes
             _settle_endpoint(endpoint)
             return endpoint
 
@@ -298,6 +303,9 @@ def install() -> None:
             endpoint = self.endpoints.get(endpoint_name)
             if endpoint is not None:
                 _settle_endpoint(endpoint)
+                endpoint._novajudge_creating_describes = max(
+                    0, getattr(endpoint, "_novajudge_creating_describes", 0) - 1
+                )
             return original_describe_endpoint(self, endpoint_name)
 
         original_list_endpoints = SageMakerModelBackend.list_endpoints
@@ -375,7 +383,9 @@ def _settle_endpoint(endpoint: Any) -> None:
     final = getattr(endpoint, "_novajudge_final", None)
     if final is None:
         return
-    if time.monotonic() < endpoint._novajudge_ready_at:
+    # Measured against the registry's current value, so a test can end a start-up by lowering it.
+    starting = time.monotonic() - endpoint._novajudge_created_at < registry.endpoint_start_seconds
+    if starting or endpoint._novajudge_creating_describes > 0:
         endpoint.endpoint_status = "Creating"
         return
     endpoint.endpoint_status, endpoint.failure_reason = final

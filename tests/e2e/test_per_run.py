@@ -94,6 +94,7 @@ def _reset(env: Env) -> Iterator[None]:
     env.endpoints.delay_seconds = 0.0
     env.judge.faults = JudgeFaults()
     moto_patches.registry.endpoint_start_seconds = 1.5
+    moto_patches.registry.endpoint_creating_describes = 0
     moto_patches.registry.endpoint_start_hook = None
     yield
     assert env.endpoints_left() == [], "a test left endpoints behind"
@@ -137,7 +138,8 @@ def test_deploy_creates_no_endpoints(env: Env) -> None:
 def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
     created: list[str] = []
     moto_patches.registry.endpoint_start_hook = lambda name: created.append(name)  # type: ignore[func-returns-value]
-    moto_patches.registry.endpoint_start_seconds = 4  # longer than one poll interval (3 s)
+    # The first poll sees Creating, however slow the machine.
+    moto_patches.registry.endpoint_creating_describes = 1
     arn = _start(env, "pr-ok")
     desc = _wait(env, arn)
     assert desc["status"] == "SUCCEEDED", desc.get("cause")
@@ -149,7 +151,7 @@ def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
         states.index("EndpointsInService?") < states.index("GenerateChunks") < states.index("DeleteEndpointA")
     )
     assert states.index("DeleteEndpointB") < states.index("StartJudgeJob")
-    assert states.count("WaitForEndpoints") >= 2  # Creating for 4 s, polled every 3 s
+    assert states.count("WaitForEndpoints") >= 2  # the first describe answered Creating
     request = json.loads(
         env.emu.client("s3").get_object(Bucket=env.bucket, Key="runs/pr-ok/request.json")["Body"].read()
     )
@@ -299,7 +301,7 @@ def test_stack_teardown_removes_what_a_run_left(env: Env) -> None:
     then) and nothing else cleans up (moto emits no status-change event): the Delete stops the
     execution, isComplete polls until the endpoints can be deleted, deletes them, then completes.
     """
-    moto_patches.registry.endpoint_start_seconds = 4
+    moto_patches.registry.endpoint_start_seconds = 120
     moto_patches.registry.extra_env["TEARDOWN_SETTLE_SECONDS"] = "0"  # no start_judge can be in flight
     try:
         arn = _start(env, "pr-teardown")
@@ -325,12 +327,13 @@ def test_stack_teardown_removes_what_a_run_left(env: Env) -> None:
         response = invoke(delete)
         assert _wait(env, arn)["status"] == "ABORTED"
         assert env.endpoints_left() == sorted(names_of("pr-teardown"))  # still Creating: not deletable yet
+        assert not invoke({**delete, **response})["IsComplete"]  # still Creating: it waits
+        moto_patches.registry.endpoint_start_seconds = 0  # the start-up ends
         polls = 0
         while not invoke({**delete, **response})["IsComplete"]:
             polls += 1
             assert polls < 30, "teardown never completed"
             time.sleep(0.5)
-        assert polls >= 1  # it had to wait for the start-up to end
         assert env.endpoints_left() == []
     finally:
         moto_patches.registry.extra_env.pop("TEARDOWN_SETTLE_SECONDS", None)

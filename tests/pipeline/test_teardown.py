@@ -53,11 +53,11 @@ class World:
         endpoint = self.backend().endpoints[name]
         starting = status == "Creating"
         endpoint._novajudge_final = ("InService" if starting else status, None)
-        endpoint._novajudge_ready_at = float("inf") if starting else 0.0
+        endpoint._novajudge_created_at = float("inf") if starting else float("-inf")
         endpoint.endpoint_status = status
 
     def finish_start(self, name: str) -> None:
-        self.backend().endpoints[name]._novajudge_ready_at = 0.0
+        self.backend().endpoints[name]._novajudge_created_at = float("-inf")
 
     def endpoints(self) -> dict[str, str]:
         return {e["EndpointName"]: e["EndpointStatus"] for e in self.sm.list_endpoints()["Endpoints"]}
