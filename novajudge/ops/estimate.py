@@ -275,8 +275,7 @@ def estimate(
     """
     judge_type = settings.resolved_judge_instance_type(variant)
     assumptions = assumptions or default_assumptions(variant, judge_type)
-    lines = questions * (2 if both_orders else 1)
-    judge_hours = (assumptions.judge_startup_minutes + lines / assumptions.judge_lines_per_minute) / 60.0
+    lines, judge_hours = judge_time(questions, both_orders, assumptions)
     try:
         judge_hourly = prices.training_hourly(judge_type)
     except UnknownPrice as exc:
@@ -334,7 +333,7 @@ def estimate(
     ]
     # Both endpoints generate at once: the slower one sets the time.
     generation_hours = max(m.hours for m in models)
-    warnings = _warnings(settings, models, judge_hours, lines, both_orders, assumptions)
+    warnings = _warnings(settings, models, questions, both_orders, assumptions)
     notes.extend(_latency_notes(settings, models, slow, questions))
     # Price the endpoints as deployed when they are up, else as configured.
     deployed_types = [s for s in states if s.billing and s.instance_type]
@@ -386,6 +385,13 @@ def estimate(
     )
 
 
+def judge_time(questions: int, both_orders: bool, assumptions: Assumptions) -> tuple[int, float]:
+    """(judge-input lines, billed judge hours) of `questions`: one line a question, two with
+    `both_orders`; the start-up minutes, then the lines at the assumed speed."""
+    lines = questions * (2 if both_orders else 1)
+    return lines, (assumptions.judge_startup_minutes + lines / assumptions.judge_lines_per_minute) / 60.0
+
+
 def judge_runtime_problem(
     *, lines: int, both_orders: bool, judge_hours: float, assumptions: Assumptions, max_runtime_seconds: int
 ) -> str | None:
@@ -418,8 +424,14 @@ def judge_runtime_warning(
         assumptions = default_assumptions(variant, judge_type)
     except OpsError:
         return None
-    lines = questions * (2 if both_orders else 1)
-    hours = (assumptions.judge_startup_minutes + lines / assumptions.judge_lines_per_minute) / 60.0
+    return _settings_runtime_problem(settings, questions, both_orders, assumptions)
+
+
+def _settings_runtime_problem(
+    settings: Settings, questions: int, both_orders: bool, assumptions: Assumptions
+) -> str | None:
+    """`judge_runtime_problem` of `questions` under the deployment's judge_max_runtime_seconds."""
+    lines, hours = judge_time(questions, both_orders, assumptions)
     return judge_runtime_problem(
         lines=lines,
         both_orders=both_orders,
@@ -432,19 +444,12 @@ def judge_runtime_warning(
 def _warnings(
     settings: Settings,
     models: list[ModelGeneration],
-    judge_hours: float,
-    lines: int,
+    questions: int,
     both_orders: bool,
     assumptions: Assumptions,
 ) -> list[str]:
     out: list[str] = []
-    judge = judge_runtime_problem(
-        lines=lines,
-        both_orders=both_orders,
-        judge_hours=judge_hours,
-        assumptions=assumptions,
-        max_runtime_seconds=settings.judge_max_runtime_seconds,
-    )
+    judge = _settings_runtime_problem(settings, questions, both_orders, assumptions)
     if judge:
         out.append(judge)
     for m in models:
