@@ -80,6 +80,20 @@ def _deployment(ctx: OpsContext) -> Deployment:
     return load_deployment(ctx.aws.client("cloudformation"), ctx.settings)
 
 
+@contextlib.contextmanager
+def deployed(
+    profile: str | None, region: str | None, prefix: str | None, run_id: str | None = None
+) -> Iterator[tuple[Console, OpsContext, Deployment]]:
+    """`handle_errors` around a command that reads the deployed stacks: yields its console, context
+    and deployment. A malformed `run_id` is refused first, before any AWS call (exit 2)."""
+    console = out()
+    with handle_errors():
+        if run_id is not None:
+            runs_mod.check_run_id(run_id)
+        ctx = OpsContext.create(profile, region, prefix)
+        yield console, ctx, _deployment(ctx)
+
+
 def _when(value: datetime | None) -> str:
     return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
@@ -268,12 +282,7 @@ def status(
     prefix: str | None = PREFIX,
 ) -> None:
     """Show one run: status, timing, current state, progress, and its headline or failure."""
-    console = out()
-    with handle_errors():
-        ctx = OpsContext.create(profile, region, prefix)
-        if run_id is not None:
-            runs_mod.check_run_id(run_id)
-        deployment = _deployment(ctx)
+    with deployed(profile, region, prefix, run_id) as (console, ctx, deployment):
         sfn, s3 = ctx.aws.client("stepfunctions"), ctx.aws.client("s3")
         if run_id is None:
             run = runs_mod.latest_run(sfn, deployment.state_machine_arn)
@@ -310,10 +319,7 @@ def runs_cmd(
     prefix: str | None = PREFIX,
 ) -> None:
     """List recent runs: id, status, start, duration, and winner and win rate when succeeded."""
-    console = out()
-    with handle_errors():
-        ctx = OpsContext.create(profile, region, prefix)
-        deployment = _deployment(ctx)
+    with deployed(profile, region, prefix) as (console, ctx, deployment):
         sfn, s3 = ctx.aws.client("stepfunctions"), ctx.aws.client("s3")
         found = runs_mod.list_runs(sfn, deployment.state_machine_arn, limit)
         if not found:
@@ -348,11 +354,7 @@ def results(
     prefix: str | None = PREFIX,
 ) -> None:
     """Download a run's summary.json, details.parquet, report.png and report.html; print the headline."""
-    console = out()
-    with handle_errors():
-        runs_mod.check_run_id(run_id)
-        ctx = OpsContext.create(profile, region, prefix)
-        deployment = _deployment(ctx)
+    with deployed(profile, region, prefix, run_id) as (console, ctx, deployment):
         sfn, s3 = ctx.aws.client("stepfunctions"), ctx.aws.client("s3")
         run = runs_mod.describe_run(sfn, deployment.state_machine_arn, run_id)
         target = out_dir or Path("results") / run_id
@@ -385,11 +387,7 @@ def logs(
     prefix: str | None = PREFIX,
 ) -> None:
     """Why a run failed: the failing step's error and cause, and the last lines of its logs."""
-    console = out()
-    with handle_errors():
-        runs_mod.check_run_id(run_id)
-        ctx = OpsContext.create(profile, region, prefix)
-        deployment = _deployment(ctx)
+    with deployed(profile, region, prefix, run_id) as (console, ctx, deployment):
         run = runs_mod.describe_run(ctx.aws.client("stepfunctions"), deployment.state_machine_arn, run_id)
         if run.status in ("RUNNING", "SUCCEEDED"):
             console.print(f"run {run_id} is {run.status}: nothing failed")

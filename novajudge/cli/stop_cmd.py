@@ -9,10 +9,7 @@ from __future__ import annotations
 import typer
 
 from novajudge.cli.app import app
-from novajudge.cli.ops_cmd import PREFIX, PROFILE, REGION, err, handle_errors, out
-from novajudge.ops import runs as runs_mod
-from novajudge.ops.context import OpsContext
-from novajudge.ops.stack_outputs import load_deployment
+from novajudge.cli.ops_cmd import PREFIX, PROFILE, REGION, deployed, err
 from novajudge.ops.stop import stop_run
 
 
@@ -24,11 +21,7 @@ def stop(
     prefix: str | None = PREFIX,
 ) -> None:
     """Stop a run: its execution, its judge training job and (per-run mode) its endpoints."""
-    console = out()
-    with handle_errors():
-        runs_mod.check_run_id(run_id)
-        ctx = OpsContext.create(profile, region, prefix)
-        deployment = load_deployment(ctx.aws.client("cloudformation"), ctx.settings)
+    with deployed(profile, region, prefix, run_id) as (console, ctx, deployment):
         outcome = stop_run(
             sfn=ctx.aws.client("stepfunctions"),
             s3=ctx.aws.client("s3"),
