@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novajudge.steps.environment import TeardownEnvironment
-from novajudge.steps.teardown import is_complete, is_complete_event, on_event
+from novajudge.steps.teardown import Invocation, is_complete, is_complete_event, on_event
 
 logger = Logger()
 tracer = Tracer()
@@ -28,13 +28,13 @@ tracer = Tracer()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     env = TeardownEnvironment.from_environ(os.environ)
     step = is_complete if is_complete_event(event) else on_event
-    response, report = step(
-        event,
+    call = Invocation(
         env,
         sfn=boto3.client("stepfunctions"),
         sagemaker=boto3.client("sagemaker"),
         seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
     )
+    response, report = step(event, call)
     if report is not None:
         level = logger.warning if report.errors or report.gave_up else logger.info
         level(f"teardown {step.__name__}", extra={"teardown": report.as_dict(), "response": response})

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,26 +121,32 @@ class _Clock:
         return not self.report.out_of_time
 
 
+def _listed(pages: Iterable[Mapping[str, Any]], key: str, clock: _Clock) -> Iterator[dict[str, Any]]:
+    """The items under `key` of every page, page by page while the invocation has time left (the
+    caller checks the clock again before each call it makes)."""
+    for page in pages:
+        yield from page.get(key, [])
+        if not clock.ok():
+            return
+
+
 def _stop_executions(sfn: Any, state_machine_arn: str, clock: _Clock, report: TeardownReport) -> None:
     pages = sfn.get_paginator("list_executions").paginate(
         stateMachineArn=state_machine_arn, statusFilter="RUNNING"
     )
     try:
-        for page in pages:
-            for execution in page.get("executions", []):
-                if not clock.ok():
-                    return
-                arn = execution["executionArn"]
-                try:
-                    sfn.stop_execution(executionArn=arn, error=STOP_ERROR, cause=STOP_CAUSE)
-                except Exception as exc:
-                    (report.already_gone if _gone(exc) else report.errors).append(
-                        f"execution {arn}: {_message(exc)}"
-                    )
-                    continue
-                report.stopped_executions.append(arn)
+        for execution in _listed(pages, "executions", clock):
             if not clock.ok():
                 return
+            arn = execution["executionArn"]
+            try:
+                sfn.stop_execution(executionArn=arn, error=STOP_ERROR, cause=STOP_CAUSE)
+            except Exception as exc:
+                (report.already_gone if _gone(exc) else report.errors).append(
+                    f"execution {arn}: {_message(exc)}"
+                )
+                continue
+            report.stopped_executions.append(arn)
     except Exception as exc:
         if _gone(exc):
             report.already_gone.append(f"state machine {state_machine_arn}: {_message(exc)}")
@@ -152,29 +158,26 @@ def _delete_endpoints(sagemaker: Any, prefix: str, clock: _Clock, report: Teardo
     pattern = run_endpoint_pattern(prefix)
     pages = sagemaker.get_paginator("list_endpoints").paginate(NameContains=f"{prefix}-")
     try:
-        for page in pages:
-            for endpoint in page.get("Endpoints", []):
-                name, status = endpoint["EndpointName"], endpoint.get("EndpointStatus", "")
-                if not pattern.match(name) or status in ENDPOINT_DELETING_STATES:
-                    continue
-                if status in ENDPOINT_BUSY_STATES:
-                    report.waiting.append(f"endpoint {name} ({status})")
-                    continue
-                if not clock.ok():
-                    return
-                try:
-                    sagemaker.delete_endpoint(EndpointName=name)
-                except Exception as exc:
-                    if _gone(exc):
-                        report.already_gone.append(f"endpoint {name}")
-                    elif _code(exc) == "ValidationException":  # changed state since listed
-                        report.waiting.append(f"endpoint {name} ({_message(exc)})")
-                    else:
-                        report.errors.append(f"endpoint {name}: could not delete: {_message(exc)}")
-                    continue
-                report.deleted_endpoints.append(name)
+        for endpoint in _listed(pages, "Endpoints", clock):
+            name, status = endpoint["EndpointName"], endpoint.get("EndpointStatus", "")
+            if not pattern.match(name) or status in ENDPOINT_DELETING_STATES:
+                continue
+            if status in ENDPOINT_BUSY_STATES:
+                report.waiting.append(f"endpoint {name} ({status})")
+                continue
             if not clock.ok():
                 return
+            try:
+                sagemaker.delete_endpoint(EndpointName=name)
+            except Exception as exc:
+                if _gone(exc):
+                    report.already_gone.append(f"endpoint {name}")
+                elif _code(exc) == "ValidationException":  # changed state since listed
+                    report.waiting.append(f"endpoint {name} ({_message(exc)})")
+                else:
+                    report.errors.append(f"endpoint {name}: could not delete: {_message(exc)}")
+                continue
+            report.deleted_endpoints.append(name)
     except Exception as exc:
         report.errors.append(f"endpoints {prefix}-*: could not list: {_message(exc)}")
 
@@ -190,24 +193,21 @@ def _tagged(sagemaker: Any, arn: str, stack_tag: str) -> bool:
 def _stop_jobs(sagemaker: Any, stack_tag: str, clock: _Clock, report: TeardownReport) -> None:
     pages = sagemaker.get_paginator("list_training_jobs").paginate(StatusEquals="InProgress")
     try:
-        for page in pages:
-            for job in page.get("TrainingJobSummaries", []):
-                if not clock.ok():
-                    return
-                name, arn = job["TrainingJobName"], job["TrainingJobArn"]
-                try:
-                    if not _tagged(sagemaker, arn, stack_tag):
-                        continue  # another deployment's (or nobody's) job: never touched
-                    sagemaker.stop_training_job(TrainingJobName=name)
-                except Exception as exc:
-                    if _gone(exc) or _code(exc) == "ValidationException":  # ended since listed
-                        report.already_gone.append(f"training job {name}: {_message(exc)}")
-                    else:
-                        report.errors.append(f"training job {name}: could not stop: {_message(exc)}")
-                    continue
-                report.stopped_jobs.append(name)
+        for job in _listed(pages, "TrainingJobSummaries", clock):
             if not clock.ok():
                 return
+            name, arn = job["TrainingJobName"], job["TrainingJobArn"]
+            try:
+                if not _tagged(sagemaker, arn, stack_tag):
+                    continue  # another deployment's (or nobody's) job: never touched
+                sagemaker.stop_training_job(TrainingJobName=name)
+            except Exception as exc:
+                if _gone(exc) or _code(exc) == "ValidationException":  # ended since listed
+                    report.already_gone.append(f"training job {name}: {_message(exc)}")
+                else:
+                    report.errors.append(f"training job {name}: could not stop: {_message(exc)}")
+                continue
+            report.stopped_jobs.append(name)
     except Exception as exc:
         report.errors.append(f"training jobs: could not list: {_message(exc)}")
 
@@ -247,49 +247,48 @@ def physical_id(event: Mapping[str, Any], env: TeardownEnvironment) -> str:
     return str(event.get("PhysicalResourceId") or f"{env.stack_tag}-teardown")
 
 
-def on_event(
-    event: Mapping[str, Any],
-    env: TeardownEnvironment,
-    *,
-    sfn: Any,
-    sagemaker: Any,
-    seconds_left: Callable[[], float],
-    now: Callable[[], float] = time.time,
-) -> tuple[dict[str, Any], TeardownReport | None]:
+@dataclass(frozen=True)
+class Invocation:
+    """What one invocation of either handler works with: the environment, the clients, the time the
+    invocation has left and the wall clock (the settle and give-up times)."""
+
+    env: TeardownEnvironment
+    sfn: Any
+    sagemaker: Any
+    seconds_left: Callable[[], float]
+    now: Callable[[], float] = time.time
+
+    def sweep(self) -> TeardownReport:
+        return sweep(self.env, sfn=self.sfn, sagemaker=self.sagemaker, seconds_left=self.seconds_left)
+
+
+def on_event(event: Mapping[str, Any], call: Invocation) -> tuple[dict[str, Any], TeardownReport | None]:
     """The Provider's onEvent: Create and Update do nothing; Delete sweeps once.
 
     Returns the Provider response and the sweep's report (None when nothing was swept). The
     response's Data tells isComplete when to stop waiting: after the settle time if executions were
     stopped (a start_judge invocation in flight may still start a job), and at the give-up time.
     """
-    started = now()
+    started = call.now()
     report = None
     settle = started
     if event.get("RequestType") == "Delete":
-        report = sweep(env, sfn=sfn, sagemaker=sagemaker, seconds_left=seconds_left)
+        report = call.sweep()
         if report.stopped_executions:
-            settle += env.settle_seconds
+            settle += call.env.settle_seconds
     # Data on every request type: it is how the shared handler tells isComplete events apart.
-    data = {GIVE_UP_AT_KEY: started + env.give_up_seconds, SETTLE_UNTIL_KEY: settle}
-    return {"PhysicalResourceId": physical_id(event, env), "Data": data}, report
+    data = {GIVE_UP_AT_KEY: started + call.env.give_up_seconds, SETTLE_UNTIL_KEY: settle}
+    return {"PhysicalResourceId": physical_id(event, call.env), "Data": data}, report
 
 
-def is_complete(
-    event: Mapping[str, Any],
-    env: TeardownEnvironment,
-    *,
-    sfn: Any,
-    sagemaker: Any,
-    seconds_left: Callable[[], float],
-    now: Callable[[], float] = time.time,
-) -> tuple[dict[str, Any], TeardownReport | None]:
+def is_complete(event: Mapping[str, Any], call: Invocation) -> tuple[dict[str, Any], TeardownReport | None]:
     """The Provider's isComplete: sweep again; complete once a sweep after the settle time found
     nothing to do, or at the give-up time whatever remains (never failing the deletion)."""
     if event.get("RequestType") != "Delete":
         return {"IsComplete": True}, None
     data = event.get("Data") or {}
-    report = sweep(env, sfn=sfn, sagemaker=sagemaker, seconds_left=seconds_left)
-    at = now()
+    report = call.sweep()
+    at = call.now()
     settled = report.settled and at >= float(data.get(SETTLE_UNTIL_KEY, 0))
     report.gave_up = not settled and at >= float(data.get(GIVE_UP_AT_KEY, 0))
     # No Data in the answer: the Provider refuses Data while IsComplete is false.

@@ -273,8 +273,8 @@ def test_an_endpoint_still_creating_is_waited_for_then_deleted(world: World) -> 
     world.endpoint(name, "Creating")
     e = env(state_machine_arn=world.machine)
     clock = {"now": 1000.0}
-    kw = {"sfn": world.sfn, "sagemaker": world.sm, "seconds_left": lambda: 100.0, "now": lambda: clock["now"]}
-    response, report = teardown.on_event(cfn_event("Delete"), e, **kw)
+    call = teardown.Invocation(e, world.sfn, world.sm, seconds_left=lambda: 100.0, now=lambda: clock["now"])
+    response, report = teardown.on_event(cfn_event("Delete"), call)
     assert (
         report is not None
         and report.waiting == [f"endpoint {name} (Creating)"]
@@ -283,42 +283,42 @@ def test_an_endpoint_still_creating_is_waited_for_then_deleted(world: World) -> 
     assert response["Data"] == {teardown.GIVE_UP_AT_KEY: 4600.0, teardown.SETTLE_UNTIL_KEY: 1000.0}
     event = {**cfn_event("Delete"), **response}
     clock["now"] = 1030.0
-    assert teardown.is_complete(event, e, **kw)[0] == {"IsComplete": False}  # still Creating
+    assert teardown.is_complete(event, call)[0] == {"IsComplete": False}  # still Creating
     world.finish_start(name)  # its start-up ended: InService
-    done, report = teardown.is_complete(event, e, **kw)
+    done, report = teardown.is_complete(event, call)
     assert done == {"IsComplete": False} and report is not None and report.deleted_endpoints == [name]
     assert name not in world.endpoints()
-    assert teardown.is_complete(event, e, **kw)[0] == {"IsComplete": True}
+    assert teardown.is_complete(event, call)[0] == {"IsComplete": True}
 
 
 def test_settle_time_after_stopping_executions_then_give_up(world: World) -> None:
     world.execution(world.machine, "run-3")
     e = env(state_machine_arn=world.machine)
     clock = {"now": 0.0}
-    kw = {"sfn": world.sfn, "sagemaker": world.sm, "seconds_left": lambda: 100.0, "now": lambda: clock["now"]}
-    response, _ = teardown.on_event(cfn_event("Delete"), e, **kw)
+    call = teardown.Invocation(e, world.sfn, world.sm, seconds_left=lambda: 100.0, now=lambda: clock["now"])
+    response, _ = teardown.on_event(cfn_event("Delete"), call)
     assert (
         response["Data"][teardown.SETTLE_UNTIL_KEY] == 150.0
     )  # a start_judge in flight may still start a job
     event = {**cfn_event("Delete"), **response}
     clock["now"] = 149.0
-    assert teardown.is_complete(event, e, **kw)[0] == {"IsComplete": False}
+    assert teardown.is_complete(event, call)[0] == {"IsComplete": False}
     # The in-flight start_judge did start a job: the next sweep stops it.
     world.job("run-3-rubric-dddd4444", STACK)
     clock["now"] = 150.0
-    done, report = teardown.is_complete(event, e, **kw)
+    done, report = teardown.is_complete(event, call)
     assert (
         done == {"IsComplete": False}
         and report is not None
         and report.stopped_jobs == ["run-3-rubric-dddd4444"]
     )
-    assert teardown.is_complete(event, e, **kw)[0] == {"IsComplete": True}
+    assert teardown.is_complete(event, call)[0] == {"IsComplete": True}
     # An endpoint that never leaves Creating: at the give-up time the deletion goes on anyway.
     world.endpoint(md5_name(PREFIX, "run-3", "a"), "Creating")
     clock["now"] = 3599.0
-    assert teardown.is_complete(event, e, **kw)[0] == {"IsComplete": False}
+    assert teardown.is_complete(event, call)[0] == {"IsComplete": False}
     clock["now"] = 3600.0
-    done, report = teardown.is_complete(event, e, **kw)
+    done, report = teardown.is_complete(event, call)
     assert done == {"IsComplete": True} and report is not None and report.gave_up and report.waiting
 
 
