@@ -8,6 +8,8 @@ Nova evaluation image fails the very first stack a user deploys.
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
@@ -42,12 +44,8 @@ class StorageStack(cdk.Stack):
         removal = cdk.RemovalPolicy.RETAIN if settings.retain_bucket else cdk.RemovalPolicy.DESTROY
         auto_delete = not settings.retain_bucket
 
-        self.log_bucket = s3.Bucket(
-            self,
+        self.log_bucket = self._private_bucket(
             "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             # Ownership is left to CDK: with the feature flag in cdk.json
             # (@aws-cdk/aws-s3:serverAccessLogsUseBucketPolicy) delivery is granted by bucket
             # policy and ACLs stay disabled; without it CDK needs ObjectWriter for the log ACL.
@@ -64,12 +62,8 @@ class StorageStack(cdk.Stack):
         # No S1 acknowledgement is needed: cdk-nag treats a bucket that receives another bucket's
         # access logs in the same stack as compliant (logging the log bucket would loop).
 
-        self.bucket = s3.Bucket(
-            self,
+        self.bucket = self._private_bucket(
             "Evaluation",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            enforce_ssl=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             removal_policy=removal,
             auto_delete_objects=auto_delete,
@@ -110,6 +104,17 @@ class StorageStack(cdk.Stack):
             OUTPUT_JUDGE_ROLE,
             value=self.judge_role.role_arn,
             description="Nova judge job execution role",
+        )
+
+    def _private_bucket(self, construct_id: str, **props: Any) -> s3.Bucket:
+        """A bucket as every bucket of this stack is: S3-managed encryption, no public access, TLS only."""
+        return s3.Bucket(
+            self,
+            construct_id,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            **props,
         )
 
     def _judge_policy(self) -> iam.PolicyDocument:

@@ -26,8 +26,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-#: SageMaker throttling, retried on every endpoint call (same names as the judge poll's).
-THROTTLING = ("SageMaker.ThrottlingException", "SageMaker.SageMakerException")
+from stacks.constructs.retries import SAGEMAKER_CALL_RETRY
+
 #: Where a failed delete's error goes: never over `$.error`, which the Fail state reports.
 CLEANUP_ERROR_PATH = "$.cleanup_error"
 
@@ -73,8 +73,16 @@ class RunEndpointStates:
     # -- SDK calls -------------------------------------------------------------------------------
 
     def _call(
-        self, construct_id: str, action: str, parameters: dict[str, object], resources: list[str]
+        self,
+        construct_id: str,
+        action: str,
+        parameters: dict[str, object],
+        resources: list[str],
+        *,
+        result_selector: dict[str, object] | None = None,
+        result_path: str = sfn.JsonPath.DISCARD,
     ) -> tasks.CallAwsService:
+        """One `aws-sdk:sagemaker:<action>` task, granted on `resources` only, throttling retried."""
         task = tasks.CallAwsService(
             self.scope,
             construct_id,
@@ -83,15 +91,10 @@ class RunEndpointStates:
             iam_action=f"sagemaker:{action[0].upper()}{action[1:]}",
             iam_resources=resources,
             parameters=parameters,
-            result_path=sfn.JsonPath.DISCARD,
+            result_selector=result_selector,
+            result_path=result_path,
         )
-        task.add_retry(
-            errors=list(THROTTLING),
-            interval=cdk.Duration.seconds(5),
-            max_attempts=6,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        SAGEMAKER_CALL_RETRY.apply(task)
         return task
 
     def delete_both(self, suffix: str, paths: tuple[str, str], then: sfn.IChainable) -> sfn.IChainable:
@@ -152,26 +155,16 @@ class RunEndpointStates:
             creates.append(task)
         describes = []
         for which in "AB":
-            task = tasks.CallAwsService(
-                self.scope,
+            task = self._call(
                 f"DescribeEndpoint{which}",
-                service="sagemaker",
-                action="describeEndpoint",
-                iam_action="sagemaker:DescribeEndpoint",
-                iam_resources=list(spec.endpoint_arns),
-                parameters={"EndpointName": sfn.JsonPath.string_at(f"$.endpoints.{which}")},
+                "describeEndpoint",
+                {"EndpointName": sfn.JsonPath.string_at(f"$.endpoints.{which}")},
+                list(spec.endpoint_arns),
                 result_selector={
                     "EndpointStatus": sfn.JsonPath.string_at("$.EndpointStatus"),
                     "Response": sfn.JsonPath.entire_payload,
                 },
                 result_path=f"$.endpoint_status.{which}",
-            )
-            task.add_retry(
-                errors=list(THROTTLING),
-                interval=cdk.Duration.seconds(5),
-                max_attempts=6,
-                backoff_rate=2,
-                jitter_strategy=sfn.JitterType.FULL,
             )
             task.add_catch(on_start_failure, errors=[sfn.Errors.ALL], result_path="$.error")
             describes.append(task)

@@ -44,29 +44,22 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from stacks.constructs.retries import LAMBDA_RETRY, SAGEMAKER_TRANSIENT_ERRORS, Backoff
 from stacks.constructs.run_endpoints import RunEndpointsSpec, RunEndpointStates
 
-#: Transient Lambda service errors (not the handler's own errors): retried with backoff.
-LAMBDA_TRANSIENT_ERRORS = (
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "Lambda.ClientExecutionTimeoutException",
-)
-#: Errors of the `aws-sdk:sagemaker:describeTrainingJob` integration, named as Step Functions emits
-#: them: "the resulting Error field will be composed of the service name and the error name,
-#: separated by a period: ServiceName.ErrorName", both PascalCase, always with the `Exception` suffix
-#: (https://docs.aws.amazon.com/step-functions/latest/dg/supported-services-awssdk.html). So a
-#: throttled call is `SageMaker.ThrottlingException`, never a bare `ThrottlingException`;
-#: `SageMaker.SageMakerException` is the SDK's generic error for a code the service model lacks.
-SAGEMAKER_TRANSIENT_ERRORS = ("SageMaker.ThrottlingException", "SageMaker.SageMakerException")
 #: DescribeTrainingJob only reads, so retrying it cannot start or pay for anything twice: after the
 #: named transient errors, every other error (`States.ALL`: "a wildcard that matches any known error
 #: name", alone in its retrier and last; it does not match States.DataLimitExceeded or States.Runtime,
 #: https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html) is retried a
 #: few times too, so a throttling code under a name no document pins down still gets a second chance.
 POLL_ANY_ERROR_ATTEMPTS = 3
+#: The judge poll (DescribeTrainingJob): SageMaker's transient errors, then any error a few times.
+JUDGE_POLL_RETRIES = (
+    Backoff(SAGEMAKER_TRANSIENT_ERRORS, interval_seconds=5, max_attempts=8, max_delay_seconds=120),
+    Backoff((sfn.Errors.ALL,), interval_seconds=10, max_attempts=POLL_ANY_ERROR_ATTEMPTS),
+)
+#: StopJudgeJob (a raw state): SageMaker's transient errors, without jitter.
+STOP_JOB_RETRY = Backoff(SAGEMAKER_TRANSIENT_ERRORS, interval_seconds=5, max_attempts=4, jitter=False)
 
 #: Where the Map's (constant) result goes: its children's outcomes are in S3, not in the state.
 MAP_RESULT_PATH = "$.map_result"
@@ -199,29 +192,10 @@ class EvaluationStateMachine(Construct):
             (start_judge_job, judge_start_failed),
             (summarize_results, summarize_failed),
         ):
-            task.add_retry(
-                errors=list(LAMBDA_TRANSIENT_ERRORS),
-                interval=cdk.Duration.seconds(2),
-                max_attempts=6,
-                backoff_rate=2,
-                jitter_strategy=sfn.JitterType.FULL,
-            )
+            LAMBDA_RETRY.apply(task)
             task.add_catch(failed, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
-        describe_judge_job.add_retry(
-            errors=list(SAGEMAKER_TRANSIENT_ERRORS),
-            interval=cdk.Duration.seconds(5),
-            max_attempts=8,
-            backoff_rate=2,
-            max_delay=cdk.Duration.minutes(2),
-            jitter_strategy=sfn.JitterType.FULL,
-        )
-        describe_judge_job.add_retry(
-            errors=[sfn.Errors.ALL],
-            interval=cdk.Duration.seconds(10),
-            max_attempts=POLL_ANY_ERROR_ATTEMPTS,
-            backoff_rate=2,
-            jitter_strategy=sfn.JitterType.FULL,
-        )
+        for retry in JUDGE_POLL_RETRIES:
+            retry.apply(describe_judge_job)
         describe_judge_job.add_catch(stop_judge_job, errors=[sfn.Errors.ALL], result_path=ERROR_PATH)
 
         status = "$.judge_status.TrainingJobStatus"
@@ -321,15 +295,7 @@ class EvaluationStateMachine(Construct):
         child = {
             "Type": "Task",
             "Resource": generate.function_arn,
-            "Retry": [
-                {
-                    "ErrorEquals": list(LAMBDA_TRANSIENT_ERRORS),
-                    "IntervalSeconds": 2,
-                    "MaxAttempts": 6,
-                    "BackoffRate": 2,
-                    "JitterStrategy": "FULL",
-                }
-            ],
+            "Retry": [LAMBDA_RETRY.asl()],
             "End": True,
         }
         return sfn.CustomState(
@@ -373,14 +339,7 @@ class EvaluationStateMachine(Construct):
                 "Resource": f"arn:{cdk.Aws.PARTITION}:states:::aws-sdk:sagemaker:stopTrainingJob",
                 "Parameters": {"TrainingJobName.$": "$.judge.training_job_name"},
                 "ResultPath": STOP_RESULT_PATH,
-                "Retry": [
-                    {
-                        "ErrorEquals": list(SAGEMAKER_TRANSIENT_ERRORS),
-                        "IntervalSeconds": 5,
-                        "MaxAttempts": 4,
-                        "BackoffRate": 2,
-                    }
-                ],
+                "Retry": [STOP_JOB_RETRY.asl()],
                 "Catch": [
                     {"ErrorEquals": ["States.ALL"], "ResultPath": STOP_ERROR_PATH, "Next": failed.state_id}
                 ],

@@ -148,51 +148,18 @@ class StackTeardown(Construct):
         return cdk.Duration.seconds(-(-seconds // interval) * interval)
 
     def _grant(self, role: iam.IRole, state_machine: sfn.StateMachine, spec: TeardownSpec) -> None:
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ListRunningExecutions",
-                actions=["states:ListExecutions"],
-                resources=[state_machine.state_machine_arn],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="StopOwnExecutions",
-                actions=["states:StopExecution"],
-                resources=[self._executions_arn(state_machine)],
-            )
-        )
+        def allow(sid: str, action: str, resources: list[str]) -> None:
+            role.add_to_principal_policy(iam.PolicyStatement(sid=sid, actions=[action], resources=resources))
+
+        allow("ListRunningExecutions", "states:ListExecutions", [state_machine.state_machine_arn])
+        allow("StopOwnExecutions", "states:StopExecution", [self._executions_arn(state_machine)])
         if spec.endpoint_arns:
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="FindRunEndpoints",
-                    # ListEndpoints has no resource-level permissions; it lists, it cannot delete.
-                    actions=["sagemaker:ListEndpoints"],
-                    resources=["*"],
-                )
-            )
-            role.add_to_principal_policy(
-                iam.PolicyStatement(
-                    sid="DeleteRunEndpoints",
-                    actions=["sagemaker:DeleteEndpoint"],
-                    resources=list(spec.endpoint_arns),
-                )
-            )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="FindRunningJudgeJobs",
-                # ListTrainingJobs has no resource-level permissions; it lists, it cannot stop.
-                actions=["sagemaker:ListTrainingJobs"],
-                resources=["*"],
-            )
-        )
-        role.add_to_principal_policy(
-            iam.PolicyStatement(
-                sid="ReadJudgeJobTags",
-                actions=["sagemaker:ListTags"],
-                resources=[spec.training_job_arns],
-            )
-        )
+            # ListEndpoints has no resource-level permissions; it lists, it cannot delete.
+            allow("FindRunEndpoints", "sagemaker:ListEndpoints", ["*"])
+            allow("DeleteRunEndpoints", "sagemaker:DeleteEndpoint", list(spec.endpoint_arns))
+        # ListTrainingJobs has no resource-level permissions; it lists, it cannot stop.
+        allow("FindRunningJudgeJobs", "sagemaker:ListTrainingJobs", ["*"])
+        allow("ReadJudgeJobTags", "sagemaker:ListTags", [spec.training_job_arns])
         role.add_to_principal_policy(spec.stop_jobs)
 
     @staticmethod
