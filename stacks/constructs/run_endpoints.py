@@ -19,6 +19,7 @@ chunk and cleanup functions use the same function, so one definition names them 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aws_cdk as cdk
@@ -97,6 +98,16 @@ class RunEndpointStates:
         SAGEMAKER_CALL_RETRY.apply(task)
         return task
 
+    @staticmethod
+    def _both(
+        make: Callable[[str], tasks.CallAwsService], on_error: sfn.IChainable
+    ) -> tuple[tasks.CallAwsService, tasks.CallAwsService]:
+        """The task of model A, then of model B, each going to `on_error` (with `$.error`) on failure."""
+        a, b = make("A"), make("B")
+        for task in (a, b):
+            task.add_catch(on_error, errors=[sfn.Errors.ALL], result_path="$.error")
+        return a, b
+
     def delete_both(self, suffix: str, paths: tuple[str, str], then: sfn.IChainable) -> sfn.IChainable:
         """DeleteEndpointA<suffix> -> DeleteEndpointB<suffix> -> `then`; a failed delete goes on
         (the cleanup function, run by the FAILED event, tries again) without hiding `$.error`."""
@@ -120,18 +131,18 @@ class RunEndpointStates:
         """DeleteEndpointA -> DeleteEndpointB on the success path (names from `$.run`); a delete
         that keeps failing fails the run, whose FAILED event runs the cleanup: better than
         judging for hours beside two billing endpoints."""
-        deletes = []
-        for which in "AB":
-            task = self._call(
+
+        def delete(which: str) -> tasks.CallAwsService:
+            return self._call(
                 f"DeleteEndpoint{which}",
                 "deleteEndpoint",
                 {"EndpointName": sfn.JsonPath.string_at(f"$.run.endpoint_{which.lower()}")},
                 list(self.spec.endpoint_arns),
             )
-            task.add_catch(failed, errors=[sfn.Errors.ALL], result_path="$.error")
-            deletes.append(task)
-        deletes[0].next(deletes[1])
-        return deletes
+
+        a, b = self._both(delete, failed)
+        a.next(b)
+        return [a, b]
 
     def start(self, generate: sfn.IChainable, start_failed: sfn.Fail) -> sfn.IChainable:
         """The states between PrepareRun and the generation Map: name, create, wait until both
@@ -140,22 +151,21 @@ class RunEndpointStates:
         on_start_failure = self.delete_both(
             "OnStartFailure", ("$.endpoints.A", "$.endpoints.B"), start_failed
         )
-        creates = []
-        for which, config in zip("AB", spec.config_names, strict=True):
-            task = self._call(
+        configs = dict(zip("AB", spec.config_names, strict=True))
+
+        def create(which: str) -> tasks.CallAwsService:
+            return self._call(
                 f"CreateEndpoint{which}",
                 "createEndpoint",
                 {
                     "EndpointName": sfn.JsonPath.string_at(f"$.endpoints.{which}"),
-                    "EndpointConfigName": config,
+                    "EndpointConfigName": configs[which],
                 },
                 [*spec.endpoint_arns, *spec.config_arns],
             )
-            task.add_catch(on_start_failure, errors=[sfn.Errors.ALL], result_path="$.error")
-            creates.append(task)
-        describes = []
-        for which in "AB":
-            task = self._call(
+
+        def describe(which: str) -> tasks.CallAwsService:
+            return self._call(
                 f"DescribeEndpoint{which}",
                 "describeEndpoint",
                 {"EndpointName": sfn.JsonPath.string_at(f"$.endpoints.{which}")},
@@ -166,8 +176,9 @@ class RunEndpointStates:
                 },
                 result_path=f"$.endpoint_status.{which}",
             )
-            task.add_catch(on_start_failure, errors=[sfn.Errors.ALL], result_path="$.error")
-            describes.append(task)
+
+        create_a, create_b = self._both(create, on_start_failure)
+        describe_a, describe_b = self._both(describe, on_start_failure)
         wait = sfn.Wait(
             self.scope,
             "WaitForEndpoints",
@@ -232,8 +243,6 @@ class RunEndpointStates:
             .when(sfn.Condition.number_greater_than_equals("$.polls.count", spec.max_polls), explain_timeout)
             .otherwise(wait)
         )
-        create_a, create_b = creates
-        describe_a, describe_b = describes
         create_a.next(create_b).next(wait).next(describe_a).next(describe_b).next(count).next(ready)
 
         return self._names().next(create_a)
