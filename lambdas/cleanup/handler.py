@@ -8,24 +8,21 @@ retries and `novajudge stop` may repeat it.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novajudge.steps.cleanup import cleanup_from_event
 from novajudge.steps.environment import CleanupEnvironment
+from novajudge.steps.lambda_adapter import lambda_step
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    env = CleanupEnvironment.from_environ(os.environ)
+@lambda_step(logger, CleanupEnvironment)
+def handler(event: dict[str, Any], env: CleanupEnvironment, context: LambdaContext) -> dict[str, Any]:
     report = cleanup_from_event(
         event,
         env,

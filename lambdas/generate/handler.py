@@ -8,25 +8,22 @@ and the chunk's items count as failed in reduce).
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novajudge.generation.endpoints import runtime_client
 from novajudge.steps.environment import ChunkEnvironment
 from novajudge.steps.generate import generate_chunk
+from novajudge.steps.lambda_adapter import lambda_step
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    env = ChunkEnvironment.from_environ(os.environ)
+@lambda_step(logger, ChunkEnvironment, log_event=False)
+def handler(event: dict[str, Any], env: ChunkEnvironment, context: LambdaContext) -> dict[str, Any]:
     run = event.get("run") if isinstance(event, dict) else None
     logger.append_keys(
         run_id=(run or {}).get("run_id"),

@@ -7,25 +7,22 @@ Errors are the step's typed `novajudge.errors` classes, so the state machine see
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novajudge.steps.environment import GenerateEnvironment
 from novajudge.steps.generate import build_run
+from novajudge.steps.lambda_adapter import lambda_step
 from novajudge.steps.prepare import prepare
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    env = GenerateEnvironment.from_environ(os.environ)
+@lambda_step(logger, GenerateEnvironment)
+def handler(event: dict[str, Any], env: GenerateEnvironment, context: LambdaContext) -> dict[str, Any]:
     run = build_run(event, env)
     logger.append_keys(run_id=run.run_id)
     logger.info(

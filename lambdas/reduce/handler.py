@@ -9,18 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from novajudge.steps.lambda_adapter import lambda_step
 from novajudge.steps.reduce import reduce_run
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+@lambda_step(logger)
+def handler(event: dict[str, Any], env: None, context: LambdaContext) -> dict[str, Any]:
     state = reduce_run(event, s3=boto3.client("s3"))
     logger.append_keys(run_id=state["run"]["run_id"])
     logger.info("generation finished", extra={"generation": state["generation"]})

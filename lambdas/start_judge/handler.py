@@ -6,24 +6,21 @@ Configuration problems (unknown region, an instance type the judge cannot use) r
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novajudge.steps.environment import StartJudgeEnvironment
+from novajudge.steps.lambda_adapter import lambda_step
 from novajudge.steps.start_judge import start_judge
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    env = StartJudgeEnvironment.from_environ(os.environ)
+@lambda_step(logger, StartJudgeEnvironment)
+def handler(event: dict[str, Any], env: StartJudgeEnvironment, context: LambdaContext) -> dict[str, Any]:
     judge = start_judge(
         event, env, s3=boto3.client("s3"), sagemaker=boto3.client("sagemaker", region_name=env.region)
     )

@@ -9,24 +9,21 @@ raises on Delete: a failed teardown must not make `cdk destroy` fail (what remai
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import boto3
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from novajudge.steps.environment import TeardownEnvironment
+from novajudge.steps.lambda_adapter import lambda_step
 from novajudge.steps.teardown import Invocation, is_complete, is_complete_event, on_event
 
 logger = Logger()
-tracer = Tracer()
 
 
-@logger.inject_lambda_context(log_event=True)
-@tracer.capture_lambda_handler
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    env = TeardownEnvironment.from_environ(os.environ)
+@lambda_step(logger, TeardownEnvironment)
+def handler(event: dict[str, Any], env: TeardownEnvironment, context: LambdaContext) -> dict[str, Any]:
     step = is_complete if is_complete_event(event) else on_event
     call = Invocation(
         env,
