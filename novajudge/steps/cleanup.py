@@ -21,7 +21,7 @@ this stack (`novajudge.layout.JUDGE_JOB_TAG`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -115,26 +115,45 @@ def _read_record(s3: Any, layout: RunLayout) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _stop_job(sagemaker: Any, name: str, layout: RunLayout, report: CleanupReport) -> None:
+def _describe(report: CleanupReport, what: str, call: Callable[[], Any], missing: tuple[str, ...]) -> Any:
+    """SageMaker's answer about `what`, or None: not there (a refusal naming one of `missing`), or
+    not described (the reason goes to the report's errors; EventBridge's retry tries again)."""
     try:
-        job = sagemaker.describe_training_job(TrainingJobName=name)
+        return call()
     except Exception as exc:
-        if "ValidationException" in _code(exc) or "ResourceNotFound" in _code(exc):
-            return  # never created: start_judge did not get that far
-        report.errors.append(f"training job {name}: could not describe: {_code(exc)}")
-        return
+        if not any(marker in _code(exc) for marker in missing):
+            report.errors.append(f"{what}: could not describe: {_code(exc)}")
+        return None
+
+
+def _attempt(report: CleanupReport, what: str, verb: str, call: Callable[[], Any]) -> bool:
+    """Make one SageMaker call; a refusal goes to the report's errors as `<what>: could not <verb>`."""
+    try:
+        call()
+    except Exception as exc:
+        report.errors.append(f"{what}: could not {verb}: {_code(exc)}")
+        return False
+    return True
+
+
+def _stop_job(sagemaker: Any, name: str, layout: RunLayout, report: CleanupReport) -> None:
+    what = f"training job {name}"
+    job = _describe(
+        report,
+        what,
+        lambda: sagemaker.describe_training_job(TrainingJobName=name),
+        ("ValidationException", "ResourceNotFound"),
+    )
+    if job is None:
+        return  # never created (start_judge did not get that far), or not described (recorded)
     if job.get("OutputDataConfig", {}).get("S3OutputPath") != layout.uri(layout.judge_output_prefix):
         return  # another run's job whose name merely contains this run id
     status = job["TrainingJobStatus"]
     if status not in RUNNING_JOB_STATES:
         report.ended_jobs[name] = status
         return
-    try:
-        sagemaker.stop_training_job(TrainingJobName=name)
-    except Exception as exc:
-        report.errors.append(f"training job {name}: could not stop: {_code(exc)}")
-        return
-    report.stopped_jobs.append(name)
+    if _attempt(report, what, "stop", lambda: sagemaker.stop_training_job(TrainingJobName=name)):
+        report.stopped_jobs.append(name)
 
 
 def _run_jobs(sagemaker: Any, run_id: str, record: Mapping[str, Any], report: CleanupReport) -> list[str]:
@@ -159,22 +178,19 @@ def _run_jobs(sagemaker: Any, run_id: str, record: Mapping[str, Any], report: Cl
 
 
 def _delete_endpoint(sagemaker: Any, name: str, report: CleanupReport) -> None:
-    try:
-        status = sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"]
-    except Exception as exc:
-        if "ValidationException" in _code(exc) or "Could not find" in _code(exc):
-            return  # not there (never created, or already deleted)
-        report.errors.append(f"endpoint {name}: could not describe: {_code(exc)}")
-        return
-    if status in DELETING_ENDPOINT_STATES:
+    what = f"endpoint {name}"
+    status = _describe(
+        report,
+        what,
+        lambda: sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"],
+        ("ValidationException", "Could not find"),
+    )
+    if status is None:
+        return  # not there (never created, or already deleted), or not described (recorded)
+    if status in DELETING_ENDPOINT_STATES or _attempt(
+        report, what, "delete", lambda: sagemaker.delete_endpoint(EndpointName=name)
+    ):
         report.deleted_endpoints.append(name)
-        return
-    try:
-        sagemaker.delete_endpoint(EndpointName=name)
-    except Exception as exc:
-        report.errors.append(f"endpoint {name}: could not delete: {_code(exc)}")
-        return
-    report.deleted_endpoints.append(name)
 
 
 def cleanup_run(
