@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -119,6 +119,15 @@ def history_budget_problem(
     )
 
 
+#: The two candidate models take the same kinds of value: one definition each, for A and B.
+#: A Hugging Face model id (`organisation/name`).
+ModelId = Annotated[str, Field(min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")]
+#: GPUs one model is sharded over (TGI's `--num-shard`).
+GpuCount = Annotated[int, Field(ge=1, le=8)]
+#: Requests in flight per endpoint (`concurrency_a|b`, see there).
+Concurrency = Annotated[int, Field(ge=1, le=512)]
+
+
 class Settings(BaseModel):
     """Everything a deployment can choose. Field names are the context keys."""
 
@@ -129,10 +138,10 @@ class Settings(BaseModel):
     #: exist). `per_run`: the state machine creates both at the start of each run and deletes them
     #: when generation ends (and on every failure), so nothing bills between runs.
     endpoints_mode: Literal["persistent", "per_run"] = "persistent"
-    model_a_id: str = Field("Qwen/Qwen2.5-1.5B-Instruct", min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")
-    model_b_id: str = Field("Qwen/Qwen2.5-7B-Instruct", min_length=3, pattern=r"^[\w.-]+/[\w.-]+$")
-    model_a_num_gpus: int = Field(1, ge=1, le=8)
-    model_b_num_gpus: int = Field(4, ge=1, le=8)
+    model_a_id: ModelId = "Qwen/Qwen2.5-1.5B-Instruct"
+    model_b_id: ModelId = "Qwen/Qwen2.5-7B-Instruct"
+    model_a_num_gpus: GpuCount = 1
+    model_b_num_gpus: GpuCount = 4
     endpoint_instance_type: str = "ml.g5.12xlarge"
     tgi_image_version: str = Field(
         "2.7.0-tgi3.3.6-gpu-py311-cu124-ubuntu22.04", pattern=r"^[0-9][\w.-]*-tgi[\w.-]+$"
@@ -154,8 +163,8 @@ class Settings(BaseModel):
     #: users, 681 at 128); model A (1.5B on 1 GPU) and B (7B over 4) do about as much work per GPU and
     #: token. Half of TGI's `--max-concurrent-requests` default (128), above which TGI answers 429.
     #: The window adapts below it (overload, latency near 60 s); raise it with more instances.
-    concurrency_a: int = Field(64, ge=1, le=512)
-    concurrency_b: int = Field(64, ge=1, le=512)
+    concurrency_a: Concurrency = 64
+    concurrency_b: Concurrency = 64
     max_failure_rate: float = Field(0.2, ge=0.0, le=1.0)
     # Off: both Nova judges already run every pair forward and backward (AWS docs); sending swapped
     # copies doubles the judge bill and is an opt-in audit of the judge's residual position bias.
