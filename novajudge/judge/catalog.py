@@ -14,6 +14,7 @@ tests/conformance/ pins the sources' values. Sources:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from novajudge.errors import JudgeConfigError
@@ -62,11 +63,9 @@ class JudgeVariant:
 
     def model(self, key: str | None = None) -> JudgeModel:
         key = key or self.default_model
-        if key not in self.models:
-            raise JudgeConfigError(
-                f"judge model {key!r} is not available for the {self.name} judge; "
-                f"allowed: {', '.join(sorted(self.models))}"
-            )
+        require_one_of(
+            key, sorted(self.models), f"judge model {key!r} is not available for the {self.name} judge"
+        )
         return self.models[key]
 
 
@@ -132,40 +131,42 @@ JUDGE_VARIANTS: dict[str, JudgeVariant] = {
 }
 
 
+def require_one_of(value: object, allowed: Iterable[str], problem: str, listed_as: str = "allowed") -> None:
+    """Refuse `value` unless it is one of `allowed`: `<problem>; <listed_as>: a, b, c`. Every judge
+    setting is checked this way before anything is started or paid for, naming what would do."""
+    choices = tuple(allowed)
+    if value not in choices:
+        raise JudgeConfigError(f"{problem}; {listed_as}: {', '.join(choices)}")
+
+
 def variant(name: str) -> JudgeVariant:
     """The judge variant called `name`, or an error that lists the known ones."""
-    if name not in JUDGE_VARIANTS:
-        raise JudgeConfigError(
-            f"unknown judge variant {name!r}; allowed: {', '.join(sorted(JUDGE_VARIANTS))}"
-        )
+    require_one_of(name, sorted(JUDGE_VARIANTS), f"unknown judge variant {name!r}")
     return JUDGE_VARIANTS[name]
 
 
 def check_instance_type(variant_name: str, instance_type: str, model_key: str | None = None) -> None:
     """Fail before any spend when the judge cannot run on `instance_type`."""
     model = variant(variant_name).model(model_key)
-    if instance_type not in model.instance_types:
-        raise JudgeConfigError(
-            f"instance type {instance_type!r} is not supported by the {variant_name} judge "
-            f"({model.key}); allowed: {', '.join(model.instance_types)}"
-        )
+    require_one_of(
+        instance_type,
+        model.instance_types,
+        f"instance type {instance_type!r} is not supported by the {variant_name} judge ({model.key})",
+    )
 
 
 def image_uri(variant_name: str, region: str, tag: str | None = None) -> str:
     """The Nova evaluation image of `variant_name` in `region`; unknown regions and tags are refused."""
-    account = NOVA_EVAL_IMAGE_ACCOUNTS.get(region)
-    if account is None:
-        raise JudgeConfigError(
-            f"the Nova judge image is not documented for region {region!r}; "
-            f"supported regions: {', '.join(sorted(NOVA_EVAL_IMAGE_ACCOUNTS))}"
-        )
+    require_one_of(
+        region,
+        sorted(NOVA_EVAL_IMAGE_ACCOUNTS),
+        f"the Nova judge image is not documented for region {region!r}",
+        listed_as="supported regions",
+    )
     judge = variant(variant_name)
     tag = tag or judge.image_tag
-    if tag not in judge.image_tags:
-        raise JudgeConfigError(
-            f"image tag {tag!r} is not documented for the {variant_name} judge; "
-            f"allowed: {', '.join(judge.image_tags)}"
-        )
+    require_one_of(tag, judge.image_tags, f"image tag {tag!r} is not documented for the {variant_name} judge")
+    account = NOVA_EVAL_IMAGE_ACCOUNTS[region]
     return f"{account}.dkr.ecr.{region}.amazonaws.com/{NOVA_EVAL_REPOSITORY}:{tag}"
 
 

@@ -175,13 +175,13 @@ def validate_overrides(variant_name: str, overrides: Mapping[str, Any]) -> None:
                 f"recipe key {key!r} stays empty: MLflow tracking is not wired up "
                 "(the judge role has no MLflow permissions)"
             )
-        check = allowed.get(key)
-        if check is None:
-            raise JudgeConfigError(
-                f"unknown recipe key {key!r} for the {variant_name} judge; "
-                f"keys you can override: {', '.join(sorted(allowed))}"
-            )
-        problem = check(value)
+        catalog.require_one_of(
+            key,
+            sorted(allowed),
+            f"unknown recipe key {key!r} for the {variant_name} judge",
+            listed_as="keys you can override",
+        )
+        problem = allowed[key](value)
         if problem:
             raise JudgeConfigError(f"recipe key {key!r}={value!r}: expected {problem}")
 
