@@ -194,9 +194,13 @@ def run_exists(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: s
         return True
     except UsageProblem:
         pass
-    layout = RunLayout(bucket, run_id)
+    return _request_recorded(s3, RunLayout(bucket, run_id))
+
+
+def _request_recorded(s3: Any, layout: RunLayout) -> bool:
+    """Whether the run's `request.json` exists: the run was claimed, by this or another execution."""
     try:
-        s3.head_object(Bucket=bucket, Key=layout.request_key)
+        s3.head_object(Bucket=layout.bucket, Key=layout.request_key)
         return True
     except ClientError as exc:
         if error_code(exc) in ("404", "NoSuchKey"):
@@ -232,14 +236,10 @@ def resume_run(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: s
     """
     check_run_id(run_id)
     layout = RunLayout(bucket, run_id)
-    try:
-        s3.head_object(Bucket=bucket, Key=layout.request_key)
-    except ClientError as exc:
-        if error_code(exc) in ("404", "NoSuchKey"):
-            raise UsageProblem(
-                f"run {run_id!r} has nothing to resume: {layout.uri(layout.request_key)} is missing"
-            ) from None
-        raise OpsError(f"cannot check {layout.uri(layout.prefix)}: {exc}") from None
+    if not _request_recorded(s3, layout):
+        raise UsageProblem(
+            f"run {run_id!r} has nothing to resume: {layout.uri(layout.request_key)} is missing"
+        )
     try:
         running = sfn.list_executions(stateMachineArn=state_machine_arn, statusFilter="RUNNING")["executions"]
     except ClientError as exc:
