@@ -32,7 +32,7 @@ from novajudge.generation.datasets import PromptItem
 from novajudge.generation.endpoints import RetryPolicy, runtime_client
 from novajudge.generation.manifest import ItemOutcome
 from novajudge.generation.pool import AdaptiveLimit, generate_pairs
-from novajudge.local.tgi_sim import SimConfig
+from novajudge.local.tgi_sim import SimConfig, simulated_run
 from novajudge.run_request import RunState
 
 ENDPOINT_A, ENDPOINT_B = "bench-model-a", "bench-model-b"
@@ -94,17 +94,7 @@ def make_run(settings: Settings, *, fixed: int | None = None) -> RunState:
         "concurrency_b": fixed or settings.concurrency_b,
         "max_failure_rate": settings.max_failure_rate,
     }
-    return RunState(
-        run_id="bench",
-        generation=generation,
-        bucket="bench-bucket",
-        created_at="2026-01-01T00:00:00Z",
-        model_a="sim/a",
-        model_b="sim/b",
-        endpoint_a=ENDPOINT_A,
-        endpoint_b=ENDPOINT_B,
-        stand_in=True,
-    )
+    return simulated_run("bench", ENDPOINT_A, ENDPOINT_B, generation)
 
 
 def measure(case: Case, prompts: int, *, baseline: bool) -> dict[str, float]:

@@ -24,9 +24,12 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from novajudge.run_request import RunState
 
 HOST = "127.0.0.1"
 MODEL_ERROR_TYPE = "ModelError:http://internal.amazon.com/coral/com.amazon.sagemaker/"
@@ -150,6 +153,22 @@ class TGISimulator:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def simulated_run(run_id: str, endpoint_a: str, endpoint_b: str, generation: Mapping[str, Any]) -> RunState:
+    """The `run` of a generation whose two models are simulated endpoints (stand-in model ids,
+    `stand_in`), for the tests and the benchmark that drive the real client path against them."""
+    return RunState(
+        run_id=run_id,
+        generation=dict(generation),
+        bucket=f"{run_id}-bucket",
+        created_at="2026-01-01T00:00:00Z",
+        model_a="sim/a",
+        model_b="sim/b",
+        endpoint_a=endpoint_a,
+        endpoint_b=endpoint_b,
+        stand_in=True,
+    )
 
 
 def _chat_completion(config: SimConfig) -> bytes:

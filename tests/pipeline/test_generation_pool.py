@@ -17,7 +17,7 @@ import pytest
 from novajudge.generation.datasets import PromptItem
 from novajudge.generation.endpoints import ErrorInfo, RetryPolicy, runtime_client
 from novajudge.generation.pool import AdaptiveLimit, AdaptiveTuning, generate_pairs, per_child
-from novajudge.local.tgi_sim import SimConfig, TGISimulator
+from novajudge.local.tgi_sim import SimConfig, TGISimulator, simulated_run
 from novajudge.run_request import RunState
 from novajudge.steps.environment import ChunkEnvironment
 from novajudge.steps.generate import generate_chunk
@@ -27,23 +27,14 @@ FAST_RETRY = RetryPolicy(max_attempts=4, base_delay=0.01, max_delay=0.05, seed=7
 
 
 def make_run(concurrency_a: int, concurrency_b: int, max_failure_rate: float = 0.2) -> RunState:
-    return RunState(
-        run_id="pool-test",
-        generation={
-            "concurrency_a": concurrency_a,
-            "concurrency_b": concurrency_b,
-            "max_failure_rate": max_failure_rate,
-            "max_new_tokens": 16,
-            "temperature": 0.0,
-        },
-        bucket="bucket",
-        created_at="2026-01-01T00:00:00Z",
-        model_a="sim/a",
-        model_b="sim/b",
-        endpoint_a=ENDPOINT_A,
-        endpoint_b=ENDPOINT_B,
-        stand_in=True,
-    )
+    generation = {
+        "concurrency_a": concurrency_a,
+        "concurrency_b": concurrency_b,
+        "max_failure_rate": max_failure_rate,
+        "max_new_tokens": 16,
+        "temperature": 0.0,
+    }
+    return simulated_run("pool-test", ENDPOINT_A, ENDPOINT_B, generation)
 
 
 def items(n: int) -> list[PromptItem]:
