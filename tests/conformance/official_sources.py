@@ -35,20 +35,25 @@ DOCS_EVAL = "https://docs.aws.amazon.com/sagemaker/latest/dg/nova-model-evaluati
 _EVAL = "recipes_collection/recipes/evaluation/nova"
 
 
+def _run(name: str, model_type: str, model_name_or_path: str) -> dict[str, Any]:
+    """The `run` block of every official judge recipe: only the job name and the model keys differ."""
+    return {
+        "name": name,
+        "model_type": model_type,
+        "model_name_or_path": model_name_or_path,
+        "replicas": 1,
+        "data_s3_path": "",
+        "output_s3_path": "",
+        "mlflow_tracking_uri": "",
+        "mlflow_experiment_name": "",
+        "mlflow_run_name": "",
+    }
+
+
 def _llm_judge(model: str, model_type: str) -> dict[str, Any]:
     """The three Nova 1.0 llm_judge recipes differ only in the model keys and the job name."""
     return {
-        "run": {
-            "name": f"nova-{model}-llm-judge-eval-job",
-            "model_type": model_type,
-            "model_name_or_path": f"nova-{model}/prod",
-            "replicas": 1,
-            "data_s3_path": "",
-            "output_s3_path": "",
-            "mlflow_tracking_uri": "",
-            "mlflow_experiment_name": "",
-            "mlflow_run_name": "",
-        },
+        "run": _run(f"nova-{model}-llm-judge-eval-job", model_type, f"nova-{model}/prod"),
         "evaluation": {"task": "llm_judge", "strategy": "judge", "metric": "all"},
         "inference": {"temperature": 0, "top_k": 50, "top_logprobs": 0, "top_p": 1.0},
     }
@@ -60,17 +65,9 @@ OFFICIAL_RECIPES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
         f"{HYPERPOD}/1d2f3f9797feed57d4ac8e18271920447da1660e/{_EVAL}/nova_2_0/nova_lite/"
         "nova_lite_2_0_p5_48xl_gpu_rubric_llm_judge_eval.yaml",
         {
-            "run": {
-                "name": "nova-lite-v2-rubric-llm-judge-eval-job",
-                "model_type": "amazon.nova-2-lite-v1:0:256k",
-                "model_name_or_path": "nova-lite-2/prod",
-                "replicas": 1,
-                "data_s3_path": "",
-                "output_s3_path": "",
-                "mlflow_tracking_uri": "",
-                "mlflow_experiment_name": "",
-                "mlflow_run_name": "",
-            },
+            "run": _run(
+                "nova-lite-v2-rubric-llm-judge-eval-job", "amazon.nova-2-lite-v1:0:256k", "nova-lite-2/prod"
+            ),
             "evaluation": {"task": "rubric_llm_judge", "strategy": "judge", "metric": "all"},
             "inference": {
                 "max_new_tokens": 32768,

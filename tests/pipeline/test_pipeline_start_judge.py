@@ -15,6 +15,7 @@ import boto3
 import pytest
 import yaml
 from botocore.awsrequest import AWSResponse
+from conformance.official_sources import OFFICIAL_RECIPES
 from pipeline_fakes import BUCKET, EXECUTION_NAME, MODEL_A, MODEL_B, REGION, ROLE_ARN, RawBody
 
 from novajudge.errors import InvalidRunRequest, JudgeConfigError
@@ -149,28 +150,9 @@ def test_rubric_request_matches_the_documented_contract(aws, sagemaker, judge_in
     recipe = yaml.safe_load(
         aws["s3"].get_object(Bucket=BUCKET, Key="runs/exp-042/recipe/rubric_judge.yaml")["Body"].read()
     )
-    assert recipe == {
-        "run": {
-            "name": job,
-            "model_type": "amazon.nova-2-lite-v1:0:256k",
-            "model_name_or_path": "nova-lite-2/prod",
-            "replicas": 1,
-            "data_s3_path": "",
-            "output_s3_path": "",
-            "mlflow_tracking_uri": "",
-            "mlflow_experiment_name": "",
-            "mlflow_run_name": "",
-        },
-        "evaluation": {"task": "rubric_llm_judge", "strategy": "judge", "metric": "all"},
-        # The official rubric recipe's inference block (recipes/README.md).
-        "inference": {
-            "max_new_tokens": 32768,
-            "top_k": 50,
-            "top_p": 1.0,
-            "temperature": 0,
-            "top_logprobs": 0,
-        },
-    }
+    # The official rubric recipe (tests/conformance/official_sources.py), named after the job.
+    _, official = OFFICIAL_RECIPES[("rubric", "nova-lite-2")]
+    assert recipe == {**official, "run": {**official["run"], "name": job}}
     described = sagemaker.describe_training_job(TrainingJobName=job)  # moto accepted and stored it
     assert (
         described["AlgorithmSpecification"]["TrainingImage"]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conformance.official_sources import OFFICIAL_RECIPES
 from pipeline_fakes import ENDPOINT_A, ENDPOINT_B, REGION, FakeTGI
 
 from novajudge.config import Settings
@@ -360,17 +361,8 @@ def test_recipe_templates_match_the_catalogue() -> None:
 def test_binary_recipe_takes_its_model_from_the_catalogue() -> None:
     rendered = recipe.render("binary", run_name="job-1", model_key="nova-pro")
     data = yaml.safe_load(rendered.text)
-    assert data["run"] == {
-        "name": "job-1",
-        "model_type": "amazon.nova-pro-v1:0:300k",
-        "model_name_or_path": "nova-pro/prod",
-        "replicas": 1,
-        "data_s3_path": "",
-        "output_s3_path": "",
-        "mlflow_tracking_uri": "",
-        "mlflow_experiment_name": "",
-        "mlflow_run_name": "",
-    }
+    _, official = OFFICIAL_RECIPES[("binary", "nova-pro")]  # tests/conformance/official_sources.py
+    assert data["run"] == {**official["run"], "name": "job-1"}
 
 
 @pytest.mark.parametrize(
