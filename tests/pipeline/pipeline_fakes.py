@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from botocore.exceptions import (
 )
 
 from novajudge.generation.datasets import load_bundled_squad
+from novajudge.generation.endpoints import EndpointInvoker, RetryPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 REGION = "us-east-1"
@@ -33,6 +34,21 @@ MODEL_A = "Qwen/Qwen2.5-1.5B-Instruct"
 MODEL_B = "Qwen/Qwen2.5-7B-Instruct"
 ROLE_ARN = "arn:aws:iam::123456789012:role/NovaJudge-Storage-JudgeRole1A2B3C4D-ABCDEF123456"
 EXECUTION_NAME = "c0ffee00-1234-4abc-9def-0123456789ab"
+
+
+def invoker(
+    client: Any,
+    endpoint: str = ENDPOINT_A,
+    *,
+    attempts: int | None = None,
+    sleep: Callable[[float], None] = lambda seconds: None,
+    **options: Any,
+) -> EndpointInvoker:
+    """The invoker the endpoint tests drive: short answers at temperature 0, `attempts` tries at
+    most (else `options["retry"]`, else the default policy), backoffs not slept unless `sleep` says."""
+    if attempts is not None:
+        options["retry"] = RetryPolicy(max_attempts=attempts)
+    return EndpointInvoker(client, endpoint, max_new_tokens=10, temperature=0.0, sleep=sleep, **options)
 
 
 # -- a scripted TGI endpoint behind real botocore parsing ------------------------------------------

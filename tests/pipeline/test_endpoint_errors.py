@@ -13,9 +13,9 @@ import socket
 from typing import Any
 
 import pytest
-from pipeline_fakes import ENDPOINT_A, REGION, FakeTGI
+from pipeline_fakes import ENDPOINT_A, REGION, FakeTGI, invoker
 
-from novajudge.generation.endpoints import EndpointInvoker, RetryPolicy, runtime_client
+from novajudge.generation.endpoints import runtime_client
 
 ATTEMPTS = 3
 
@@ -30,15 +30,7 @@ def _generate(client: Any, tgi: FakeTGI, action: str, index: int = 0) -> Any:
     item = tgi.items[index]
     tgi.script(ENDPOINT_A, item.prompt_id, [action])
     slept: list[float] = []
-    invoker = EndpointInvoker(
-        client,
-        ENDPOINT_A,
-        max_new_tokens=10,
-        temperature=0.0,
-        retry=RetryPolicy(max_attempts=ATTEMPTS),
-        sleep=slept.append,
-    )
-    result = invoker.generate(item.prompt_id, item.prompt)
+    result = invoker(client, attempts=ATTEMPTS, sleep=slept.append).generate(item.prompt_id, item.prompt)
     assert tgi.calls[(ENDPOINT_A, item.prompt_id)] == result.attempts  # every attempt reached the endpoint
     assert len(slept) == result.attempts - 1  # a backoff between attempts, none after the last
     return result
@@ -87,15 +79,7 @@ def test_a_transient_error_then_success_is_ok(fake, action: str) -> None:
     client, tgi = fake
     item = tgi.items[1]
     tgi.script(ENDPOINT_A, item.prompt_id, [action, "ok"])
-    invoker = EndpointInvoker(
-        client,
-        ENDPOINT_A,
-        max_new_tokens=10,
-        temperature=0.0,
-        retry=RetryPolicy(max_attempts=ATTEMPTS),
-        sleep=lambda s: None,
-    )
-    result = invoker.generate(item.prompt_id, item.prompt)
+    result = invoker(client, attempts=ATTEMPTS).generate(item.prompt_id, item.prompt)
     assert (result.status, result.attempts, result.text) == ("ok", 2, tgi.answer(ENDPOINT_A, item.prompt_id))
 
 
@@ -124,15 +108,7 @@ def test_a_closed_local_port_is_a_transient_connection_error(aws: dict[str, Any]
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     client = runtime_client(REGION, endpoint_url=f"http://127.0.0.1:{port}")
-    invoker = EndpointInvoker(
-        client,
-        ENDPOINT_A,
-        max_new_tokens=10,
-        temperature=0.0,
-        retry=RetryPolicy(max_attempts=2),
-        sleep=lambda s: None,
-    )
-    result = invoker.generate("p1", "hello")
+    result = invoker(client, attempts=2).generate("p1", "hello")
     assert (result.status, result.error_kind, result.attempts) == ("failed", "EndpointConnectionError", 2)
 
 
@@ -164,14 +140,5 @@ def test_overload_signals(fake, action: str, overload: bool) -> None:
 
     item = tgi.items[2]
     tgi.script(ENDPOINT_A, item.prompt_id, [action, "ok"])
-    invoker = EndpointInvoker(
-        client,
-        ENDPOINT_A,
-        max_new_tokens=10,
-        temperature=0.0,
-        retry=RetryPolicy(max_attempts=ATTEMPTS),
-        sleep=lambda s: None,
-        gate=Gate(),
-    )
-    invoker.generate(item.prompt_id, item.prompt)
+    invoker(client, attempts=ATTEMPTS, gate=Gate()).generate(item.prompt_id, item.prompt)
     assert seen[0] is not None and seen[0].overload is overload

@@ -11,14 +11,13 @@ from typing import Any
 import pytest
 import yaml
 from conformance.official_sources import OFFICIAL_RECIPES
-from pipeline_fakes import ENDPOINT_A, ENDPOINT_B, REGION, FakeTGI
+from pipeline_fakes import ENDPOINT_A, ENDPOINT_B, REGION, FakeTGI, invoker
 
 from novajudge.config import Settings
 from novajudge.errors import ConfigError, DatasetError, InvalidRunRequest, JudgeConfigError
 from novajudge.generation import datasets
 from novajudge.generation.datasets import parse_user_jsonl, squad_prompt
 from novajudge.generation.endpoints import (
-    EndpointInvoker,
     RetryPolicy,
     chat_payload,
     classify,
@@ -286,10 +285,9 @@ def test_backoff_is_seeded_and_bounded(runtime) -> None:
     fake.script(ENDPOINT_B, item.prompt_id, ["overloaded", "throttled", "timeout", "ok"])
     policy = RetryPolicy(max_attempts=4, base_delay=2.0, max_delay=3.0, seed=11)
     slept: list[float] = []
-    invoker = EndpointInvoker(
-        client, ENDPOINT_B, max_new_tokens=10, temperature=0.0, retry=policy, sleep=slept.append
+    result = invoker(client, ENDPOINT_B, retry=policy, sleep=slept.append).generate(
+        item.prompt_id, item.prompt
     )
-    result = invoker.generate(item.prompt_id, item.prompt)
     assert (
         result.status == "ok"
         and result.attempts == 4
@@ -304,15 +302,7 @@ def test_retries_stop_at_the_limit(runtime) -> None:
     client, fake = runtime
     item = fake.items[4]
     fake.script(ENDPOINT_A, item.prompt_id, ["unavailable"])
-    invoker = EndpointInvoker(
-        client,
-        ENDPOINT_A,
-        max_new_tokens=10,
-        temperature=0.0,
-        retry=RetryPolicy(max_attempts=3),
-        sleep=lambda s: None,
-    )
-    result = invoker.generate(item.prompt_id, item.prompt)
+    result = invoker(client, attempts=3).generate(item.prompt_id, item.prompt)
     assert (result.status, result.attempts, result.error_kind) == (
         "failed",
         3,
@@ -326,8 +316,7 @@ def test_a_non_chat_body_is_a_permanent_failure(runtime, monkeypatch) -> None:
     item = fake.items[5]
     # a text-generation style answer ([{"generated_text": ...}]) is not what the chat payload returns
     monkeypatch.setattr("pipeline_fakes.chat_completion", lambda text, *a, **k: [{"generated_text": text}])
-    invoker = EndpointInvoker(client, ENDPOINT_A, max_new_tokens=10, temperature=0.0, sleep=lambda s: None)
-    result = invoker.generate(item.prompt_id, item.prompt)
+    result = invoker(client).generate(item.prompt_id, item.prompt)
     assert (result.status, result.attempts, result.error_kind) == ("failed", 1, "BadResponse")
 
 
@@ -410,17 +399,13 @@ def test_no_retry_starts_after_the_deadline(runtime) -> None:
     item = fake.items[6]
     fake.script(ENDPOINT_A, item.prompt_id, ["overloaded", "ok"])
     now = [100.0]
-    invoker = EndpointInvoker(
+    result = invoker(
         client,
-        ENDPOINT_A,
-        max_new_tokens=10,
-        temperature=0.0,
-        retry=RetryPolicy(max_attempts=4),
+        attempts=4,
         sleep=lambda s: now.__setitem__(0, now[0] + 50),
         clock=lambda: now[0],
         start_by=120.0,
-    )
-    result = invoker.generate(item.prompt_id, item.prompt)
+    ).generate(item.prompt_id, item.prompt)
     assert (result.status, result.attempts, result.error_kind) == (
         "failed",
         1,
