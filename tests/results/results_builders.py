@@ -7,6 +7,7 @@ objects, independently of `novajudge.results`.
 from __future__ import annotations
 
 import io
+import json
 import random
 import tarfile
 from dataclasses import dataclass
@@ -108,3 +109,15 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     buf = io.BytesIO()
     frame.to_parquet(buf, engine="pyarrow", index=False)
     return buf.getvalue()
+
+
+#: Where the judge writes its two outputs inside output.tar.gz (the AWS docs' layout).
+JUDGE_RESULTS_NAME = "job/eval_results/results_2026-01-01T00-00-00.json"
+JUDGE_DETAILS_NAME = "job/eval_results/details/model/2026-01-01T00-00-00/details_llm_judge|0_2026.parquet"
+
+
+def judge_output(path: Path, details: pd.DataFrame, results: dict) -> Path:
+    """An output.tar.gz laid out as the judge writes it (the results JSON and one details parquet),
+    written by hand with pandas + tarfile."""
+    results_json = json.dumps({"results": {"all": results}}).encode()
+    return tar_archive(path, {JUDGE_RESULTS_NAME: results_json, JUDGE_DETAILS_NAME: parquet_bytes(details)})

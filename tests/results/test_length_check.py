@@ -7,15 +7,14 @@ by the code under test. End-to-end archives are written with pandas + tarfile.
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import tarfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from results_builders import judge_output
 
 from novajudge.results.length import CHARS_PER_TOKEN, answer_lengths, length_check
 from novajudge.results.numbers import MIN_PROMPTS, prompt_outcomes
@@ -282,23 +281,6 @@ def test_no_texts():
 # ----------------------------------------------------------------------------- end to end
 
 
-def write_archive(path: Path, rows: list[dict], results: dict) -> Path:
-    """An output.tar.gz in the judge's documented layout, with pandas + tarfile only."""
-    buf = io.BytesIO()
-    pd.DataFrame(rows).to_parquet(buf, index=False)
-    results_json = json.dumps({"results": {"all": results}}).encode()
-    files = {
-        "job/eval_results/results_2026-01-01T00-00-00.json": results_json,
-        "job/eval_results/details/model/2026-01-01T00-00-00/details_llm_judge|0_2026.parquet": buf.getvalue(),
-    }
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def binary_archive(tmp_path: Path, outcomes: list[tuple[str, int, int]]) -> tuple[Path, list[dict]]:
     """Binary rows judged forward and backward, all sent AB; (model winner, len A, len B) per prompt."""
     fwd = {"A": "[[A>B]]", "B": "[[B>A]]", "tie": "[[A=B]]"}
@@ -309,7 +291,8 @@ def binary_archive(tmp_path: Path, outcomes: list[tuple[str, int, int]]) -> tupl
         rows.append({"predictions": fwd[w], "gold": "", "metrics": repr(metrics)})
         manifest.append({"row": i, "prompt_id": f"q{i}", "order": "AB", "prompt": f"question {i}",
                          "response_A": "x" * la, "response_B": "y" * lb})  # fmt: skip
-    return write_archive(tmp_path / "output.tar.gz", rows, {"a_scores": 0, "b_scores": 0}), manifest
+    path = judge_output(tmp_path / "output.tar.gz", pd.DataFrame(rows), {"a_scores": 0, "b_scores": 0})
+    return path, manifest
 
 
 def test_summary_report_and_headline_carry_the_length_check(tmp_path):

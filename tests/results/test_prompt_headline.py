@@ -7,15 +7,12 @@ AI-trained model" page), not by the project's archive writer.
 
 from __future__ import annotations
 
-import io
-import json
 import math
-import tarfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from results_builders import judge_output
 
 from novajudge.results.numbers import MIN_PROMPTS, preference_stats, prompt_level_stats
 from novajudge.results.summarize import summarize
@@ -137,23 +134,6 @@ def test_false_significant_rate_with_no_true_difference_and_a_position_biased_ju
 # ----------------------------------------------------------------------------- hand-written archives
 
 
-def write_archive(path: Path, details: pd.DataFrame, results: dict) -> Path:
-    """An output.tar.gz laid out as the judge writes it, with pandas + tarfile only."""
-    buf = io.BytesIO()
-    details.to_parquet(buf, index=False)
-    results_json = json.dumps({"results": {"all": results}}).encode()
-    files = {
-        "job/eval_results/results_2026-01-01T00-00-00.json": results_json,
-        "job/eval_results/details/model/2026-01-01T00-00-00/details_llm_judge|0_2026.parquet": buf.getvalue(),
-    }
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 def binary_row(forward: str, backward: str, **extra) -> dict:
     metrics = {"forward_output": forward, "backward_output": backward, **extra}
     return {"predictions": [forward, backward], "gold": "", "metrics": repr(metrics)}
@@ -172,7 +152,7 @@ def test_binary_rows_read_forward_and_backward_not_the_last_label(tmp_path):
     ]
     details = pd.DataFrame(rows)
     details["predictions"] = details["predictions"].map(lambda v: "\n".join(v) if isinstance(v, list) else v)
-    path = write_archive(tmp_path / "output.tar.gz", details,
+    path = judge_output(tmp_path / "output.tar.gz", details,
                          {"a_scores": 2, "b_scores": 4, "ties": 0, "inference_error": 0, "winrate": 0.6})
     manifest = [{"row": i, "prompt_id": f"q{i}", "order": "AB", "prompt": f"question {i}",
                  "response_A": "a", "response_B": "b"} for i in range(4)]
@@ -193,7 +173,7 @@ def test_a_binary_row_decided_from_its_counts_keeps_a_and_b(tmp_path):
     # a_scores counts wins of the response sent as A: 2 vs 0 must be A, never B.
     rows = [{"predictions": None, "gold": "", "metrics": repr({"a_scores": 2, "b_scores": 0, "ties": 0})},
             {"predictions": None, "gold": "", "metrics": repr({"a_scores": 0, "b_scores": 1, "ties": 1})}]
-    path = write_archive(tmp_path / "o.tar.gz", pd.DataFrame(rows), {"a_scores": 2, "b_scores": 1})
+    path = judge_output(tmp_path / "o.tar.gz", pd.DataFrame(rows), {"a_scores": 2, "b_scores": 1})
     s = summarize(path, tmp_path / "out", "m1", "m2")
     c = s["ours"]["counts"]
     assert (c["a_wins"], c["b_wins"]) == (1, 1)
@@ -204,7 +184,7 @@ def test_rubric_notebook_key_spellings_and_no_full_prompt(tmp_path):
     rows = [{"predictions": "[[A>B]]", "gold": "",
              "metrics": repr({"predictions": "[[A>B]]", "weighted_score_A": 1.0, "weighted_score_B": 0.0,
                               "score_margin": 1.0, "criteria_breakdown": crit})}]
-    path = write_archive(tmp_path / "o.tar.gz", pd.DataFrame(rows),
+    path = judge_output(tmp_path / "o.tar.gz", pd.DataFrame(rows),
                          {"a_scores": 1, "b_scores": 0, "average_weighted_score_a": 1.0,
                           "average_weighted_score_b": 0.0, "winrate": 0.0})
     s = summarize(path, tmp_path / "out", "m1", "m2",
@@ -222,7 +202,7 @@ def test_math_text_in_names_never_reaches_the_math_parser_or_raw_html(tmp_path):
     crit = {r"$\sqrt$ <b>x</b>": {"type": "scale", "weight": 1.0, "score_A": 4, "score_B": 2}}
     rows = [{"predictions": "[[A>B]]", "gold": "",
              "metrics": repr({"predictions": "[[A>B]]", "criteria_breakdown": crit})}]
-    path = write_archive(tmp_path / "o.tar.gz", pd.DataFrame(rows), {"a_scores": 1, "b_scores": 0})
+    path = judge_output(tmp_path / "o.tar.gz", pd.DataFrame(rows), {"a_scores": 1, "b_scores": 0})
     manifest = [{"row": 0, "prompt_id": "$x$", "order": "AB", "prompt": r"$\frac{1}{0$",
                  "response_A": "$", "response_B": "<script>"}]
     s = summarize(path, tmp_path / "out", r"model-$\sqrt$", r"m_$\alpha$", manifest=manifest)
