@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -25,6 +24,7 @@ from pipeline_fakes import (
     REGION,
     ROLE_ARN,
     FakeTGI,
+    LambdaContext,
 )
 
 from novajudge.config import Settings
@@ -73,20 +73,6 @@ def aws(aws_env: None) -> Iterator[dict[str, Any]]:
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET)
         yield {"s3": s3, "sagemaker": boto3.client("sagemaker", region_name=REGION)}
-
-
-@dataclass
-class LambdaContext:
-    """The attributes Powertools reads from the real Lambda context."""
-
-    function_name: str = "NovaJudge-Pipeline-Generate"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:NovaJudge-Pipeline-Generate"
-    aws_request_id: str = "8f5d1f4e-3c2b-4a1d-9e8f-7a6b5c4d3e2f"
-    remaining_ms: int = 900_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture

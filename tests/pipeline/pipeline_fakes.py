@@ -11,6 +11,7 @@ import io
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,24 @@ MODEL_A = "Qwen/Qwen2.5-1.5B-Instruct"
 MODEL_B = "Qwen/Qwen2.5-7B-Instruct"
 ROLE_ARN = "arn:aws:iam::123456789012:role/NovaJudge-Storage-JudgeRole1A2B3C4D-ABCDEF123456"
 EXECUTION_NAME = "c0ffee00-1234-4abc-9def-0123456789ab"
+ACCOUNT = "123456789012"
+
+
+@dataclass
+class LambdaContext:
+    """The attributes Powertools reads from the real Lambda context (the generate function's by default)."""
+
+    function_name: str = "NovaJudge-Pipeline-Generate"
+    memory_limit_in_mb: int = 1024
+    remaining_ms: int = 900_000
+    aws_request_id: str = "8f5d1f4e-3c2b-4a1d-9e8f-7a6b5c4d3e2f"
+
+    @property
+    def invoked_function_arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.function_name}"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
 
 
 def invoker(

@@ -17,13 +17,12 @@ from typing import Any
 import boto3
 import pytest
 from moto import mock_aws
-from pipeline_fakes import REGION
+from pipeline_fakes import ACCOUNT, REGION, LambdaContext
 
 from novajudge.local import moto_patches
 from novajudge.steps import teardown
 from novajudge.steps.environment import TeardownEnvironment
 
-ACCOUNT = "123456789012"
 STACK = "NovaJudge-Pipeline"
 PREFIX = "novajudge"
 TAG = "novajudge:stack"
@@ -122,18 +121,6 @@ def lambda_env(world: World, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     return env
 
 
-@dataclass
-class Context:
-    function_name: str = "teardown"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:teardown"
-    aws_request_id: str = "3f1c2b4a-0000-4000-8000-000000000001"
-    left_ms: int = 180_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.left_ms
-
-
 def cfn_event(request_type: str, **extra: Any) -> dict[str, Any]:
     """A CloudFormation custom-resource request as the Provider framework hands it on."""
     event = {
@@ -152,10 +139,10 @@ def cfn_event(request_type: str, **extra: Any) -> dict[str, Any]:
     return event
 
 
-def invoke(event: dict[str, Any], context: Context | None = None) -> dict[str, Any]:
+def invoke(event: dict[str, Any]) -> dict[str, Any]:
     from lambdas.teardown import handler
 
-    return handler.handler(event, context or Context())
+    return handler.handler(event, LambdaContext("teardown", memory_limit_in_mb=256, remaining_ms=180_000))
 
 
 def leftovers(world: World) -> dict[str, Any]:
