@@ -55,6 +55,20 @@ class LambdaContext:
         return self.remaining_ms
 
 
+def upload_dataset(s3: Any, name: str, body: str) -> str:
+    """Put `body` at `datasets/<name>` of the evaluation bucket (where the pipeline may read); its URI."""
+    s3.put_object(Bucket=BUCKET, Key=f"datasets/{name}", Body=body.encode("utf-8"))
+    return f"s3://{BUCKET}/datasets/{name}"
+
+
+def dataset_event(run_id: str, uri: str, **options: Any) -> dict[str, Any]:
+    """The generate event of run `run_id` reading the user's dataset at `uri`, with request `options`."""
+    return {
+        "input": {"run_id": run_id, "dataset": {"source": "s3", "uri": uri}, **options},
+        "execution_name": EXECUTION_NAME,
+    }
+
+
 def invoker(
     client: Any,
     endpoint: str = ENDPOINT_A,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_fakes import BUCKET, EXECUTION_NAME, FakeTGI
+from pipeline_fakes import BUCKET, EXECUTION_NAME, FakeTGI, dataset_event
 
 from novajudge.errors import DatasetError, InvalidRunRequest, ResultsError
 from novajudge.generation.datasets import PromptItem
@@ -41,13 +41,6 @@ def _user_dataset(tgi: FakeTGI, prompts: dict[str, str]) -> None:
     tgi.by_prompt = {text: pid for pid, text in prompts.items()}
 
 
-def _event(run_id: str, uri: str, questions: int = 2) -> dict[str, Any]:
-    return {
-        "input": {"run_id": run_id, "questions": questions, "dataset": {"source": "s3", "uri": uri}},
-        "execution_name": EXECUTION_NAME,
-    }
-
-
 # -- U+2028 and friends are not line breaks ---------------------------------------------------------------
 
 
@@ -71,7 +64,7 @@ def test_dataset_prompt_with_u2028_is_valid(aws, tgi: FakeTGI, generate_step, la
     _user_dataset(tgi, prompts)
     uri = _upload(aws["s3"], "datasets/seps.jsonl", [json.dumps({"id": k, "prompt": v}, ensure_ascii=False)
                                                      for k, v in prompts.items()])  # fmt: skip
-    state = generate_step(_event("seps", uri), lambda_context)
+    state = generate_step(dataset_event("seps", uri, questions=2), lambda_context)
     assert state["generation"]["pairs_ok"] == 2
 
 
@@ -91,7 +84,7 @@ def test_lone_surrogate_in_dataset_fails_before_the_run_is_claimed(
     """Was: both endpoints were called, then writing the judge input raised UnicodeEncodeError."""
     uri = _upload(aws["s3"], "datasets/bad.jsonl", ['{"prompt": "fine"}', '{"prompt": "x\\ud800y"}'])
     with pytest.raises(DatasetError, match=rf"{uri} line 2: field 'prompt': invalid Unicode"):
-        generate_step(_event("surrogate", uri), lambda_context)
+        generate_step(dataset_event("surrogate", uri, questions=2), lambda_context)
     assert _keys(aws["s3"], "runs/") == []  # the run id is still free
     assert tgi.payloads == []  # no endpoint was called
 
@@ -130,7 +123,7 @@ def test_prompt_over_max_input_tokens_is_excluded_reported_and_never_sent(
     uri = _upload(
         aws["s3"], "datasets/long.jsonl", [json.dumps({"id": k, "prompt": v}) for k, v in prompts.items()]
     )
-    state = generate_step(_event("long", uri, questions=3), lambda_context)
+    state = generate_step(dataset_event("long", uri, questions=3), lambda_context)
     sent = {p["messages"][0]["content"] for p in tgi.payloads}
     assert sent == {prompts["short"], prompts["edge"]}
     over = state["generation"]["excluded"]["over_input_limit"]

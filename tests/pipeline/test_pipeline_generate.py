@@ -15,6 +15,8 @@ from pipeline_fakes import (
     MODEL_A,
     MODEL_B,
     FakeTGI,
+    dataset_event,
+    upload_dataset,
 )
 
 from novajudge.errors import DatasetError, GenerationFailed, InvalidRunRequest, RunExistsError
@@ -232,14 +234,7 @@ def test_malformed_user_jsonl_names_the_line(aws, tgi: FakeTGI, generate_step, l
             "",
         ]
     )
-    s3.put_object(Bucket=BUCKET, Key="datasets/mine.jsonl", Body=body.encode())
-    event = {
-        "input": {
-            "run_id": "user-data",
-            "dataset": {"source": "s3", "uri": f"s3://{BUCKET}/datasets/mine.jsonl"},
-        },
-        "execution_name": EXECUTION_NAME,
-    }
+    event = dataset_event("user-data", upload_dataset(s3, "mine.jsonl", body))
     with pytest.raises(DatasetError) as info:
         generate_step(event, lambda_context)
     assert f"s3://{BUCKET}/datasets/mine.jsonl line 3: field 'prompt' is missing" in str(info.value)
@@ -254,22 +249,9 @@ def test_user_jsonl_happy_path(aws, tgi: FakeTGI, generate_step, lambda_context)
         {"id": f"p{i}", "prompt": f"Explain idea number {i} in one sentence.", "reference": f"ref {i}"}
         for i in range(4)
     ]
-    s3.put_object(
-        Bucket=BUCKET,
-        Key="datasets/ideas.jsonl",
-        Body="".join(json.dumps(p) + "\n" for p in prompts).encode(),
-    )
+    uri = upload_dataset(s3, "ideas.jsonl", "".join(json.dumps(p) + "\n" for p in prompts))
     tgi.by_prompt.update({p["prompt"]: p["id"] for p in prompts})
-    event = {
-        "input": {
-            "run_id": "ideas",
-            "questions": 2,
-            "offset": 1,
-            "dataset": {"source": "s3", "uri": f"s3://{BUCKET}/datasets/ideas.jsonl"},
-            "both_orders": True,
-        },
-        "execution_name": EXECUTION_NAME,
-    }
+    event = dataset_event("ideas", uri, questions=2, offset=1, both_orders=True)
     gen = generate_step(event, lambda_context)["generation"]
     manifest = _jsonl(s3, "runs/ideas/generation/manifest.jsonl")
     assert gen["dataset_source"] == "s3"
@@ -282,14 +264,7 @@ def test_bad_human_preference_names_the_line_and_field(
 ) -> None:
     s3 = aws["s3"]
     body = json.dumps({"id": "q1", "prompt": "Name a prime.", "preference": "model B"}) + "\n"
-    s3.put_object(Bucket=BUCKET, Key="datasets/labelled.jsonl", Body=body.encode())
-    event = {
-        "input": {
-            "run_id": "labelled",
-            "dataset": {"source": "s3", "uri": f"s3://{BUCKET}/datasets/labelled.jsonl"},
-        },
-        "execution_name": EXECUTION_NAME,
-    }
+    event = dataset_event("labelled", upload_dataset(s3, "labelled.jsonl", body))
     with pytest.raises(DatasetError) as info:
         generate_step(event, lambda_context)
     assert "labelled.jsonl line 1: field 'preference' is 'model B'; expected one of A, B, tie" in str(

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_fakes import BUCKET, EXECUTION_NAME, MODEL_A, MODEL_B, FakeTGI
+from pipeline_fakes import BUCKET, EXECUTION_NAME, MODEL_A, MODEL_B, FakeTGI, dataset_event, upload_dataset
 
 from novajudge.errors import ResultsError
 from novajudge.local.judge_archive import Criterion, Judgement, write_judge_archive
@@ -119,17 +119,9 @@ def test_human_preferences_in_the_dataset_calibrate_the_judge(
     s3 = aws["s3"]
     labels = {"h0": "B", "h1": "B", "h2": "A"}  # the judge below always prefers model B
     rows = [{"id": pid, "prompt": f"Question {pid}?", "preference": pref} for pid, pref in labels.items()]
-    s3.put_object(
-        Bucket=BUCKET, Key="datasets/labelled.jsonl", Body="".join(json.dumps(r) + "\n" for r in rows)
-    )
+    uri = upload_dataset(s3, "labelled.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     tgi.by_prompt.update({r["prompt"]: r["id"] for r in rows})
-    event = {
-        "input": {
-            "run_id": "hl",
-            "dataset": {"source": "s3", "uri": f"s3://{BUCKET}/datasets/labelled.jsonl"},
-        },
-        "execution_name": EXECUTION_NAME,
-    }
+    event = dataset_event("hl", uri)
     state = generate_step(event, lambda_context)
     archive = write_judge_archive(tmp_path, "rubric", _judgements(s3, "hl"), JOB, "20261123_101500")
     s3.upload_file(str(archive), BUCKET, f"runs/hl/judge-output/{JOB}/output/output.tar.gz")
