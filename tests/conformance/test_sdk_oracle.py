@@ -28,6 +28,7 @@ from typing import Any
 import official_sources as src
 import pytest
 import yaml
+from fake_aws import fake_credentials
 
 from novajudge.judge.job import JudgePlan
 from novajudge.run_request import RunState
@@ -91,11 +92,7 @@ def offline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Any]]:
 
     with pytest.MonkeyPatch.context() as mp:
         for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_SESSION_TOKEN": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
+            **fake_credentials(REGION),
             "SAGEMAKER_SUPPRESS_V2_WARNING": "1",
             "HOME": str(tmp_path_factory.mktemp("home")),  # no ~/.aws or ~/.config/sagemaker is read
         }.items():

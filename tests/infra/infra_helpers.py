@@ -32,6 +32,16 @@ def statements(policy_holder: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from stmts if isinstance(stmts, list) else [stmts]
 
 
+def find_key(node: Any, key: str) -> list[Any]:
+    """Every value under `key` anywhere in a template (or part of one), depth first."""
+    if isinstance(node, dict):
+        found = [node[key]] if key in node else []
+        return found + [x for v in node.values() for x in find_key(v, key)]
+    if isinstance(node, list):
+        return [x for v in node for x in find_key(v, key)]
+    return []
+
+
 def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 

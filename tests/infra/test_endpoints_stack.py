@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from infra_helpers import as_list, join_text, mapping, of_type, one_of_type, statements
+from infra_helpers import as_list, find_key, join_text, mapping, of_type, one_of_type, statements
 from infra_synth import Synth
 
 from stacks.constructs import images
@@ -108,17 +108,8 @@ def test_pipeline_does_not_import_from_the_endpoints_stack(app_synth: Synth) -> 
     if "pipeline" not in app_synth.templates:
         pytest.skip("stacks/pipeline_stack.py not written yet")
     endpoints_name = app_synth.settings.stack_names()["endpoints"]
-    imports = _find(app_synth.templates["pipeline"], "Fn::ImportValue")
+    imports = find_key(app_synth.templates["pipeline"], "Fn::ImportValue")
     assert not [i for i in imports if endpoints_name in repr(i)]
-
-
-def _find(node: Any, key: str) -> list[Any]:
-    if isinstance(node, dict):
-        found = [node[key]] if key in node else []
-        return found + [x for v in node.values() for x in _find(v, key)]
-    if isinstance(node, list):
-        return [x for v in node for x in _find(v, key)]
-    return []
 
 
 def test_model_role_is_inline_and_pulls_only_the_tgi_repository(endpoints: dict[str, Any]) -> None:

@@ -30,6 +30,7 @@ from typing import Any
 import boto3
 import botocore.session
 import pytest
+from fake_aws import fake_credentials
 from infra_helpers import as_list, evaluation_machines, of_type
 from infra_synth import Synth
 from moto import mock_aws
@@ -467,11 +468,7 @@ def recorded(app_synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> Iter
         for name, fn in _functions(app_synth.templates["pipeline"]).items()
     }
     for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        **fake_credentials(REGION),
         "POWERTOOLS_TRACE_DISABLED": "true",
         "NOVAJUDGE_RETRY_BASE_SECONDS": "0.001",
         "NOVAJUDGE_RETRY_MAX_SECONDS": "0.002",
@@ -870,10 +867,7 @@ def test_per_run_teardown_is_least_privilege(per_run_synth: Synth) -> None:
     try:
         for key, value in {
             **env,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
+            **fake_credentials(REGION),
             "POWERTOOLS_TRACE_DISABLED": "true",
         }.items():
             mp.setenv(key, value)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_helpers import as_list, join_text, mapping, of_type, one_of_type, statements
+from infra_helpers import as_list, find_key, join_text, mapping, of_type, one_of_type, statements
 from infra_synth import Synth, synth_app
 
 from novajudge.judge import catalog
@@ -174,18 +174,9 @@ def test_unsupported_region_fails_at_changeset_with_a_clear_message(storage: dic
     assert not [k for k in storage.get("Rules", {}) if k.startswith("NovaEvalImage")]
     table = storage["Mappings"]["NovaEvalImageAccountByRegion"]
     assert {region: row["account"] for region, row in table.items()} == catalog.NOVA_EVAL_IMAGE_ACCOUNTS
-    found = _find(storage["Resources"], "Fn::FindInMap")
+    found = find_key(storage["Resources"], "Fn::FindInMap")
     lookups = [x for x in found if x[0] == "NovaEvalImageAccountByRegion"]
     assert lookups and all(x[1:] == [{"Ref": "AWS::Region"}, "account"] for x in lookups)
-
-
-def _find(node: Any, key: str) -> list[Any]:
-    if isinstance(node, dict):
-        found = [node[key]] if key in node else []
-        return found + [x for v in node.values() for x in _find(v, key)]
-    if isinstance(node, list):
-        return [x for v in node for x in _find(v, key)]
-    return []
 
 
 def test_outputs_have_the_keys_the_cli_reads(storage: dict[str, Any]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 
 import boto3
 import pytest
+from fake_aws import fake_credentials
 from moto import mock_aws
 from ops_helpers import (
     ACCOUNT,
@@ -35,11 +36,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials, a region, no custom endpoint, and the repository's cdk.json."""
     for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("AWS_REGION", REGION)
+    for key, value in fake_credentials(REGION).items():
+        monkeypatch.setenv(key, value)
     monkeypatch.setenv("NOVAJUDGE_CDK_JSON", str(REPO / "cdk.json"))
     monkeypatch.setenv("COLUMNS", "200")
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import boto3
 import pytest
+from fake_aws import fake_credentials
 from moto import mock_aws
 from pipeline_fakes import (
     BUCKET,
@@ -37,11 +38,7 @@ from novajudge.steps.generate import build_run, generate
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fake credentials, one region, the Lambda environment of design.md, retries without waiting."""
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_SESSION_TOKEN": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_REGION": REGION,
+        **fake_credentials(REGION),
         "POWERTOOLS_SERVICE_NAME": "novajudge-test",
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
