@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from emulated import Deployed, install_stand_ins
 
-from novajudge.local import moto_patches
-from novajudge.local.demo import LOCAL_LAMBDA_ENV
-from novajudge.local.deploy import Deployment, StackTemplate, deploy
-from novajudge.local.emulator import Emulator, local_aws
-from novajudge.local.standins import EndpointFaults, StandInEndpoints, StandInJudge, stand_in_answer
+from novajudge.local.deploy import StackTemplate, deploy
+from novajudge.local.emulator import local_aws
+from novajudge.local.standins import EndpointFaults, StandInEndpoints, stand_in_answer
 
 pytestmark = pytest.mark.e2e
 
@@ -39,27 +38,8 @@ A, B = "novajudge-model-a", "novajudge-model-b"
 
 
 @dataclass
-class Env:
-    emu: Emulator
-    deployment: Deployment
+class Env(Deployed):
     endpoints: StandInEndpoints
-
-    @property
-    def bucket(self) -> str:
-        return str(self.deployment.output("BucketName"))
-
-    @property
-    def machine(self) -> str:
-        return str(self.deployment.output("StateMachineArn"))
-
-    def get(self, key: str) -> bytes:
-        return self.emu.client("s3").get_object(Bucket=self.bucket, Key=key)["Body"].read()
-
-    def keys(self, prefix: str) -> list[str]:
-        pages = (
-            self.emu.client("s3").get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-        )
-        return [o["Key"] for page in pages for o in page.get("Contents", [])]
 
 
 def _dataset(n: int) -> list[dict[str, str]]:
@@ -74,11 +54,7 @@ def _dataset(n: int) -> list[dict[str, str]]:
 def env(synthesized: list[StackTemplate]) -> Iterator[Env]:
     with local_aws() as emu:
         deployment = deploy(emu, synthesized)
-        endpoints = StandInEndpoints(profiles={A: "A", B: "B"})
-        moto_patches.registry.endpoint_handler = endpoints
-        moto_patches.registry.training_job_hook = StandInJudge(s3_factory=lambda: emu.client("s3"))
-        moto_patches.registry.training_job_seconds = 0.5
-        moto_patches.registry.extra_env.update(LOCAL_LAMBDA_ENV)
+        endpoints, _ = install_stand_ins(emu, {A: "A", B: "B"})
         e = Env(emu, deployment, endpoints)
         body = "".join(json.dumps(row) + "\n" for row in _dataset(PROMPTS)).encode()
         emu.client("s3").put_object(Bucket=e.bucket, Key="datasets/map.jsonl", Body=body)

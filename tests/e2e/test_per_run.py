@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from emulated import Deployed, install_stand_ins
 
 from novajudge.config import Settings
 from novajudge.local import moto_patches
-from novajudge.local.demo import LOCAL_LAMBDA_ENV, STAND_IN_CONTEXT
-from novajudge.local.deploy import Deployment, deploy, synthesize
-from novajudge.local.emulator import Emulator, local_aws
+from novajudge.local.demo import STAND_IN_CONTEXT
+from novajudge.local.deploy import deploy, synthesize
+from novajudge.local.emulator import local_aws
 from novajudge.local.events import deliver_status_change
 from novajudge.local.standins import EndpointFaults, JudgeFaults, StandInEndpoints, StandInJudge
 from novajudge.ops.stack_outputs import Deployment as OpsDeployment
@@ -44,20 +45,10 @@ def names_of(run_id: str) -> tuple[str, str]:
 
 
 @dataclass
-class Env:
-    emu: Emulator
-    deployment: Deployment
+class Env(Deployed):
     endpoints: StandInEndpoints
     judge: StandInJudge
     settings: Settings
-
-    @property
-    def machine(self) -> str:
-        return str(self.deployment.output("StateMachineArn"))
-
-    @property
-    def bucket(self) -> str:
-        return str(self.deployment.output("BucketName"))
 
     def endpoints_left(self) -> list[str]:
         return sorted(e["EndpointName"] for e in self.emu.client("sagemaker").list_endpoints()["Endpoints"])
@@ -79,12 +70,7 @@ def env() -> Iterator[Env]:
     stacks = synthesize(CONTEXT)
     with local_aws() as emu:
         deployment = deploy(emu, stacks)
-        endpoints = StandInEndpoints(profiles={})
-        judge = StandInJudge(s3_factory=lambda: emu.client("s3"))
-        moto_patches.registry.endpoint_handler = endpoints
-        moto_patches.registry.training_job_hook = judge
-        moto_patches.registry.training_job_seconds = 0.5
-        moto_patches.registry.extra_env.update(LOCAL_LAMBDA_ENV)
+        endpoints, judge = install_stand_ins(emu, {})
         yield Env(emu, deployment, endpoints, judge, Settings(**CONTEXT))
 
 

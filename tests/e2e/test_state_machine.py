@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from emulated import Deployed, install_stand_ins
 
 import novajudge
 from novajudge.layout import RESULT_FILES
 from novajudge.local import moto_patches
-from novajudge.local.demo import LOCAL_LAMBDA_ENV
-from novajudge.local.deploy import Deployment, StackTemplate, deploy
-from novajudge.local.emulator import Emulator, local_aws
+from novajudge.local.deploy import StackTemplate, deploy
+from novajudge.local.emulator import local_aws
 from novajudge.local.standins import (
     STAND_IN_JUDGE_TAG,
     EndpointFaults,
@@ -36,15 +36,9 @@ pytestmark = pytest.mark.e2e
 
 
 @dataclass
-class Env:
-    emu: Emulator
-    deployment: Deployment
+class Env(Deployed):
     endpoints: StandInEndpoints
     judge: StandInJudge
-
-    @property
-    def bucket(self) -> str:
-        return str(self.deployment.output("BucketName"))
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +46,7 @@ def env(synthesized: list[StackTemplate]) -> Iterator[Env]:
     with local_aws() as emu:
         deployment = deploy(emu, synthesized)
         a, b = deployment.output("EndpointAName"), deployment.output("EndpointBName")
-        endpoints = StandInEndpoints(profiles={a: "A", b: "B"})
-        judge = StandInJudge(s3_factory=lambda: emu.client("s3"))
-        moto_patches.registry.endpoint_handler = endpoints
-        moto_patches.registry.training_job_hook = judge
-        moto_patches.registry.training_job_seconds = 0.5
-        moto_patches.registry.extra_env.update(LOCAL_LAMBDA_ENV)
+        endpoints, judge = install_stand_ins(emu, {a: "A", b: "B"})
         yield Env(emu, deployment, endpoints, judge)
 
 
