@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -46,20 +46,49 @@ def as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+Intrinsic = Callable[[Any], str]
+
+
+def resolve_intrinsics(
+    value: Any,
+    *,
+    ref: Intrinsic,
+    get_att: Intrinsic,
+    import_value: Intrinsic | None = None,
+    find_in_map: Intrinsic | None = None,
+) -> str:
+    """A template string as text: `Fn::Join` joined part by part, every other intrinsic function
+    handed to its callback (with the function's argument); one without a callback fails the test."""
+    handlers = {
+        "Ref": ref,
+        "Fn::GetAtt": get_att,
+        "Fn::ImportValue": import_value,
+        "Fn::FindInMap": find_in_map,
+    }
+
+    def text(part: Any) -> str:
+        if isinstance(part, str):
+            return part
+        if isinstance(part, dict) and len(part) == 1:
+            ((fn, arg),) = part.items()
+            if fn == "Fn::Join":
+                return arg[0].join(text(p) for p in arg[1])
+            handler = handlers.get(fn)
+            if handler is not None:
+                return handler(arg)
+        raise AssertionError(f"unexpected template value {part!r}")
+
+    return text(value)
+
+
 def join_text(value: Any) -> str:
     """Render a string or `Fn::Join` as text, intrinsics shown as `{Ref:X}` / `{GetAtt:X.Y}` / `{Map:M}`."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict) and "Fn::Join" in value:
-        sep, parts = value["Fn::Join"]
-        return sep.join(join_text(p) for p in parts)
-    if isinstance(value, dict) and "Ref" in value:
-        return f"{{Ref:{value['Ref']}}}"
-    if isinstance(value, dict) and "Fn::GetAtt" in value:
-        return "{GetAtt:" + ".".join(value["Fn::GetAtt"]) + "}"
-    if isinstance(value, dict) and "Fn::FindInMap" in value:
-        return f"{{Map:{value['Fn::FindInMap'][0]}}}"
-    raise AssertionError(f"unexpected template value {value!r}")
+    return resolve_intrinsics(
+        value,
+        ref=lambda name: f"{{Ref:{name}}}",
+        get_att=lambda attr: "{GetAtt:" + ".".join(attr) + "}",
+        find_in_map=lambda args: f"{{Map:{args[0]}}}",
+    )
 
 
 def nag_violations(report: dict[str, Any]) -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ import boto3
 import botocore.session
 import pytest
 from fake_aws import fake_credentials
-from infra_helpers import as_list, evaluation_machines, of_type
+from infra_helpers import as_list, evaluation_machines, of_type, resolve_intrinsics
 from infra_synth import Synth
 from moto import mock_aws
 
@@ -227,21 +227,13 @@ class Resolver:
         self.storage_resources = storage["Resources"]
 
     def __call__(self, value: Any, stack: str = "pipeline") -> str:
-        if isinstance(value, str):
-            return value
-        (fn, arg), *_ = value.items()
-        if fn == "Fn::Join":
-            return arg[0].join(self(p, stack) for p in arg[1])
-        if fn == "Ref":
-            pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
-            if arg in pseudo:
-                return pseudo[arg]
-            return self._physical(arg, stack, "Ref")
-        if fn == "Fn::GetAtt":
-            return self._physical(arg[0], stack, arg[1])
-        if fn == "Fn::ImportValue":
-            return self(self.exports[self(arg)], "storage")
-        raise AssertionError(f"cannot resolve {value!r}")
+        pseudo = {"AWS::Partition": PARTITION, "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+        return resolve_intrinsics(
+            value,
+            ref=lambda name: pseudo[name] if name in pseudo else self._physical(name, stack, "Ref"),
+            get_att=lambda attr: self._physical(attr[0], stack, attr[1]),
+            import_value=lambda arg: self(self.exports[self(arg)], "storage"),
+        )
 
     def _physical(self, logical: str, stack: str, attribute: str) -> str:
         kind = self.templates[stack]["Resources"][logical]["Type"]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from design_doc import lambda_environment
-from infra_helpers import as_list, evaluation_machines, nag_violations, of_type
+from infra_helpers import as_list, evaluation_machines, nag_violations, of_type, resolve_intrinsics
 from infra_synth import ROOT, Synth, synth_app
 
 from novajudge.config import EVENTS_PER_ENDPOINT_POLL, EVENTS_PER_POLL, EVENTS_PER_STATE_TYPE
@@ -95,19 +95,12 @@ def functions(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def render(value: Any) -> str:
     """A template value as text; intrinsics become readable placeholders (`<Logical.Attr>`)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        (fn, arg), *_ = value.items()
-        if fn == "Fn::Join":
-            return arg[0].join(render(p) for p in arg[1])
-        if fn == "Ref":
-            return f"<{arg}>"
-        if fn == "Fn::GetAtt":
-            return f"<{'.'.join(arg)}>"
-        if fn == "Fn::ImportValue":
-            return f"<import:{render(arg)}>"
-    raise AssertionError(f"unexpected template value {value!r}")
+    return resolve_intrinsics(
+        value,
+        ref=lambda name: f"<{name}>",
+        get_att=lambda attr: f"<{'.'.join(attr)}>",
+        import_value=lambda arg: f"<import:{render(arg)}>",
+    )
 
 
 def definition(template: dict[str, Any]) -> dict[str, Any]:
