@@ -18,7 +18,9 @@ output archive. Three methods are wrapped; everything else is moto as shipped:
 - `moto.sagemaker.models.SageMakerModelBackend.create_training_job` / `describe_training_job`:
   after moto records the job, `registry.training_job_hook` (the stand-in judge) produces its
   output; a returned failure reason marks the job `Failed`. The job may report `InProgress` for
-  `registry.training_job_seconds` so the state machine's poll loop really runs; a name listed in
+  `registry.training_job_seconds` so the state machine's poll loop really runs (measured against
+  the registry's current value: a test holds a job with `math.inf` and ends it by lowering the
+  value, so catching a run while it judges does not depend on machine speed); a name listed in
   `registry.describe_job_denied` answers AccessDeniedException (the poll failing by itself).
 - `StopTrainingJob` (absent from moto 5.2.5's SageMaker): added to `SageMakerModelBackend` and
   `SageMakerResponse`, with SageMaker's semantics: a job `InProgress` becomes `Stopped` (no
@@ -43,6 +45,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import re
 import sys
@@ -250,7 +253,7 @@ def install() -> None:
             except Exception as exc:  # a stand-in bug must surface as a failed job, not a 500
                 reason = f"[LOCAL STAND-IN JUDGE] internal error: {type(exc).__name__}: {exc}"
             job._novajudge_final = ("Failed", reason) if reason else ("Completed", None)
-            job._novajudge_ready_at = time.monotonic() + registry.training_job_seconds
+            job._novajudge_started_at = time.monotonic()
             _settle(job)
             return job
 
@@ -277,7 +280,7 @@ def install() -> None:
                     f"{job.training_job_status}."
                 )
             job._novajudge_final = ("Stopped", None)
-            job._novajudge_ready_at = 0.0
+            job._novajudge_started_at = -math.inf  # ends now, whatever the registry says
             _settle(job)
 
         def stop_training_job_response(self: Any) -> Any:
@@ -361,7 +364,8 @@ def _settle(job: Any) -> None:
     final = getattr(job, "_novajudge_final", None)
     if final is None:
         return
-    if time.monotonic() < job._novajudge_ready_at:
+    # Measured against the registry's current value, so a test can end a held job by lowering it.
+    if time.monotonic() - job._novajudge_started_at < registry.training_job_seconds:
         job.training_job_status, job.secondary_status = "InProgress", "Training"
         return
     status, reason = final

@@ -26,7 +26,7 @@ import json
 import random
 import re
 import tempfile
-import time
+import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -46,6 +46,8 @@ from novajudge.local.moto_patches import EndpointFailure, TrainingJobRequest
 
 STAND_IN_JUDGE_TAG = "[LOCAL STAND-IN JUDGE]"
 STAND_IN_MODEL_PREFIX = "novajudge-local-stand-in"
+#: The longest an answer waits for a test's `StandInEndpoints.answer_gate` (a bound, not a timing).
+ANSWER_GATE_TIMEOUT_SECONDS = 120.0
 
 Profile = Literal["A", "B"]
 
@@ -244,8 +246,9 @@ class StandInEndpoints:
     faults: dict[str, EndpointFaults] = field(default_factory=dict)
     local_llm: LocalLLM | None = None
     calls: dict[str, int] = field(default_factory=dict)
-    #: Seconds each answer takes (tests that must catch a run while it generates).
-    delay_seconds: float = 0.0
+    #: Tests that must catch a run while it generates: when set, every answer waits until the test
+    #: sets this event (at most `ANSWER_GATE_TIMEOUT_SECONDS`, so a forgotten gate cannot hang a run).
+    answer_gate: threading.Event | None = None
 
     def profile(self, endpoint: str) -> Profile:
         if endpoint in self.profiles:
@@ -254,8 +257,8 @@ class StandInEndpoints:
 
     def __call__(self, endpoint: str, body: bytes, content_type: str) -> tuple[bytes, str]:
         self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
-        if self.delay_seconds:
-            time.sleep(self.delay_seconds)
+        if self.answer_gate is not None:
+            self.answer_gate.wait(ANSWER_GATE_TIMEOUT_SECONDS)
         try:
             request = json.loads(body or b"{}")
         except ValueError:

@@ -6,12 +6,16 @@ the judge, and deletes them on every failure. Each test lists what is left after
 timings (endpoint start-up, poll interval) are shortened through the configuration
 (`endpoint_poll_seconds=3`) and `moto_patches.registry`, never by editing the deployed definition;
 the one test that needs the start-up loop's bound reached deploys a copy with only that bound lowered.
+A test that must catch a run in a state holds it there (a start-up or judge job of `math.inf`
+seconds, the stand-in endpoints' `answer_gate`) and releases it itself: no assertion races a timer.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -77,7 +81,7 @@ def env() -> Iterator[Env]:
 @pytest.fixture(autouse=True)
 def _reset(env: Env) -> Iterator[None]:
     env.endpoints.faults.clear()
-    env.endpoints.delay_seconds = 0.0
+    env.endpoints.answer_gate = None
     env.judge.faults = JudgeFaults()
     moto_patches.registry.endpoint_start_seconds = 1.5
     moto_patches.registry.endpoint_creating_describes = 0
@@ -149,8 +153,8 @@ def test_success_creates_uses_and_deletes_the_runs_endpoints(env: Env) -> None:
         .read()
     )
     endpoints = summary["usage"]["endpoints"]
-    # Billed from the execution's start to the deletion: at least the 4 s the stand-ins took to start.
-    assert endpoints["mode"] == "per_run" and endpoints["seconds"] >= 4
+    # Billed from the execution's start to the deletion: at least the two 3 s waits of the start-up.
+    assert endpoints["mode"] == "per_run" and endpoints["seconds"] >= 6
     assert endpoints["instance_seconds"] == pytest.approx(2 * endpoints["seconds"])
 
 
@@ -199,7 +203,7 @@ def test_endpoint_never_in_service_fails_after_the_bounded_poll(env: Env) -> Non
     short = sfn.create_state_machine(
         name="pr-short-bound", definition=json.dumps(definition), roleArn=deployed["roleArn"]
     )["stateMachineArn"]
-    moto_patches.registry.endpoint_start_seconds = 120
+    moto_patches.registry.endpoint_start_seconds = math.inf  # never InService
     arn = _start(env, "pr-never", machine=short)
     desc = _wait(env, arn)
     assert desc["error"] == "EndpointStartFailed"
@@ -239,7 +243,7 @@ def _stop(env: Env, run_id: str) -> Any:
 
 
 def test_stop_while_endpoints_start(env: Env) -> None:
-    moto_patches.registry.endpoint_start_seconds = 120
+    moto_patches.registry.endpoint_start_seconds = math.inf  # Creating until deleted
     arn = _start(env, "pr-stop-creating")
     _wait(env, arn, state="WaitForEndpoints")
     assert env.endpoints_left() == sorted(names_of("pr-stop-creating"))
@@ -251,20 +255,23 @@ def test_stop_while_endpoints_start(env: Env) -> None:
 
 
 def test_stop_while_generating(env: Env) -> None:
-    env.endpoints.delay_seconds = 1.0
-    arn = _start(env, "pr-stop-generating")
-    _wait(env, arn, state="GenerateChunks")
-    outcome = _stop(env, "pr-stop-generating")
+    gate = threading.Event()
+    env.endpoints.answer_gate = gate  # no answer until the run is stopped: it cannot finish first
+    try:
+        arn = _start(env, "pr-stop-generating")
+        _wait(env, arn, state="GenerateChunks")
+        outcome = _stop(env, "pr-stop-generating")
+    finally:
+        gate.set()
     assert outcome.ok and outcome.execution_stopped and outcome.status_before == "RUNNING"
     assert sorted(outcome.cleanup.deleted_endpoints) == sorted(names_of("pr-stop-generating"))
-    env.endpoints.delay_seconds = 0.0
     assert _wait(env, arn)["status"] == "ABORTED"
     assert env.endpoints_left() == []
 
 
 def test_stop_while_judging_and_again_after(env: Env) -> None:
     saved = moto_patches.registry.training_job_seconds
-    moto_patches.registry.training_job_seconds = 60
+    moto_patches.registry.training_job_seconds = math.inf  # the judge runs until stopped
     try:
         arn = _start(env, "pr-stop-judging")
         _wait(env, arn, state="WaitForJudge")
@@ -287,7 +294,7 @@ def test_stack_teardown_removes_what_a_run_left(env: Env) -> None:
     then) and nothing else cleans up (moto emits no status-change event): the Delete stops the
     execution, isComplete polls until the endpoints can be deleted, deletes them, then completes.
     """
-    moto_patches.registry.endpoint_start_seconds = 120
+    moto_patches.registry.endpoint_start_seconds = math.inf  # Creating until the test ends it
     moto_patches.registry.extra_env["TEARDOWN_SETTLE_SECONDS"] = "0"  # no start_judge can be in flight
     try:
         arn = _start(env, "pr-teardown")

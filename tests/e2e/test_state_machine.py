@@ -8,6 +8,7 @@ ids) after configuring the stand-ins' faults. Waits are shortened through the ex
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -256,9 +257,9 @@ def _wait_for_end(env: Env, arn: str, timeout: float = 60) -> dict[str, Any]:
 
 @pytest.fixture
 def slow_judge(env: Env) -> Iterator[None]:
-    """A stand-in judge that stays InProgress long enough to be caught running."""
+    """A stand-in judge that stays InProgress until stopped: caught running however slow the machine."""
     saved = moto_patches.registry.training_job_seconds
-    moto_patches.registry.training_job_seconds = 60
+    moto_patches.registry.training_job_seconds = math.inf
     yield
     moto_patches.registry.training_job_seconds = saved
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import time
 import zipfile
 from pathlib import Path
@@ -163,7 +164,7 @@ def test_training_job_hook_and_failure(emu: Emulator) -> None:
         return "stand-in judge asked to fail" if req.name.endswith("bad") else None
 
     moto_patches.registry.training_job_hook = hook
-    moto_patches.registry.training_job_seconds = 0.3
+    moto_patches.registry.training_job_seconds = math.inf  # held InProgress until the test ends it
     sm = emu.client("sagemaker")
     common = dict(
         AlgorithmSpecification={"TrainingImage": "img", "TrainingInputMode": "File"},
@@ -183,7 +184,8 @@ def test_training_job_hook_and_failure(emu: Emulator) -> None:
     assert [r.name for r in seen] == ["job-ok", "job-bad"]
     assert seen[0].input_data_config[0]["DataSource"]["S3DataSource"]["S3Uri"] == "s3://b/in/"
     assert sm.describe_training_job(TrainingJobName="job-ok")["TrainingJobStatus"] == "InProgress"
-    time.sleep(0.35)
+    assert sm.describe_training_job(TrainingJobName="job-ok")["TrainingJobStatus"] == "InProgress"  # still
+    moto_patches.registry.training_job_seconds = 0.0  # the job's time is up
     assert sm.describe_training_job(TrainingJobName="job-ok")["TrainingJobStatus"] == "Completed"
     bad = sm.describe_training_job(TrainingJobName="job-bad")
     assert bad["TrainingJobStatus"] == "Failed" and bad["FailureReason"] == "stand-in judge asked to fail"
