@@ -9,8 +9,11 @@ judge. `AWS_ENDPOINT_URL` (set by the emulator) is the only thing pointing boto3
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,8 @@ from ops_helpers import REPO, register_stack_outputs
 from typer.testing import CliRunner
 
 from novajudge.cli.app import _register, app
+from novajudge.local import moto_patches
+from novajudge.ops.follow import follow
 
 pytestmark = pytest.mark.e2e
 
@@ -56,16 +61,44 @@ def _standins(emu: Any, deployment: Any, **options: Any) -> None:
     local_demo.register_standins(emu, deployment, opts)
 
 
-def test_start_wait_then_status_runs_results(emulated: Any, tmp_path: Path) -> None:
+def _held_until_followed(emu: Any, deployment: Any, run_id: str, state: str) -> Callable[[float], None]:
+    """A `sleep` for the follower that releases the stand-in endpoints' `answer_gate` only once a
+    poll ran while the execution was held in `state`: the follower sees it however slow the machine.
+
+    At each sleep: if `state` had been entered at the previous sleep, the poll in between saw it
+    (the answers were still held), so the gate opens."""
+    gate = threading.Event()
+    moto_patches.registry.endpoint_handler.answer_gate = gate  # type: ignore[union-attr]
+    machine = str(deployment.output("StateMachineArn"))
+    arn = f"{machine.replace(':stateMachine:', ':execution:')}:{run_id}"
+    entered_before = False
+
+    def sleep(seconds: float) -> None:
+        nonlocal entered_before
+        if entered_before:
+            gate.set()
+        elif not gate.is_set():
+            events = emu.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+            entered_before = any(e.get("stateEnteredEventDetails", {}).get("name") == state for e in events)
+        time.sleep(seconds)
+
+    return sleep
+
+
+def test_start_wait_then_status_runs_results(
+    emulated: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     emu, deployment = emulated
     _standins(emu, deployment)
+    sleep = _held_until_followed(emu, deployment, "ops-e2e", "GenerateChunks")
+    monkeypatch.setattr("novajudge.cli.ops_cmd.follow", functools.partial(follow, sleep=sleep))
     args = ["start", "-n", "2", "--dataset", "squad-sample", "--poll-seconds", "1", "--judge", "rubric",
             "--run-id", "ops-e2e", "--wait", "--refresh-seconds", "0.2"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "Started run ops-e2e" in result.output
-    # followed live through the states (generation is fast here: one of its three is caught)
-    assert any(state in result.output for state in ("PrepareRun", "GenerateChunks", "ReduceGeneration"))
+    # followed live through the states: generation is held until the follower has seen it
+    assert "GenerateChunks" in result.output
     assert "STAND-IN" in result.output  # the headline says it came from stand-ins
 
     status = runner.invoke(app, ["status", "ops-e2e"])
