@@ -291,7 +291,7 @@ def _manifest_rows(manifest: Sequence[Mapping[str, Any]] | None, n: int, where: 
         return {}
     by_row: dict[int, Mapping[str, Any]] = {}
     for i, entry in enumerate(manifest):
-        if not isinstance(entry, Mapping):
+        if type(entry) is not dict and not isinstance(entry, Mapping):  # the ABC check is slow
             raise ResultsError(f"{where} entry {i}: expected an object with row, prompt_id, order")
         if entry.get("row") is None:
             continue  # a generation that never reached the judge (e.g. failed): not a judge-input line
@@ -408,19 +408,20 @@ class _Criteria:
         )
 
 
+_NO_ENTRY: Mapping[str, Any] = {}  # a judged row the manifest does not describe
+
+
 def _texts_of_prompts(
     full_prompts: Sequence[Any] | None, by_row: Mapping[int, Mapping[str, Any]], n: int
 ) -> tuple[list[str], list[str], list[str]]:
     """Prompt, response_A, response_B per row: from the manifest, else cut out of `full_prompt`."""
     prompt, resp_a, resp_b = [], [], []
     for row in range(n):
-        entry = by_row.get(row, {})
+        entry = by_row.get(row, _NO_ENTRY)
         if "prompt" in entry:
-            texts = (
-                str(entry.get("prompt", "")),
-                str(entry.get("response_A", "")),
-                str(entry.get("response_B", "")),
-            )
+            texts = (entry["prompt"], entry.get("response_A", ""), entry.get("response_B", ""))
+            if type(texts[0]) is not str or type(texts[1]) is not str or type(texts[2]) is not str:
+                texts = tuple(map(str, texts))
         else:
             full = cell_text(full_prompts[row]) if full_prompts is not None else ""
             texts = _split_full_prompt(full) or (full, "", "")
@@ -436,8 +437,11 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
     n = len(details)
     by_row = _manifest_rows(manifest, n, "manifest")
     source = f"{judge.source}:{judge.details_file}"
-    orders = [str(by_row.get(row, {}).get("order", "AB")) for row in range(n)]
-    ids = [str(by_row.get(row, {}).get("prompt_id", row)) for row in range(n)]
+    entries = [by_row.get(row, _NO_ENTRY) for row in range(n)]
+    orders = [str(e.get("order", "AB")) for e in entries]
+    ids = [e["prompt_id"] if type(e.get("prompt_id")) is str else str(e.get("prompt_id", row))
+           for row, e in enumerate(entries)]  # fmt: skip
+    del entries
     predictions = details["predictions"].tolist() if "predictions" in details.columns else [None] * n
     fields: dict[str, list[Any]] = {
         k: []
