@@ -119,8 +119,8 @@ def _strings(b: np.ndarray, seps: np.ndarray, bad: np.ndarray) -> tuple[np.ndarr
     first = np.append(0, stop[:-1]).astype(np.int32)
     cells = np.flatnonzero(first < stop)
     cur, limit = first[cells], stop[cells]
-    opens: list[np.ndarray] = []
-    closes: list[np.ndarray] = []
+    opening = np.zeros(qpos.size, dtype=bool)  # marked per quote: in order without a sort
+    closing = np.zeros(qpos.size, dtype=bool)
     for _ in range(MAX_STRINGS):  # one string of every cell still scanning per step
         if not cur.size:
             break
@@ -129,20 +129,25 @@ def _strings(b: np.ndarray, seps: np.ndarray, bad: np.ndarray) -> tuple[np.ndarr
         if not ok.all():
             bad[cells[~ok]] = True  # unterminated
             cur, end, cells, limit = cur[ok], end[ok], cells[ok], limit[ok]
-        opens.append(cur)
-        closes.append(end)
+        opening[cur] = True
+        closing[end] = True
         cur = end + 1
         more = cur < limit
         if not more.all():
             cur, cells, limit = cur[more], cells[more], limit[more]
     else:
         bad[cells] = True
-    delimiter = np.zeros(qpos.size, dtype=bool)
-    opening = np.sort(np.concatenate(opens)) if opens else np.zeros(0, dtype=np.int32)
-    closing = np.sort(np.concatenate(closes)) if closes else np.zeros(0, dtype=np.int32)
-    delimiter[opening] = True
-    delimiter[closing] = True
-    return qpos[opening], qpos[closing], qpos[~delimiter & (qtype == _DOUBLE)]
+    return qpos[opening], qpos[closing], qpos[~(opening | closing) & (qtype == _DOUBLE)]
+
+
+def _outside_strings(b: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes outside every string (about a fifth of a cell: brackets, separators, numbers and
+    keywords) and where each sits in `b`, so the keywords are searched for in those alone."""
+    starts = np.concatenate(([0], closes + 1))
+    lengths = np.concatenate((opens, [b.size])) - starts
+    offsets = np.cumsum(lengths) - lengths
+    where = np.repeat(starts - offsets, lengths) + np.arange(int(lengths.sum()))
+    return b[where], where
 
 
 def _find_all(b: np.ndarray, word: bytes) -> np.ndarray:
@@ -190,17 +195,20 @@ def _translate(texts: list[str]) -> tuple[list[str | None], np.ndarray]:
     b[opens] = _DOUBLE
     b[closes] = _DOUBLE
     b[inner_double] = _INNER_DOUBLE
+    outside, where = _outside_strings(b, opens, closes)
     for word in (*_JSON_WORDS, *_KEYWORDS):  # outside strings only; JSON's own words first
         if word not in data:
             continue
-        at = _find_all(b, word)
-        at = at[np.searchsorted(opens, at, "right") == np.searchsorted(closes, at)]
+        found = _find_all(outside, word)
+        # A word is found whole: its bytes must be adjacent in the cell, not split by a string.
+        found = found[where[found + len(word) - 1] - where[found] == len(word) - 1]
+        at = where[found]
         if word in _KEYWORDS:
             for k, byte in enumerate(_KEYWORDS[word]):
                 b[at + k] = byte
         else:
             bad[np.searchsorted(seps, at)] = True
-    del b, data
+    del b, data, outside, where
     text = buf.decode("utf-8")
     del buf
     if "\x05" in text:

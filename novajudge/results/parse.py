@@ -22,11 +22,13 @@ vectorised), so a run of 100,000 judgements reads in seconds (`benchmarks/bench_
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import io
 import json
 import math
 import tarfile
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -119,7 +121,12 @@ def _read_sources(source: str | Path) -> tuple[str, str, str, bytes]:
         dname = _pick(names, "details_*.parquet", str(path))
         return rname, (path / rname).read_text("utf-8", "replace"), dname, (path / dname).read_bytes()
     try:
-        with tarfile.open(path, "r:*") as tar:
+        raw = path.read_bytes()
+        # Decompressed once, in C: tarfile's own gzip stream would decompress the archive again to
+        # seek back from the member listing to each member.
+        plain = io.BytesIO(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+        del raw
+        with tarfile.open(fileobj=plain, mode="r:*") as tar:
             members = {m.name: m for m in tar.getmembers() if m.isfile()}
             rname = _pick(list(members), "results_*.json", str(path))
             dname = _pick(list(members), "details_*.parquet", str(path))
@@ -127,7 +134,7 @@ def _read_sources(source: str | Path) -> tuple[str, str, str, bytes]:
             if rfile is None or dfile is None:  # pragma: no cover - isfile() guarantees a stream
                 raise ResultsError(f"{path}: could not read {rname} or {dname}")
             return rname, rfile.read().decode("utf-8", "replace"), dname, dfile.read()
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ResultsError(
             f"{path}: not a readable tar.gz archive ({type(exc).__name__}); "
             "expected the judge's output.tar.gz or its extracted folder"
