@@ -14,7 +14,10 @@ its own:
   parquet) is the same code, so the difference is the parse and the statistics alone.
 
 Stage times come from wrapping the functions `summarize()` calls (parse = `read_flattened`;
-statistics = `compute`, `model_scores` and the trust `analyse`); "end to end" is the whole call.
+statistics = `compute`, `model_scores` and the trust `analyse`; parquet = `details_parquet`, which
+runs on a second thread while the figure renders, so the stages can add up to more than the
+whole); "end to end" is the whole call. The manifest is the one the pipeline writes (each judge
+row with its prompt and the two responses as sent), so the prompt texts come from it, as in a run.
 Wall and CPU seconds are both printed because this machine is shared; the two summaries are compared
 to show the baseline computes the same numbers.
 
