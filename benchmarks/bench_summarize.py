@@ -14,7 +14,10 @@ its own:
   parquet) is the same code, so the difference is the parse and the statistics alone.
 
 Stage times come from wrapping the functions `summarize()` calls (parse = `read_flattened`;
-statistics = `compute`, `model_scores` and the trust `analyse`); "end to end" is the whole call.
+statistics = `compute`, `model_scores` and the trust `analyse`; parquet = `details_parquet`, which
+runs on a second thread while the figure renders, so the stages can add up to more than the
+whole); "end to end" is the whole call. The manifest is the one the pipeline writes (each judge
+row with its prompt and the two responses as sent), so the prompt texts come from it, as in a run.
 Wall and CPU seconds are both printed because this machine is shared; the two summaries are compared
 to show the baseline computes the same numbers.
 
@@ -60,7 +63,7 @@ STAGES = {  # stage -> the functions of novajudge.results.summarize it times
     "statistics": ("compute", "model_scores", "analyse"),
     "figure": ("render_png",),
     "html": ("render_html",),
-    "parquet": ("write_details",),
+    "parquet": ("details_parquet",),
 }
 
 
@@ -81,16 +84,24 @@ def make_judgements(rows: int, seed: int) -> list[Judgement]:
                 crit.append(Criterion(name, f"How well the answer does: {name}", ctype, w / total, sa, sb,
                                       f"A's answer on {name.lower()} for item {i}.",
                                       f"B's answer on {name.lower()} for item {i}."))  # fmt: skip
-        prompt = f"Question {i}: what does passage {i % 997} say about topic {i % 31}?"
-        answer_a = f"Model A's answer to question {i}. " * 3
-        answer_b = f"Model B's answer to question {i}. " * 4
-        out.append(Judgement(prompt, answer_a, answer_b, label, crit, f"Overall reasoning for item {i}."))
+        out.append(Judgement(*texts_of(i), label, crit, f"Overall reasoning for item {i}."))
     return out
 
 
+def texts_of(row: int) -> tuple[str, str, str]:
+    """Row `row`'s prompt and the two responses as sent (response_A first)."""
+    prompt = f"Question {row}: what does passage {row % 997} say about topic {row % 31}?"
+    return prompt, f"Model A's answer to question {row}. " * 3, f"Model B's answer to question {row}. " * 4
+
+
 def manifest_for(rows: int) -> list[dict[str, Any]]:
-    """Both orders of each prompt, as the pipeline sends them by default."""
-    return [{"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA"} for i in range(rows)]
+    """The generation manifest's judge rows as the pipeline writes them (novajudge.generation.manifest):
+    both orders of each prompt, each row with the prompt and the two responses as sent."""
+    return [
+        {"row": i, "prompt_id": f"q{i // 2}", "order": "AB" if i % 2 == 0 else "BA",
+         **dict(zip(("prompt", "response_A", "response_B"), texts_of(i), strict=True))}
+        for i in range(rows)
+    ]  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- the naive baseline
@@ -114,8 +125,9 @@ def naive_read_flattened(source: Any, manifest: Any = None) -> Any:
         label = parse_label(metrics.get("predictions") or row.get("predictions")) or "error"
         position = {"A>B": "A", "B>A": "B", "A=B": "tie", "A=B (bothbad)": "bothbad"}.get(label, "error")
         prompt_rows.append({
-            "row": i, "prompt_id": pid, "order": order, "prompt": row["full_prompt"], "response_A": "",
-            "response_B": "", "label": label, "winner": to_model(position, order),
+            "row": i, "prompt_id": pid, "order": order, "prompt": entry.get("prompt", row["full_prompt"]),
+            "response_A": entry.get("response_A", ""), "response_B": entry.get("response_B", ""),
+            "label": label, "winner": to_model(position, order),
             "weighted_score_A": metrics.get("weighted_score_A", np.nan),
             "weighted_score_B": metrics.get("weighted_score_B", np.nan),
             "score_margin": metrics.get("score_margin", np.nan),

@@ -247,13 +247,14 @@ def normalise_synonyms(synonyms: Mapping[str, str] | None) -> dict[str, str]:
 def criterion_keys(names: Iterable[Any], synonyms: Mapping[str, str] | None = None) -> list[str]:
     """The key of each name, mapped through `synonyms` (already `normalise_synonyms`-ed).
 
-    Computed once per distinct name: a run has a handful of names over many criterion rows.
+    Computed once per distinct name: a run has a handful of names over many criterion rows, so the
+    names are factorised (pandas hashes them in C) and the keys of the distinct ones are spread back.
     """
-    names = [str(n) for n in names]
-    table = {n: criterion_key(n) for n in set(names)}
+    codes, distinct = pd.factorize(pd.Series(list(names), dtype=object), use_na_sentinel=False)
+    keys = [criterion_key(str(n)) for n in distinct]
     if synonyms:
-        table = {n: synonyms.get(k, k) for n, k in table.items()}
-    return [table[n] for n in names]
+        keys = [synonyms.get(k, k) for k in keys]
+    return np.asarray(keys, dtype=object)[codes].tolist() if len(codes) else []
 
 
 # ----------------------------------------------------------------------------- scores

@@ -8,6 +8,7 @@ Lambda (fastparquet, no pyarrow in its bundle) and from a laptop (pyarrow) both 
 
 from __future__ import annotations
 
+import io
 import json
 import warnings
 from dataclasses import dataclass
@@ -62,11 +63,20 @@ def details_table(prompts: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(out)
 
 
-def write_details(path: Path, prompts: pd.DataFrame, criteria: pd.DataFrame, *, engine: str = "auto") -> None:
-    """Write details.parquet; `engine="auto"` picks pyarrow when present, else fastparquet (the Lambda)."""
+def details_parquet(prompts: pd.DataFrame, criteria: pd.DataFrame, *, engine: str = "auto") -> bytes:
+    """details.parquet's bytes; `engine="auto"` picks pyarrow when present, else fastparquet (the
+    Lambda). Bytes rather than a file so `summarize` can encode them on a second thread while the
+    figure renders, and still write nothing when anything fails."""
+    buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas 3 deprecates fastparquet; the Lambda bundle has only it
-        details_table(prompts, criteria).to_parquet(path, engine=engine, index=False)
+        details_table(prompts, criteria).to_parquet(buffer, engine=engine, index=False)
+    return buffer.getvalue()
+
+
+def write_details(path: Path, prompts: pd.DataFrame, criteria: pd.DataFrame, *, engine: str = "auto") -> None:
+    """Write details.parquet (see `details_parquet`)."""
+    Path(path).write_bytes(details_parquet(prompts, criteria, engine=engine))
 
 
 @dataclass(frozen=True)

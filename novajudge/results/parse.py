@@ -22,11 +22,13 @@ vectorised), so a run of 100,000 judgements reads in seconds (`benchmarks/bench_
 from __future__ import annotations
 
 import fnmatch
+import gzip
 import io
 import json
 import math
 import tarfile
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
@@ -119,7 +121,12 @@ def _read_sources(source: str | Path) -> tuple[str, str, str, bytes]:
         dname = _pick(names, "details_*.parquet", str(path))
         return rname, (path / rname).read_text("utf-8", "replace"), dname, (path / dname).read_bytes()
     try:
-        with tarfile.open(path, "r:*") as tar:
+        raw = path.read_bytes()
+        # Decompressed once, in C: tarfile's own gzip stream would decompress the archive again to
+        # seek back from the member listing to each member.
+        plain = io.BytesIO(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+        del raw
+        with tarfile.open(fileobj=plain, mode="r:*") as tar:
             members = {m.name: m for m in tar.getmembers() if m.isfile()}
             rname = _pick(list(members), "results_*.json", str(path))
             dname = _pick(list(members), "details_*.parquet", str(path))
@@ -127,7 +134,7 @@ def _read_sources(source: str | Path) -> tuple[str, str, str, bytes]:
             if rfile is None or dfile is None:  # pragma: no cover - isfile() guarantees a stream
                 raise ResultsError(f"{path}: could not read {rname} or {dname}")
             return rname, rfile.read().decode("utf-8", "replace"), dname, dfile.read()
-    except (tarfile.TarError, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise ResultsError(
             f"{path}: not a readable tar.gz archive ({type(exc).__name__}); "
             "expected the judge's output.tar.gz or its extracted folder"
@@ -291,7 +298,7 @@ def _manifest_rows(manifest: Sequence[Mapping[str, Any]] | None, n: int, where: 
         return {}
     by_row: dict[int, Mapping[str, Any]] = {}
     for i, entry in enumerate(manifest):
-        if not isinstance(entry, Mapping):
+        if type(entry) is not dict and not isinstance(entry, Mapping):  # the ABC check is slow
             raise ResultsError(f"{where} entry {i}: expected an object with row, prompt_id, order")
         if entry.get("row") is None:
             continue  # a generation that never reached the judge (e.g. failed): not a judge-input line
@@ -408,19 +415,20 @@ class _Criteria:
         )
 
 
+_NO_ENTRY: Mapping[str, Any] = {}  # a judged row the manifest does not describe
+
+
 def _texts_of_prompts(
     full_prompts: Sequence[Any] | None, by_row: Mapping[int, Mapping[str, Any]], n: int
 ) -> tuple[list[str], list[str], list[str]]:
     """Prompt, response_A, response_B per row: from the manifest, else cut out of `full_prompt`."""
     prompt, resp_a, resp_b = [], [], []
     for row in range(n):
-        entry = by_row.get(row, {})
+        entry = by_row.get(row, _NO_ENTRY)
         if "prompt" in entry:
-            texts = (
-                str(entry.get("prompt", "")),
-                str(entry.get("response_A", "")),
-                str(entry.get("response_B", "")),
-            )
+            texts = (entry["prompt"], entry.get("response_A", ""), entry.get("response_B", ""))
+            if type(texts[0]) is not str or type(texts[1]) is not str or type(texts[2]) is not str:
+                texts = tuple(map(str, texts))
         else:
             full = cell_text(full_prompts[row]) if full_prompts is not None else ""
             texts = _split_full_prompt(full) or (full, "", "")
@@ -436,8 +444,11 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
     n = len(details)
     by_row = _manifest_rows(manifest, n, "manifest")
     source = f"{judge.source}:{judge.details_file}"
-    orders = [str(by_row.get(row, {}).get("order", "AB")) for row in range(n)]
-    ids = [str(by_row.get(row, {}).get("prompt_id", row)) for row in range(n)]
+    entries = [by_row.get(row, _NO_ENTRY) for row in range(n)]
+    orders = [str(e.get("order", "AB")) for e in entries]
+    ids = [e["prompt_id"] if type(e.get("prompt_id")) is str else str(e.get("prompt_id", row))
+           for row, e in enumerate(entries)]  # fmt: skip
+    del entries
     predictions = details["predictions"].tolist() if "predictions" in details.columns else [None] * n
     fields: dict[str, list[Any]] = {
         k: []

@@ -55,13 +55,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from novajudge.results.details import FILES, write_details
+from novajudge.results.details import FILES, details_parquet
 from novajudge.results.figure import render_png
 from novajudge.results.length import length_sentence
 from novajudge.results.numbers import compute, model_scores
@@ -196,16 +197,22 @@ def summarize(
     scores = model_scores(flat.prompts, flat.criteria) if variant == "rubric" else None
     margins = scores["margin"].to_numpy() if scores is not None else np.array([])
     margins = margins[np.isfinite(margins)]
-    png = render_png(summary, margins, model_a, model_b, stand_in=stand_in)
-    page = render_html(
-        summary, flat.prompts, flat.criteria, scores, png, model_a, model_b,
-        stand_in=stand_in, max_prompts=max_report_prompts,
-    )  # fmt: skip
+    # The tables are only read from here on: the parquet encoding (mostly outside the GIL) runs on
+    # a second thread while the figure and the page render.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="details-parquet") as encoder:
+        details = encoder.submit(details_parquet, flat.prompts, flat.criteria, engine=parquet_engine)
+        png = render_png(summary, margins, model_a, model_b, stand_in=stand_in)
+        page = render_html(
+            summary, flat.prompts, flat.criteria, scores, png, model_a, model_b,
+            stand_in=stand_in, max_prompts=max_report_prompts,
+        )  # fmt: skip
+        text = json.dumps(summary, indent=2, allow_nan=False)
+        parquet = details.result()
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / FILES["summary"]).write_text(json.dumps(summary, indent=2, allow_nan=False), encoding="utf-8")
-    write_details(out / FILES["details"], flat.prompts, flat.criteria, engine=parquet_engine)
+    (out / FILES["summary"]).write_text(text, encoding="utf-8")
+    (out / FILES["details"]).write_bytes(parquet)
     (out / FILES["figure"]).write_bytes(png)
     (out / FILES["report"]).write_text(page, encoding="utf-8")
     return summary

@@ -44,6 +44,9 @@ def _win_rate(counts: dict[str, int]) -> dict[str, object]:
 _RECONCILED_B = {"B": 1.0, "A": 0.0, "tie": 0.5, "bothbad": 0.5, "inconsistent": 0.5}
 #: A judged order's lean in position terms: +1 first shown preferred, -1 second, 0 neither.
 _LEAN = {"A": 1, "B": -1, "tie": 0, "bothbad": 0}
+#: Prompt ids listed in the summary per list (flips, prompts judged in one order only), the first
+#: by id; the counts beside them are complete, and details.parquet holds every row.
+MAX_LISTED = 100
 
 
 def reconcile(ab_winner: str, ba_winner: str) -> str:
@@ -80,8 +83,8 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     missing = {
         "only_ab": len(set(ab_by_id) - set(ba_by_id)),
         "only_ba": len(set(ba_by_id) - set(ab_by_id)),
-        "only_ab_ids": sorted(set(ab_by_id) - set(ba_by_id)),
-        "only_ba_ids": sorted(set(ba_by_id) - set(ab_by_id)),
+        "only_ab_ids": sorted(set(ab_by_id) - set(ba_by_id))[:MAX_LISTED],
+        "only_ba_ids": sorted(set(ba_by_id) - set(ab_by_id))[:MAX_LISTED],
     }
 
     # First position = position A as sent. Counted over the decided judgements of the prompts
@@ -105,7 +108,7 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
         reason = NOT_MEASURED_NO_BA if ba.empty else "not measured: no prompt was judged in both orders"
         result["reconciled"] = {"measured": False, "reason": reason}
         result["consistency"] = {"measured": False, "reason": reason}
-        result["flips"] = []
+        result["flips"], result["flips_total"] = [], 0
         return result
 
     verdicts = {pid: reconcile(ab_by_id[pid], ba_by_id[pid]) for pid in both}
@@ -141,10 +144,13 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     consistency["leaned_second"] = int(second_lean)
     consistency["leaned_neither"] = int(inconsistent - first_lean - second_lean)
     result["consistency"] = consistency
-    # Prompts whose verdict changed with the order: the ones a reader should look at.
+    # Prompts whose verdict changed with the order: the ones a reader should look at. The first
+    # MAX_LISTED by prompt id: a large run has tens of thousands, which would make the summary
+    # megabytes; every one is in details.parquet (the prompt ids whose AB and BA winners differ).
+    flipped = [pid for pid in both if verdicts[pid] == "inconsistent"]
+    result["flips_total"] = len(flipped)
     result["flips"] = [
-        {"prompt_id": pid, "ab": ab_by_id[pid], "ba": ba_by_id[pid]}
-        for pid in both if verdicts[pid] == "inconsistent"
+        {"prompt_id": pid, "ab": ab_by_id[pid], "ba": ba_by_id[pid]} for pid in flipped[:MAX_LISTED]
     ]
     return result
 

@@ -221,3 +221,21 @@ def test_fast_path_and_fallback_agree_on_mixed_batches():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert _same(parse_metrics(cells, "t"), [_literal(c) for c in cells])
+
+
+@pytest.mark.parametrize("digits", [18, 19, 20, 25])
+def test_wide_integers_stay_integers_wherever_they_sit(digits, monkeypatch):
+    """orjson reads an integer past 64 bits as a float; `ast.literal_eval` keeps it whole. The
+    long-digit-run check must find the number at every byte offset (it samples every few bytes)."""
+    monkeypatch.setattr(metrics_cells.ast, "literal_eval", lambda text: pytest.fail(f"literal_eval: {text}"))
+    number = int("9" * digits)
+    cells = [f"{{'pad': '{'x' * offset}', 'n': {number}, 'neg': -{number}}}" for offset in range(12)]
+    for cell, parsed in zip(cells, parse_metrics(cells, "t"), strict=True):
+        assert type(parsed["n"]) is int and parsed["n"] == number, cell
+        assert parsed["neg"] == -number
+
+
+def test_a_float_orjson_refuses_is_read_by_the_standard_scanner(monkeypatch):
+    monkeypatch.setattr(metrics_cells.ast, "literal_eval", lambda text: pytest.fail(f"literal_eval: {text}"))
+    (parsed,) = parse_metrics(["{'x': 1e999, 'y': -1e999}"], "t")
+    assert parsed == {"x": float("inf"), "y": float("-inf")}

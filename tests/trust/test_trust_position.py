@@ -33,7 +33,7 @@ def test_judge_always_preferring_position_a():
     assert result["consistency"]["leaned_first"] == 5 and result["consistency"]["leaned_second"] == 0
     assert result["first_position_preference"]["rate"] == 1.0
     assert result["first_position_preference"]["n"] == 10
-    assert len(result["flips"]) == 5
+    assert len(result["flips"]) == 5 and result["flips_total"] == 5
 
 
 def test_perfectly_consistent_judge_reconciled_equals_plain():
@@ -170,3 +170,12 @@ def test_binary_outputs_from_details():
     assert binary_outputs_from_details(rubric) is None
     with pytest.raises(ResultsError, match="details row 0: field 'metrics' is not a Python dict literal"):
         binary_outputs_from_details(pd.DataFrame({"metrics": ["{oops"]}))
+
+
+def test_a_large_run_lists_the_first_hundred_flips_and_counts_them_all():
+    # 150 prompts, all inconsistent (position A chosen in both orders); p0..p149 sort as strings.
+    result = position_bias(_both_orders(["A"] * 150, ["A"] * 150))
+    assert result["flips_total"] == 150 and len(result["flips"]) == 100
+    expected_ids = sorted(f"p{i}" for i in range(150))[:100]
+    assert [f["prompt_id"] for f in result["flips"]] == expected_ids
+    assert result["flips"][0] == {"prompt_id": "p0", "ab": "A", "ba": "B"}  # BA's A>B is model B
