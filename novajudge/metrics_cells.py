@@ -47,7 +47,6 @@ import gc
 import json
 import re
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -272,21 +271,14 @@ def iter_metrics(cells: Sequence[Any] | np.ndarray, source: str) -> Iterator[lis
     A dict cell passes through; an empty cell is `{}`. Errors name `source` and the row:
     "`<source>` row 7: field 'metrics' is not a Python dict literal (...)".
 
-    The next group is translated on a second thread while this one is read and handed on: the
-    translation is mostly numpy, which runs without the GIL, so on two cores the two overlap.
+    One thread on purpose: translating the next group on a second thread was measured slower
+    (the translation's Python parts and the reading contend for the GIL).
     """
-    starts = range(0, len(cells), GROUP)
-    if not starts:
-        return
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrics-translate") as ahead:
-        pending = ahead.submit(_translated_group, cells, starts[0])
-        for k, group in enumerate(starts):
-            chunk, pieces, wide = pending.result()
-            if k + 1 < len(starts):
-                pending = ahead.submit(_translated_group, cells, starts[k + 1])
-            for start in range(0, len(chunk), BATCH):
-                yield _batch(chunk, pieces, wide, start, group, source)
-            del chunk, pieces
+    for group in range(0, len(cells), GROUP):
+        chunk, pieces, wide = _translated_group(cells, group)
+        for start in range(0, len(chunk), BATCH):
+            yield _batch(chunk, pieces, wide, start, group, source)
+        del chunk, pieces
 
 
 def _translated_group(
