@@ -158,9 +158,8 @@ def start(
     with handle_errors():
         ctx = OpsContext.create(profile, region, prefix)
         if resume is not None:
-            if wait:
-                raise UsageProblem("--wait does not follow a resumed run yet; watch it in the console")
-            _resume(console, ctx, resume)
+            deployment = _resume(console, ctx, resume)
+            _follow_or_hint(console, ctx, deployment, resume, wait=wait, refresh_seconds=refresh_seconds)
             return
         run_id = run_id if run_id is not None else runs_mod.new_run_id()
         options = {
@@ -190,27 +189,41 @@ def start(
             console.print(
                 f"note: AWS_ENDPOINT_URL={ctx.aws.endpoint_url}: the run is there, not in the console"
             )
-        if not wait:
-            console.print(f"follow it with: novajudge status {run_id}")
-            return
-        try:
-            run = follow(
-                sfn,
-                s3,
-                deployment.bucket,
-                deployment.state_machine_arn,
-                run_id,
-                defaults=ctx.settings.run_defaults(),
-                refresh_seconds=refresh_seconds,
-                console=console,
-            )
-        except KeyboardInterrupt:
-            console.print(f"stopped following; the run continues: novajudge status {run_id}")
-            raise typer.Exit(130) from None
-        _finish(console, ctx, deployment, run)
+        _follow_or_hint(console, ctx, deployment, run_id, wait=wait, refresh_seconds=refresh_seconds)
 
 
-def _resume(console: Console, ctx: OpsContext, run_id: str) -> None:
+def _follow_or_hint(
+    console: Console,
+    ctx: OpsContext,
+    deployment: Deployment,
+    run_id: str,
+    *,
+    wait: bool,
+    refresh_seconds: float,
+) -> None:
+    """With --wait, follow the run (its newest execution) to the end and print the outcome;
+    without, say how to follow it."""
+    if not wait:
+        console.print(f"follow it with: novajudge status {run_id}")
+        return
+    try:
+        run = follow(
+            ctx.aws.client("stepfunctions"),
+            ctx.aws.client("s3"),
+            deployment.bucket,
+            deployment.state_machine_arn,
+            run_id,
+            defaults=ctx.settings.run_defaults(),
+            refresh_seconds=refresh_seconds,
+            console=console,
+        )
+    except KeyboardInterrupt:
+        console.print(f"stopped following; the run continues: novajudge status {run_id}")
+        raise typer.Exit(130) from None
+    _finish(console, ctx, deployment, run)
+
+
+def _resume(console: Console, ctx: OpsContext, run_id: str) -> Deployment:
     """`start --resume RUN_ID`: a new execution of the run; the stored request decides everything
     (the other options do not apply) and the prepare step checks the quotas again."""
     deployment = _deployment(ctx)
@@ -218,6 +231,7 @@ def _resume(console: Console, ctx: OpsContext, run_id: str) -> None:
     arn = runs_mod.resume_run(sfn, s3, deployment.state_machine_arn, deployment.bucket, run_id)
     console.print(f"Resumed run {run_id} (execution {arn.rsplit(':', 1)[-1]})")
     console.print(f"console: {runs_mod.console_url(ctx.aws.region_name, arn)}")
+    return deployment
 
 
 def _judge_runtime_preflight(console: Console, ctx: OpsContext, execution_input: dict[str, Any]) -> None:

@@ -147,6 +147,11 @@ class Run:
     error: str | None = None
     cause: str | None = None
 
+    @property
+    def execution_name(self) -> str:
+        """The execution's name: the run id, or `<run_id>-resume-<stamp>` for a resumed run."""
+        return self.execution_arn.rsplit(":", 1)[-1]
+
     def duration_seconds(self, now: datetime | None = None) -> float:
         end = self.stopped or now or datetime.now(UTC)
         return max(0.0, (end - self.started).total_seconds())
@@ -163,28 +168,69 @@ def _loads(text: str | None) -> dict[str, Any] | None:
 
 
 def describe_run(sfn: Any, state_machine_arn: str, run_id: str) -> Run:
-    """The run `run_id`; `UsageProblem` when no execution has that name."""
+    """The run `run_id` as its newest execution shows it; `UsageProblem` when no execution has that name.
+
+    A resumed run has later executions, `<run_id>-resume-<stamp>` (`resume_run`): status, output
+    and the execution to stop or follow are the newest one's, while `input` stays the request the
+    run was started with (a resume's own input only says "resume").
+    """
     check_run_id(run_id)
-    arn = execution_arn(state_machine_arn, run_id)
+    original = _describe_execution(sfn, execution_arn(state_machine_arn, run_id), run_id)
+    newest = original
+    if original["status"] != "RUNNING":  # a resume can only start once the run stopped
+        resumed = _newest_resume(sfn, state_machine_arn, run_id, since=original["startDate"])
+        if resumed is not None:
+            newest = _describe_execution(sfn, resumed, run_id)
+    return Run(
+        run_id=run_id,
+        execution_arn=newest["executionArn"],
+        status=newest["status"],
+        started=newest["startDate"],
+        stopped=newest.get("stopDate"),
+        input=_loads(original.get("input")),
+        output=_loads(newest.get("output")),
+        error=newest.get("error"),
+        cause=newest.get("cause"),
+    )
+
+
+def _describe_execution(sfn: Any, arn: str, run_id: str) -> dict[str, Any]:
     try:
-        ex = sfn.describe_execution(executionArn=arn)
+        return dict(sfn.describe_execution(executionArn=arn))
     except ClientError as exc:
         if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
             raise UsageProblem(
                 f"no run {run_id!r} (no execution of that name); see `novajudge runs`"
             ) from None
         raise OpsError(f"cannot describe run {run_id!r}: {exc}") from None
-    return Run(
-        run_id=ex["name"],
-        execution_arn=ex["executionArn"],
-        status=ex["status"],
-        started=ex["startDate"],
-        stopped=ex.get("stopDate"),
-        input=_loads(ex.get("input")),
-        output=_loads(ex.get("output")),
-        error=ex.get("error"),
-        cause=ex.get("cause"),
-    )
+
+
+def _newest_resume(sfn: Any, state_machine_arn: str, run_id: str, *, since: datetime) -> str | None:
+    """The ARN of the run's newest resume execution, if any. Executions are listed newest first,
+    so the listing stops at the first resume of the run or at the first execution older than the
+    run itself (usually within the first page)."""
+    prefix = f"{run_id}{RESUME_MARK}"
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 100}
+    while True:
+        try:
+            page = sfn.list_executions(**kwargs)
+        except ClientError as exc:
+            raise OpsError(f"cannot list the executions of run {run_id!r}: {exc}") from None
+        for ex in page.get("executions", []):
+            if ex["name"].startswith(prefix):
+                return str(ex["executionArn"])
+            if ex["startDate"] < since:
+                return None
+        token = page.get("nextToken")
+        if not token:
+            return None
+        kwargs["nextToken"] = token
+
+
+def run_of_execution(name: str) -> str:
+    """The run an execution belongs to: its own name, or the part before `-resume-<stamp>`."""
+    head, mark, stamp = name.rpartition(RESUME_MARK)
+    return head if mark and stamp.isdigit() else name
 
 
 def run_exists(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: str) -> bool:
@@ -222,10 +268,14 @@ def start_run(sfn: Any, state_machine_arn: str, run_id: str, execution_input: Ma
         raise OpsError(f"cannot start run {run_id!r}: {exc}") from None
 
 
+#: Between a run id and the stamp in the names of the run's later executions.
+RESUME_MARK = "-resume-"
+
+
 def resume_execution_name(run_id: str, now: datetime | None = None) -> str:
     """`<run_id>-resume-YYYYmmddHHMMSS`: a new execution of an existing run (names are unique)."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S")
-    return f"{run_id}-resume-{stamp}"[:80]
+    return f"{run_id}{RESUME_MARK}{stamp}"[:80]
 
 
 def resume_run(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: str) -> str:
@@ -245,7 +295,7 @@ def resume_run(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: s
     except ClientError as exc:
         raise OpsError(f"cannot list runs: {exc}") from None
     for execution in running:
-        if execution["name"] == run_id or execution["name"].startswith(f"{run_id}-resume-"):
+        if execution["name"] == run_id or execution["name"].startswith(f"{run_id}{RESUME_MARK}"):
             raise UsageProblem(f"run {run_id!r} is still running ({execution['name']}); stop it first")
     name = resume_execution_name(run_id)
     try:
@@ -291,7 +341,7 @@ def latest_run(sfn: Any, state_machine_arn: str) -> Run:
     runs = list_runs(sfn, state_machine_arn, limit=1)
     if not runs:
         raise UsageProblem("no runs yet; start one with `novajudge start`")
-    return describe_run(sfn, state_machine_arn, runs[0].run_id)
+    return describe_run(sfn, state_machine_arn, run_of_execution(runs[0].run_id))
 
 
 # -- the run's objects ---------------------------------------------------------------------------

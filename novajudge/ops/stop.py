@@ -43,7 +43,8 @@ class StopOutcome:
 def stop_run(
     *, sfn: Any, s3: Any, sagemaker: Any, deployment: Deployment, settings: Settings, region: str, run_id: str
 ) -> StopOutcome:
-    """Stop execution `run_id` if it runs, then clean up its judge job and per-run endpoints."""
+    """Stop the run's newest execution (a resumed run: the resume) if it runs, then clean up the
+    run's judge job and per-run endpoints."""
     run = describe_run(sfn, deployment.state_machine_arn, run_id)  # UsageProblem when unknown
     stopped, problem = False, None
     if run.status == "RUNNING":
@@ -52,7 +53,7 @@ def stop_run(
             stopped = True
         except Exception as exc:
             if error_code(exc) != "ExecutionDoesNotExist":
-                problem = f"execution {run.run_id}: could not stop: {exc}"
+                problem = f"execution {run.execution_name}: could not stop: {exc}"
     env = CleanupEnvironment(
         bucket=deployment.bucket, region=region, run_endpoint_prefix=settings.run_endpoint_prefix()
     )
@@ -62,7 +63,7 @@ def stop_run(
         env,
         s3=s3,
         sagemaker=sagemaker,
-        execution_name=run.run_id,
+        execution_name=run.execution_name,
         reason=f"novajudge stop (execution was {run.status})",
         endpoints=env.run_endpoints(str(run_of_input)),
     )

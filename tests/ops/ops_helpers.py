@@ -150,6 +150,23 @@ class Deployed:
             stateMachineArn=self.state_machine_arn, definition=json.dumps(_clean(definition(kind, **kwargs)))
         )
 
+    def start_waiting(self, name: str, execution_input: str = "{}") -> str:
+        """Start an execution; its ARN once it waits in WaitForJudge (see `until_waiting`)."""
+        sfn = self.client("stepfunctions")
+        arn = sfn.start_execution(stateMachineArn=self.state_machine_arn, name=name, input=execution_input)
+        return self.until_waiting(str(arn["executionArn"]))
+
+    def until_waiting(self, arn: str, timeout: float = 20.0) -> str:
+        """`arn` once its execution entered the Wait state: moto cannot stop an execution whose
+        worker has not begun yet."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            events = self.client("stepfunctions").get_execution_history(executionArn=arn)["events"]
+            if any(e["type"] == "WaitStateEntered" for e in events):
+                return arn
+            time.sleep(0.02)
+        raise AssertionError(f"execution {arn} did not reach its Wait state in {timeout}s")
+
     def put_results(self, run_id: str, summary: dict[str, Any], files: tuple[str, ...] = ()) -> None:
         s3 = self.client("s3")
         s3.put_object(

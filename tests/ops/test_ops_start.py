@@ -225,3 +225,49 @@ def test_start_warns_when_the_judge_cannot_finish(deployed: Deployed) -> None:
     assert out.index("WARNING") < out.index("Started run big")
     small = invoke("start", "-n", "20", "--judge", "rubric", "--run-id", "small")
     assert small.exit_code == 0 and "WARNING" not in small.output
+
+
+def test_a_resumed_run_is_followed_stopped_and_shown_by_its_newest_execution(deployed: Deployed) -> None:
+    """After `start --resume`, the run's commands act on the resume, not the first execution."""
+    from novajudge.ops import runs
+
+    sfn, s3, machine = deployed.client("stepfunctions"), deployed.client("s3"), deployed.state_machine_arn
+    # Executions stay RUNNING until stopped (an hour's Wait), so which one `stop` hits is visible.
+    deployed.use_definition("success", wait_seconds=3600)
+    s3.put_object(Bucket=deployed.bucket, Key="runs/again/request.json", Body=b"{}")
+    first = deployed.start_waiting("again", json.dumps({"run_id": "again", "questions": 7}))
+    sfn.stop_execution(executionArn=first, error="StoppedByUser")
+    assert deployed.wait_finished("again") == "ABORTED"
+    # Another run started after it, whose name only starts like this one's.
+    other = deployed.start_waiting("again-other")
+    resumed = deployed.until_waiting(runs.resume_run(sfn, s3, machine, deployed.bucket, "again"))
+
+    run = runs.describe_run(sfn, deployed.state_machine_arn, "again")
+    assert run.run_id == "again" and run.execution_arn == resumed and run.status == "RUNNING"
+    assert run.execution_name.startswith("again-resume-")
+    assert run.input == {"run_id": "again", "questions": 7}  # the request the run was started with
+    assert runs.run_of_execution(run.execution_name) == "again"
+    assert runs.run_of_execution("again-other") == "again-other"
+
+    stopped = invoke("stop", "again")
+    assert stopped.exit_code == 0, stopped.output
+    assert deployed.wait_finished(run.execution_name) == "ABORTED"  # the resume was stopped
+    statuses = {e["name"]: e["status"] for e in deployed.executions()}
+    assert statuses["again-other"] == "RUNNING"  # nothing else was
+    sfn.stop_execution(executionArn=other)
+
+
+def test_resume_wait_follows_the_resumed_execution_to_its_headline(deployed: Deployed) -> None:
+    sfn = deployed.client("stepfunctions")
+    deployed.use_definition("success", wait_seconds=3600)
+    sfn.stop_execution(executionArn=deployed.start_waiting("r2"), error="StoppedByUser")
+    assert deployed.wait_finished("r2") == "ABORTED"
+    deployed.use_definition("success")  # the resume passes through (a one-second Wait)
+    deployed.client("s3").put_object(Bucket=deployed.bucket, Key="runs/r2/request.json", Body=b"{}")
+    deployed.put_results("r2", SUMMARY, ("details.parquet", "report.png", "report.html"))
+    result = invoke("start", "--resume", "r2", "--wait", "--refresh-seconds", "0.05")
+    assert result.exit_code == 0, result.output
+    assert "Resumed run r2" in result.output and SUMMARY["headline"] in result.output
+    statuses = {e["name"]: e["status"] for e in deployed.executions()}
+    (resume,) = [n for n in statuses if n.startswith("r2-resume-")]
+    assert statuses == {"r2": "ABORTED", resume: "SUCCEEDED"}

@@ -28,6 +28,12 @@ class ScriptedSfn:
             "startDate": datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
         }
 
+    def list_executions(self, **kwargs: Any) -> dict[str, Any]:
+        """The run's own execution only: it was never resumed (asked once the run has ended)."""
+        arn = f"{MACHINE.replace(':stateMachine:', ':execution:')}:run-1"
+        started = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        return {"executions": [{"name": "run-1", "executionArn": arn, "startDate": started}]}
+
 
 def test_watch_polls_until_the_run_ends() -> None:
     sfn = ScriptedSfn(["RUNNING", "RUNNING", "FAILED", "SUCCEEDED"])
