@@ -248,13 +248,18 @@ def criterion_keys(names: Iterable[Any], synonyms: Mapping[str, str] | None = No
     """The key of each name, mapped through `synonyms` (already `normalise_synonyms`-ed).
 
     Computed once per distinct name: a run has a handful of names over many criterion rows, so the
-    names are factorised (pandas hashes them in C) and the keys of the distinct ones are spread back.
+    keys of the distinct names are looked up for each row (a string caches its hash: one dict
+    lookup per row, in C through `map`).
     """
-    codes, distinct = pd.factorize(pd.Series(list(names), dtype=object), use_na_sentinel=False)
-    keys = [criterion_key(str(n)) for n in distinct]
+    names = names if isinstance(names, list) else list(names)
+    distinct = dict.fromkeys(names)
+    if not set(map(type, distinct)) <= {str}:  # the distinct names decide: one pass fewer
+        names = list(map(str, names))
+        distinct = dict.fromkeys(names)
+    table = {n: criterion_key(n) for n in distinct}
     if synonyms:
-        keys = [synonyms.get(k, k) for k in keys]
-    return np.asarray(keys, dtype=object)[codes].tolist() if len(codes) else []
+        table = {n: synonyms.get(k, k) for n, k in table.items()}
+    return list(map(table.__getitem__, names))
 
 
 # ----------------------------------------------------------------------------- scores

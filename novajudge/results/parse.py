@@ -236,6 +236,9 @@ def _numbers(values: Sequence[Any]) -> np.ndarray:
 
 
 def _texts(values: Sequence[Any]) -> list[str]:
+    """Cells as text; a column that is all strings already (the usual case) is returned as is."""
+    if set(map(type, values)) <= {str}:
+        return values if isinstance(values, list) else list(values)
     return [v if type(v) is str else cell_text(v) for v in values]
 
 
