@@ -29,7 +29,7 @@ dict, one `groupby` group per judgement), so those two stages are measured on th
 ours, so the naive column shows ours' full-size figures for them, and its end to end is the sum.
 The output says when it is sampled; its peak memory is the sample's own (not scaled), and the
 "same numbers" check then compares ours and naive on the sample. `--naive-rows` equal to
-`--rows` runs the real baseline at full size (what `make bench` runs), 0 skips it.
+`--rows` runs the real baseline at full size (about ten minutes), 0 skips it.
 
     .venv/bin/python benchmarks/bench_summarize.py [--rows 100000] [--naive-rows 10000]
         [--max-prompts 200] [--seed 1]
