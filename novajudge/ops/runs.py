@@ -8,8 +8,9 @@ with `:stateMachine:` → `:execution:` plus `:<run_id>`, and the run's objects 
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -209,21 +210,27 @@ def _newest_resume(sfn: Any, state_machine_arn: str, run_id: str, *, since: date
     """The ARN of the run's newest resume execution, if any. Executions are listed newest first,
     so the listing stops at the first resume of the run or at the first execution older than the
     run itself (usually within the first page)."""
-    prefix = f"{run_id}{RESUME_MARK}"
-    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": 100}
+    for ex in _executions(sfn, state_machine_arn, 100, f"cannot list the executions of run {run_id!r}"):
+        if ex["name"] != run_id and run_of_execution(ex["name"]) == run_id:
+            return str(ex["executionArn"])
+        if ex["startDate"] < since:
+            return None
+    return None
+
+
+def _executions(sfn: Any, state_machine_arn: str, page_size: int, problem: str) -> Iterator[dict[str, Any]]:
+    """The state machine's executions as Step Functions lists them (newest first), page by page;
+    `OpsError` starting with `problem` when a page cannot be read."""
+    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": page_size}
     while True:
         try:
             page = sfn.list_executions(**kwargs)
         except ClientError as exc:
-            raise OpsError(f"cannot list the executions of run {run_id!r}: {exc}") from None
-        for ex in page.get("executions", []):
-            if ex["name"].startswith(prefix):
-                return str(ex["executionArn"])
-            if ex["startDate"] < since:
-                return None
+            raise OpsError(f"{problem}: {exc}") from None
+        yield from page.get("executions", [])
         token = page.get("nextToken")
         if not token:
-            return None
+            return
         kwargs["nextToken"] = token
 
 
@@ -295,7 +302,7 @@ def resume_run(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: s
     except ClientError as exc:
         raise OpsError(f"cannot list runs: {exc}") from None
     for execution in running:
-        if execution["name"] == run_id or execution["name"].startswith(f"{run_id}{RESUME_MARK}"):
+        if run_of_execution(execution["name"]) == run_id:
             raise UsageProblem(f"run {run_id!r} is still running ({execution['name']}); stop it first")
     name = resume_execution_name(run_id)
     try:
@@ -312,29 +319,19 @@ def resume_run(sfn: Any, s3: Any, state_machine_arn: str, bucket: str, run_id: s
 
 def list_runs(sfn: Any, state_machine_arn: str, limit: int = 20) -> list[Run]:
     """The newest `limit` runs, newest first (paginating as needed)."""
-    runs: list[Run] = []
-    kwargs: dict[str, Any] = {"stateMachineArn": state_machine_arn, "maxResults": min(max(limit, 1), 1000)}
-    while len(runs) < limit:
-        try:
-            page = sfn.list_executions(**kwargs)
-        except ClientError as exc:
-            raise OpsError(f"cannot list runs: {exc}") from None
-        for ex in page.get("executions", []):
-            runs.append(
-                Run(
-                    run_id=ex["name"],
-                    execution_arn=ex["executionArn"],
-                    status=ex["status"],
-                    started=ex["startDate"],
-                    stopped=ex.get("stopDate"),
-                )
-            )
-        token = page.get("nextToken")
-        if not token:
-            break
-        kwargs["nextToken"] = token
+    listed = _executions(sfn, state_machine_arn, min(max(limit, 1), 1000), "cannot list runs")
+    runs = [
+        Run(
+            run_id=ex["name"],
+            execution_arn=ex["executionArn"],
+            status=ex["status"],
+            started=ex["startDate"],
+            stopped=ex.get("stopDate"),
+        )
+        for ex in itertools.islice(listed, max(limit, 0))
+    ]
     runs.sort(key=lambda r: r.started, reverse=True)
-    return runs[:limit]
+    return runs
 
 
 def latest_run(sfn: Any, state_machine_arn: str) -> Run:

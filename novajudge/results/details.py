@@ -74,10 +74,6 @@ def details_parquet(prompts: pd.DataFrame, criteria: pd.DataFrame, *, engine: st
     return buffer.getvalue()
 
 
-def write_details(path: Path, prompts: pd.DataFrame, criteria: pd.DataFrame, *, engine: str = "auto") -> None:
-    """Write details.parquet (see `details_parquet`)."""
-    Path(path).write_bytes(details_parquet(prompts, criteria, engine=engine))
-
 
 @dataclass(frozen=True)
 class Details:

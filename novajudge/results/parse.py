@@ -429,9 +429,11 @@ def _texts_of_prompts(
     for row in range(n):
         entry = by_row.get(row, _NO_ENTRY)
         if "prompt" in entry:
-            texts = (entry["prompt"], entry.get("response_A", ""), entry.get("response_B", ""))
-            if type(texts[0]) is not str or type(texts[1]) is not str or type(texts[2]) is not str:
-                texts = tuple(map(str, texts))
+            texts = (
+                str(entry.get("prompt", "")),
+                str(entry.get("response_A", "")),
+                str(entry.get("response_B", "")),
+            )
         else:
             full = cell_text(full_prompts[row]) if full_prompts is not None else ""
             texts = _split_full_prompt(full) or (full, "", "")
@@ -449,8 +451,7 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
     source = f"{judge.source}:{judge.details_file}"
     entries = [by_row.get(row, _NO_ENTRY) for row in range(n)]
     orders = [str(e.get("order", "AB")) for e in entries]
-    ids = [e["prompt_id"] if type(e.get("prompt_id")) is str else str(e.get("prompt_id", row))
-           for row, e in enumerate(entries)]  # fmt: skip
+    ids = [str(e.get("prompt_id", row)) for row, e in enumerate(entries)]
     del entries
     predictions = details["predictions"].tolist() if "predictions" in details.columns else [None] * n
     fields: dict[str, list[Any]] = {

@@ -80,11 +80,12 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     ab_by_id = dict(zip(ab["prompt_id"].tolist(), ab["winner"].tolist(), strict=True))
     ba_by_id = dict(zip(ba["prompt_id"].tolist(), ba["winner"].tolist(), strict=True))
     both = sorted(set(ab_by_id) & set(ba_by_id))
+    only_ab, only_ba = sorted(set(ab_by_id) - set(ba_by_id)), sorted(set(ba_by_id) - set(ab_by_id))
     missing = {
-        "only_ab": len(set(ab_by_id) - set(ba_by_id)),
-        "only_ba": len(set(ba_by_id) - set(ab_by_id)),
-        "only_ab_ids": sorted(set(ab_by_id) - set(ba_by_id))[:MAX_LISTED],
-        "only_ba_ids": sorted(set(ba_by_id) - set(ab_by_id))[:MAX_LISTED],
+        "only_ab": len(only_ab),
+        "only_ba": len(only_ba),
+        "only_ab_ids": only_ab[:MAX_LISTED],
+        "only_ba_ids": only_ba[:MAX_LISTED],
     }
 
     # First position = position A as sent. Counted over the decided judgements of the prompts

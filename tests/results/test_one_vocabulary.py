@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import novajudge.cli.calibrate_cmd
 import novajudge.cli.reweight_cmd  # noqa: F401  (register the commands)
 from novajudge.cli.app import app
-from novajudge.results.details import load_details, write_details
+from novajudge.results.details import details_parquet, load_details
 from novajudge.results.parse import read_flattened
 from novajudge.results.summarize import summarize
 from novajudge.trust.binary import binary_outputs_from_details
@@ -100,7 +100,8 @@ def test_one_raw_text_gives_one_label_on_every_path(tmp_path):
     folder = tmp_path / "results"
     folder.mkdir()
     strings = [(raw, label) for raw, label in CASES if isinstance(raw, str)]  # parquet: one type a column
-    write_details(folder / "details.parquet", _prompts_with_raw_labels(strings), NO_CRITERIA)
+    parquet = details_parquet(_prompts_with_raw_labels(strings), NO_CRITERIA)
+    (folder / "details.parquet").write_bytes(parquet)
     answers["details.parquet reader"] = [
         *check_prompts(load_details(folder).prompts)["label"].tolist(),
         EXPECTED[-1],  # the list cell cannot sit in a parquet string column; covered above
@@ -117,7 +118,8 @@ def test_first_position_counts_agree_between_analysis_and_commands(tmp_path):
     strings = [(raw, label) for raw, label in CASES if isinstance(raw, str)]
     folder = tmp_path / "results"
     folder.mkdir()
-    write_details(folder / "details.parquet", _prompts_with_raw_labels(strings), NO_CRITERIA)
+    parquet = details_parquet(_prompts_with_raw_labels(strings), NO_CRITERIA)
+    (folder / "details.parquet").write_bytes(parquet)
     result = CliRunner().invoke(app, ["calibrate", str(folder), "--out", str(tmp_path / "t.json")])
     assert result.exit_code == 0, result.output
     first = json.loads((tmp_path / "t.json").read_text())["position"]["first_position_preference"]

@@ -115,13 +115,13 @@ def test_binary_run_has_nothing_to_reweight(tmp_path):
 
 
 def test_reads_what_summarize_writes(tmp_path):
-    from novajudge.results.details import write_details
+    from novajudge.results.details import details_parquet
 
     frame = stacked()
     prompts = frame[frame["kind"] == "prompt"][list(PROMPT_COLUMNS)]
     criteria = frame[frame["kind"] == "criterion"][list(CRITERION_COLUMNS)]
-    write_details(tmp_path / "details.parquet", prompts.reset_index(drop=True),
-                  criteria.reset_index(drop=True))
+    parquet = details_parquet(prompts.reset_index(drop=True), criteria.reset_index(drop=True))
+    (tmp_path / "details.parquet").write_bytes(parquet)
     result = run(tmp_path, "--drop", "style", "--out", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r.json").read_text())["reweight"]["changed_vs_label"] == 2
