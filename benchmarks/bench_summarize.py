@@ -14,11 +14,15 @@ its own:
   parquet) is the same code, so the difference is the parse and the statistics alone.
 
 Stage times come from wrapping the functions `summarize()` calls (parse = `read_flattened`;
-statistics = `compute`, `model_scores` and the trust `analyse`; parquet = `details_parquet`, which
-runs on a second thread while the figure renders, so the stages can add up to more than the
-whole); "end to end" is the whole call. The manifest is the one the pipeline writes (each judge
-row with its prompt and the two responses as sent), so the prompt texts come from it, as in a run.
-Wall and CPU seconds are both printed because this machine is shared; the two summaries are compared
+statistics = `numbers_and_trust` and `model_scores`; figure | parquet = `figure_and_details`, the
+figure drawn by a forked worker while the parquet encodes); "end to end" is the whole call. At
+100,000 rows summarize uses two cores (`novajudge.parallel`): the parse reads every other slice of
+rows in a forked worker, the trust analysis and the figure run in one beside the numbers and the
+parquet. CPU seconds are the measured process's own (its workers' are not in them), and memory is
+printed twice: the process's peak RSS, and the peak of the PSS summed over it and its workers,
+which is what the machine holds. The manifest is the one the pipeline writes (each judge row with
+its prompt and the two responses as sent), so the prompt texts come from it, as in a run. Wall
+and CPU seconds are both printed because this machine is shared; the two summaries are compared
 to show the baseline computes the same numbers.
 
 The naive run is sampled by default (`--naive-rows 10000`): at 100,000 rows it alone takes about
@@ -60,11 +64,12 @@ CHILD_ENV = {"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
 LABELS = ["A>B", "B>A", "A=B", "A=B (bothbad)", None]
 STAGES = {  # stage -> the functions of novajudge.results.summarize it times
     "parse": ("read_flattened",),
-    "statistics": ("compute", "model_scores", "analyse"),
-    "figure": ("render_png",),
+    "statistics": ("numbers_and_trust", "model_scores"),
+    "figure | parquet": ("figure_and_details",),
     "html": ("render_html",),
-    "parquet": ("details_parquet",),
 }
+#: Seconds between two samples of the measured processes' memory.
+MEMORY_SAMPLE_SECONDS = 0.02
 
 
 def make_judgements(rows: int, seed: int) -> list[Judgement]:
@@ -238,13 +243,39 @@ def same_numbers(a: Any, b: Any) -> bool:
 
 
 def _run(variant: str, archive: Path, out: Path, rows: int, max_prompts: int) -> dict[str, Any]:
-    """One measured `summarize()` in a fresh process, so its peak RSS is its run's alone."""
-    done = subprocess.run(
-        [sys.executable, __file__, "--rows", str(rows), "--max-prompts", str(max_prompts),
-         "--measure", str(archive), "--out", str(out), "--variant", variant],
-        capture_output=True, text=True, check=True, env=CHILD_ENV,
-    )  # fmt: skip
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    """One measured `summarize()` in a fresh process, so its peak memory is its run's alone.
+
+    Its peak RSS (VmHWM) covers that process only; summarize's forked workers share its pages
+    copy-on-write, so their RSS would count those pages twice. What the machine holds is the sum
+    of the proportional set sizes (PSS: a shared page divided among its sharers) of the process
+    and its workers, sampled here every `MEMORY_SAMPLE_SECONDS`.
+    """
+    command = [sys.executable, __file__, "--rows", str(rows), "--max-prompts", str(max_prompts),
+               "--measure", str(archive), "--out", str(out), "--variant", variant]  # fmt: skip
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=CHILD_ENV) as child:
+        peak_pss = 0.0
+        while child.poll() is None:
+            peak_pss = max(peak_pss, _tree_pss_mib(child.pid))
+            time.sleep(MEMORY_SAMPLE_SECONDS)
+        stdout = child.stdout.read() if child.stdout else ""
+    if child.returncode:
+        raise SystemExit(f"the measured {variant} run failed (exit {child.returncode})")
+    return json.loads(stdout.strip().splitlines()[-1]) | {"peak_pss_mib": peak_pss}
+
+
+def _tree_pss_mib(pid: int) -> float:
+    """PSS of `pid` and its descendants now, in MiB (0 for a process that has just ended)."""
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            rollup = Path(f"/proc/{current}/smaps_rollup").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in rollup.splitlines() if line.startswith("Pss:")), 0)
+        todo.extend(int(c) for c in children)
+    return total / 1024
 
 
 def scaled_naive(naive: dict[str, Any], ours: dict[str, Any], factor: float) -> dict[str, Any]:
@@ -307,6 +338,7 @@ def main() -> None:
             print(f"{stage:<26}{ours['seconds'].get(stage, 0.0):>10.2f} s")
         print(f"{'end to end, CPU':<26}{ours['cpu_seconds']:>10.2f} s")
         print(f"{'peak RSS':<26}{ours['peak_rss_mib']:>10.2f} MiB")
+        print(f"{'peak PSS, with workers':<26}{ours['peak_pss_mib']:>10.2f} MiB")
         print(f"ours: {args.rows / end:,.0f} prompts/s end to end, parse {args.rows / parse:,.0f} prompts/s")
         return
     assert check is not None
@@ -321,6 +353,7 @@ def main() -> None:
     else:
         print(_row("end to end, CPU", ours["cpu_seconds"], shown["cpu_seconds"]))
     print(_row("peak RSS", ours["peak_rss_mib"], shown["peak_rss_mib"], "MiB"))
+    print(_row("peak PSS, with workers", ours["peak_pss_mib"], shown["peak_pss_mib"], "MiB"))
     print(_row("RSS after imports", ours["rss_after_imports_mib"], shown["rss_after_imports_mib"], "MiB"))
     if sampled:
         factor = args.rows / naive_rows

@@ -265,19 +265,23 @@ def _slow(text: str, where: str) -> Any:
         raise ResultsError(f"{where}: field 'metrics' is not a Python dict literal ({exc})") from None
 
 
-def iter_metrics(cells: Sequence[Any] | np.ndarray, source: str) -> Iterator[list[dict[str, Any]]]:
+def iter_metrics(
+    cells: Sequence[Any] | np.ndarray, source: str, first_row: int = 0
+) -> Iterator[list[dict[str, Any]]]:
     """The `metrics` cells as dicts, in batches of `BATCH` rows (row order kept).
 
-    A dict cell passes through; an empty cell is `{}`. Errors name `source` and the row:
+    A dict cell passes through; an empty cell is `{}`. Errors name `source` and the row, counted
+    from `first_row` (the cells may be a slice of the details):
     "`<source>` row 7: field 'metrics' is not a Python dict literal (...)".
 
     One thread on purpose: translating the next group on a second thread was measured slower
-    (the translation's Python parts and the reading contend for the GIL).
+    (the translation's Python parts and the reading contend for the GIL); the summary reads slices
+    of rows in two processes instead (`novajudge.results.parse.flatten`).
     """
     for group in range(0, len(cells), GROUP):
         chunk, pieces, wide = _translated_group(cells, group)
         for start in range(0, len(chunk), BATCH):
-            yield _batch(chunk, pieces, wide, start, group, source)
+            yield _batch(chunk, pieces, wide, start, first_row + group, source)
         del chunk, pieces
 
 

@@ -292,15 +292,35 @@ def normalise_scores(
     NaN) is an error when `required`, else NaN in both arrays.
     """
     kinds_arr = np.asarray(kinds, dtype=object)
-    n = len(kinds_arr)
     is_binary = kinds_arr == "binary"
     unknown = np.flatnonzero(~is_binary & (kinds_arr != "scale"))
     if unknown.size:
         i = int(unknown[0])
         raise ResultsError(f"{where(i)}: expected type 'scale' or 'binary', got {kinds_arr[i]!r}")
-    raw = pd.Series(list(values), dtype=object)
-    absent = raw.isna().to_numpy()
-    scores = np.full(n, np.nan)
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        # Already numbers (a flattened table's score columns): a binary 1.0/0.0 is its own value,
+        # exactly as the mapping below reads a number; the range check decides the rest.
+        raw = pd.Series(values)
+        scores = values.astype(np.float64)
+        absent = np.isnan(scores)
+    else:
+        raw = pd.Series(list(values), dtype=object)
+        absent = raw.isna().to_numpy()
+        scores = _scores_of(raw, is_binary)
+    in_range = np.where(is_binary, np.isin(scores, (0.0, 1.0)), (scores >= 1.0) & (scores <= 5.0))
+    bad = np.flatnonzero(~in_range if required else ~absent & ~in_range)
+    if bad.size:
+        i = int(bad[0])
+        expected = "a binary score (true/false)" if is_binary[i] else "a 1-5 scale score"
+        raise ResultsError(f"{where(i)}: expected {expected}, got {raw.iloc[i]!r}")
+    scores[absent] = np.nan
+    norms = np.where(is_binary, scores, (scores - 1.0) / 4.0)
+    return scores, norms
+
+
+def _scores_of(raw: pd.Series, is_binary: np.ndarray) -> np.ndarray:
+    """Score cells of any type as numbers: scale ones read as numbers, binary ones by spelling."""
+    scores = np.full(len(raw), np.nan)
     if (~is_binary).any():
         scale_values = raw[~is_binary]
         numbers = pd.to_numeric(scale_values, errors="coerce").to_numpy(dtype=np.float64)
@@ -315,12 +335,4 @@ def normalise_scores(
         odd = np.flatnonzero(np.isnan(mapped))
         mapped[odd] = [_binary(v) for v in binary_values.iloc[odd]]
         scores[is_binary] = mapped
-    in_range = np.where(is_binary, np.isin(scores, (0.0, 1.0)), (scores >= 1.0) & (scores <= 5.0))
-    bad = np.flatnonzero(~in_range if required else ~absent & ~in_range)
-    if bad.size:
-        i = int(bad[0])
-        expected = "a binary score (true/false)" if is_binary[i] else "a 1-5 scale score"
-        raise ResultsError(f"{where(i)}: expected {expected}, got {raw.iloc[i]!r}")
-    scores[absent] = np.nan
-    norms = np.where(is_binary, scores, (scores - 1.0) / 4.0)
-    return scores, norms
+    return scores

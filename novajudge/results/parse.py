@@ -40,6 +40,7 @@ import pandas as pd
 
 from novajudge.errors import ResultsError
 from novajudge.metrics_cells import iter_metrics
+from novajudge.parallel import ordered_map
 from novajudge.verdicts import (
     CRITERION_COLUMNS,
     ERROR,
@@ -370,8 +371,9 @@ class _Criteria:
         for field in ("weight", "score_A", "score_B", "justification_A", "justification_B"):
             getattr(self, field).extend([c.get(field) for c in cells])
 
-    def table(self, source: str, orders: list[str], ids: list[str]) -> pd.DataFrame:
-        """The criteria table; errors name the row, the criterion and the field, first in row order."""
+    def columns(self, source: str) -> dict[str, Any]:
+        """The criteria columns but `prompt_id` and `order` (the caller's, by row), checked and
+        typed; errors name the row, the criterion and the field, first in row order."""
 
         def where(i: int, field: str = "") -> str:
             return f"{source} row {self.row[i]} criterion {self.name[i]!r}{field}"
@@ -397,25 +399,19 @@ class _Criteria:
             )
             for side in ("A", "B")
         }
-        rows = np.asarray(self.row, dtype=np.int64)
-        return _typed(
-            {
-                "row": rows,
-                "prompt_id": np.asarray(ids, dtype=object)[rows],
-                "order": np.asarray(orders, dtype=object)[rows],
-                "criterion": self.name,
-                "criterion_key": criterion_keys(self.name),
-                "type": kinds,
-                "weight": weights,
-                "score_A": scores["A"][0],
-                "score_B": scores["B"][0],
-                "norm_A": scores["A"][1],
-                "norm_B": scores["B"][1],
-                "justification_A": _texts(self.justification_A),
-                "justification_B": _texts(self.justification_B),
-            },
-            CRITERION_COLUMNS,
-        )
+        return {
+            "row": np.asarray(self.row, dtype=np.int64),
+            "criterion": self.name,
+            "criterion_key": criterion_keys(self.name),
+            "type": kinds,
+            "weight": weights,
+            "score_A": scores["A"][0],
+            "score_B": scores["B"][0],
+            "norm_A": scores["A"][1],
+            "norm_B": scores["B"][1],
+            "justification_A": _texts(self.justification_A),
+            "justification_B": _texts(self.justification_B),
+        }
 
 
 _NO_ENTRY: Mapping[str, Any] = {}  # a judged row the manifest does not describe
@@ -443,8 +439,87 @@ def _texts_of_prompts(
     return prompt, resp_a, resp_b
 
 
+#: The prompt columns read from each row's `metrics` (the passes too, in `PASS_KEYS`).
+_PROMPT_FIELDS = ("weighted_score_A", "weighted_score_B", "score_margin", "overall_justification")
+
+
+#: Judged rows read as one task; the forked worker of `novajudge.parallel` reads every other slice.
+ROWS_PER_TASK = 10_000
+
+
+@dataclass
+class _RowReader:
+    """What every slice of rows reads, taken from the details and the manifest once, before the
+    worker is forked (so the worker holds them too, copy-on-write)."""
+
+    variant: str
+    source: str
+    metrics: pd.Series
+    predictions: list[Any]
+    forward_column: list[Any]
+    orders: list[str]
+
+    def read(self, first: int) -> dict[str, dict[str, Any] | list[int]]:
+        """Rows `first` to `first + ROWS_PER_TASK`, checked and typed: the prompt columns this
+        slice decides, its criteria columns and its unreadable rows. Numbers travel as numpy
+        arrays, so the worker's slices come back through the pipe cheaply."""
+        cells = self.metrics.iloc[first : first + ROWS_PER_TASK].tolist()
+        fields: dict[str, list[Any]] = {k: [] for k in (*_PROMPT_FIELDS, *PASS_KEYS)}
+        criteria = _Criteria([], [], [], [], [], [], [], [])
+        labels: list[str] = []
+        unreadable: list[int] = []
+        row = first
+        for batch in iter_metrics(cells, self.source, first_row=first):
+            for metrics in batch:
+                forward = metrics.get(PASS_KEYS[0])
+                label = _row_label(
+                    self.variant,
+                    metrics,
+                    self.predictions[row],
+                    self.forward_column[row] if forward is None else forward,
+                )
+                if label is None:
+                    # No label: an error row, counted and shown, never an abort. A row the judge
+                    # flagged (or left empty) is an inference error; any other is unreadable.
+                    raw = forward if forward is not None else self.predictions[row]
+                    if cell_text(raw).strip() and not _number(metrics.get("inference_error")):
+                        unreadable.append(row)
+                    label = ERROR
+                labels.append(label)
+                row += 1
+            for key, values in fields.items():
+                values.extend([metrics.get(key) for metrics in batch])
+            criteria.add(row - len(batch), batch, self.source)
+        orders = self.orders[first:row]
+        winners = [LABEL_VERDICT[label] for label in labels]
+        prompts = {
+            "label": labels,
+            "winner": [swap(w) if o == "BA" else w for w, o in zip(winners, orders, strict=True)],
+            **{k: _numbers(fields[k]) for k in _PROMPT_FIELDS[:3]},
+            "overall_justification": _texts(fields["overall_justification"]),
+            **{k: fields[k] for k in PASS_KEYS},
+        }
+        return {"prompts": prompts, "criteria": criteria.columns(self.source), "unreadable": unreadable}
+
+
+def _joined(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Column-wise concatenation of the slices' columns (arrays stay arrays, lists lists)."""
+    out: dict[str, Any] = {}
+    for key, first in parts[0].items():
+        if isinstance(first, np.ndarray):
+            out[key] = np.concatenate([part[key] for part in parts])
+        else:
+            out[key] = [v for part in parts for v in part[key]]
+    return out
+
+
 def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = None) -> Flattened:
-    """Build the prompt and criterion tables of docs/design.md from the decoded judge output."""
+    """Build the prompt and criterion tables of docs/design.md from the decoded judge output.
+
+    The rows are read in slices of `ROWS_PER_TASK`, every other slice by a forked worker when two
+    cores are free (`novajudge.parallel`), and joined in row order: the tables, and the first error
+    raised, are those of reading the slices one after the other.
+    """
     details = judge.details
     n = len(details)
     by_row = _manifest_rows(manifest, n, "manifest")
@@ -453,40 +528,27 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
     orders = [str(e.get("order", "AB")) for e in entries]
     ids = [str(e.get("prompt_id", row)) for row, e in enumerate(entries)]
     del entries
-    predictions = details["predictions"].tolist() if "predictions" in details.columns else [None] * n
-    fields: dict[str, list[Any]] = {
-        k: []
-        for k in ("weighted_score_A", "weighted_score_B", "score_margin", "overall_justification", *PASS_KEYS)
-    }
-    criteria = _Criteria([], [], [], [], [], [], [], [])
-    forward_column = details[PASS_KEYS[0]].tolist() if PASS_KEYS[0] in details.columns else [None] * n
-    labels: list[str] = []
-    unreadable: list[int] = []
-    first = 0
-    for batch in iter_metrics(details["metrics"].tolist(), source):
-        for row, metrics in enumerate(batch, start=first):
-            forward = metrics.get(PASS_KEYS[0])
-            label = _row_label(
-                judge.variant, metrics, predictions[row], forward_column[row] if forward is None else forward
-            )
-            if label is None:
-                # No label: an error row, counted and shown, never an abort. A row the judge flagged
-                # (or left empty) is an inference error; any other is an unreadable output.
-                raw = forward if forward is not None else predictions[row]
-                if cell_text(raw).strip() and not _number(metrics.get("inference_error")):
-                    unreadable.append(row)
-                label = ERROR
-            labels.append(label)
-        for key, values in fields.items():
-            values.extend([metrics.get(key) for metrics in batch])
-        criteria.add(first, batch, source)
-        first += len(batch)
+    reader = _RowReader(
+        variant=judge.variant,
+        source=source,
+        metrics=details["metrics"],
+        predictions=details["predictions"].tolist() if "predictions" in details.columns else [None] * n,
+        forward_column=details[PASS_KEYS[0]].tolist() if PASS_KEYS[0] in details.columns else [None] * n,
+        orders=orders,
+    )
+    prompt_parts, criteria_parts, unreadable = [], [], []
+    for part in ordered_map(reader.read, range(0, max(n, 1), ROWS_PER_TASK)):
+        prompt_parts.append(part["prompts"])
+        criteria_parts.append(part["criteria"])
+        unreadable.extend(part["unreadable"])
+    fields = _joined(prompt_parts)
+    del prompt_parts
+    criteria = _joined(criteria_parts)
+    del criteria_parts
     for key in PASS_KEYS:  # the passes may be columns rather than metrics entries
         if key in details.columns:
             column = details[key].tolist()
             fields[key] = [m if m is not None else c for m, c in zip(fields[key], column, strict=True)]
-    winners = [LABEL_VERDICT[label] for label in labels]
-    winners = [swap(w) if order == "BA" else w for w, order in zip(winners, orders, strict=True)]
     full = details["full_prompt"].tolist() if "full_prompt" in details.columns else None
     prompt, resp_a, resp_b = _texts_of_prompts(full, by_row, n)
     prompts = _typed(
@@ -497,20 +559,18 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
             "prompt": prompt,
             "response_A": resp_a,
             "response_B": resp_b,
-            "label": labels,
-            "winner": winners,
-            "weighted_score_A": _numbers(fields["weighted_score_A"]),
-            "weighted_score_B": _numbers(fields["weighted_score_B"]),
-            "score_margin": _numbers(fields["score_margin"]),
-            "overall_justification": _texts(fields["overall_justification"]),
+            **fields,
         },
         PROMPT_COLUMNS,
     )
     passes = None
     if any(v is not None for key in PASS_KEYS for v in fields[key]):
         passes = pd.DataFrame({key: pd.Series(fields[key], dtype=object) for key in PASS_KEYS})
+    rows = criteria["row"]
+    criteria["prompt_id"] = np.asarray(ids, dtype=object)[rows]
+    criteria["order"] = np.asarray(orders, dtype=object)[rows]
     return Flattened(
-        judge=judge, prompts=prompts, criteria=criteria.table(source, orders, ids), passes=passes,
+        judge=judge, prompts=prompts, criteria=_typed(criteria, CRITERION_COLUMNS), passes=passes,
         unreadable=unreadable,
     )
 

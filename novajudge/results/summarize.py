@@ -54,19 +54,20 @@ details.parquet: the two flattened tables of docs/design.md stacked with a `kind
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from novajudge.parallel import ordered_map
 from novajudge.results.details import FILES, details_parquet
 from novajudge.results.figure import render_png
 from novajudge.results.length import length_sentence
 from novajudge.results.numbers import compute, model_scores
-from novajudge.results.parse import read_flattened
+from novajudge.results.parse import Flattened, read_flattened
 from novajudge.results.report import DEFAULT_MAX_PROMPTS, render_html
 from novajudge.stats import DEFAULT_RESAMPLES, DEFAULT_SEED
 from novajudge.trust.analyse import HumanLabels, analyse
@@ -74,6 +75,9 @@ from novajudge.trust.binary import binary_outputs_from_details
 from novajudge.verdicts import ORDERS
 
 SCHEMA_VERSION = 1
+#: Judged rows from which the statistics and the figure use a forked worker (`novajudge.parallel`):
+#: below it a fork costs more than it saves (at 100,000 rows it saves seconds).
+PARALLEL_FROM_ROWS = 20_000
 
 
 def _pct(x: float | None) -> str:
@@ -136,6 +140,55 @@ def _notes(
     return notes
 
 
+def numbers_and_trust(
+    flat: Flattened, *, seed: int, resamples: int, human_labels: HumanLabels | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Our numbers (`compute`) and the judge's trust block (`analyse`): two independent readings
+    of the tables, so a forked worker analyses the trust while this process computes the numbers
+    (`novajudge.parallel`; one after the other on one core)."""
+    variant = flat.judge.variant
+    binary_outputs = binary_outputs_from_details(flat.passes, flat.prompts) if variant == "binary" else None
+    stats, trust = ordered_map(_call, parallel=_parallel(flat.prompts), tasks=[
+        partial(compute, flat.prompts, flat.criteria, flat.judge.judge_metrics, variant,
+                passes=flat.passes, seed=seed, resamples=resamples),
+        partial(analyse, flat.prompts, flat.criteria, variant=variant, human_labels=human_labels,
+                binary_outputs=binary_outputs),
+    ])  # fmt: skip
+    return stats, trust
+
+
+def figure_and_details(
+    summary: Mapping[str, Any],
+    margins: np.ndarray,
+    prompts: pd.DataFrame,
+    criteria: pd.DataFrame,
+    model_a: str,
+    model_b: str,
+    *,
+    stand_in: bool,
+    parquet_engine: str,
+) -> tuple[bytes, bytes]:
+    """The figure's PNG and the details parquet, made side by side: the tables are only read from
+    here on, so a forked worker draws the figure (Python-bound matplotlib) while this process
+    encodes the parquet (`novajudge.parallel`; one after the other on one core)."""
+    jobs: list[Callable[[], bytes]] = [
+        partial(details_parquet, prompts, criteria, engine=parquet_engine),
+        partial(render_png, summary, margins, model_a, model_b, stand_in=stand_in),
+    ]
+    parquet, png = ordered_map(_call, jobs, parallel=_parallel(prompts))
+    return png, parquet
+
+
+def _parallel(prompts: pd.DataFrame) -> bool | None:
+    """None (a worker if two cores are free) for a large run, False (this process) for a small one."""
+    return None if len(prompts) >= PARALLEL_FROM_ROWS else False
+
+
+def _call(job: Callable[[], Any]) -> Any:
+    """Run a job of `ordered_map` (a partial of the function and its arguments)."""
+    return job()
+
+
 def summarize(
     source: str | Path,
     out_dir: str | Path,
@@ -158,10 +211,7 @@ def summarize(
     """
     flat = read_flattened(source, manifest)
     variant = flat.judge.variant
-    stats = compute(
-        flat.prompts, flat.criteria, flat.judge.judge_metrics, variant,
-        passes=flat.passes, seed=seed, resamples=resamples,
-    )  # fmt: skip
+    stats, trust = numbers_and_trust(flat, seed=seed, resamples=resamples, human_labels=human_labels)
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "stand_in": bool(stand_in),
@@ -183,10 +233,7 @@ def summarize(
         "notes": _notes(flat.prompts, stats, variant, flat.unreadable),
         "files": dict(FILES),
     }
-    binary_outputs = binary_outputs_from_details(flat.passes, flat.prompts) if variant == "binary" else None
-    summary["trust"] = analyse(
-        flat.prompts, flat.criteria, variant=variant, human_labels=human_labels, binary_outputs=binary_outputs
-    )
+    summary["trust"] = trust
     length = length_sentence(summary["length"])
     summary["headline"] = " ".join(
         part for part in (headline(summary, model_a, model_b), length, summary["trust"]["headline"]) if part
@@ -197,17 +244,15 @@ def summarize(
     scores = model_scores(flat.prompts, flat.criteria) if variant == "rubric" else None
     margins = scores["margin"].to_numpy() if scores is not None else np.array([])
     margins = margins[np.isfinite(margins)]
-    # The tables are only read from here on: the parquet encoding (mostly outside the GIL) runs on
-    # a second thread while the figure and the page render.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="details-parquet") as encoder:
-        details = encoder.submit(details_parquet, flat.prompts, flat.criteria, engine=parquet_engine)
-        png = render_png(summary, margins, model_a, model_b, stand_in=stand_in)
-        page = render_html(
-            summary, flat.prompts, flat.criteria, scores, png, model_a, model_b,
-            stand_in=stand_in, max_prompts=max_report_prompts,
-        )  # fmt: skip
-        text = json.dumps(summary, indent=2, allow_nan=False)
-        parquet = details.result()
+    png, parquet = figure_and_details(
+        summary, margins, flat.prompts, flat.criteria, model_a, model_b,
+        stand_in=stand_in, parquet_engine=parquet_engine,
+    )  # fmt: skip
+    page = render_html(
+        summary, flat.prompts, flat.criteria, scores, png, model_a, model_b,
+        stand_in=stand_in, max_prompts=max_report_prompts,
+    )  # fmt: skip
+    text = json.dumps(summary, indent=2, allow_nan=False)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

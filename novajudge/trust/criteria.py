@@ -91,7 +91,8 @@ def most_common_criteria(criteria: pd.DataFrame, top: int = 10,
     """
     if criteria.empty:
         return []
-    table = with_keys(criteria, synonyms)
+    needed = [c for c in ("criterion", "row", "prompt_id", "weight") if c in criteria.columns]
+    table = with_keys(criteria[needed], synonyms)  # only the columns counted: the copy is smaller
     table = table.assign(weight=pd.to_numeric(table["weight"], errors="coerce"),
                          criterion=table["criterion"].astype(str))
     grouped = table.groupby("key", sort=True)

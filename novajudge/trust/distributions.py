@@ -30,7 +30,7 @@ def score_distribution(criteria: pd.DataFrame) -> dict[str, object]:
         side = "A" if i < n else "B"
         return f"criteria table: row {rows[i % n]}, criterion {names[i % n]!r}, field 'score_{side}'"
 
-    values = [*criteria["score_A"].tolist(), *criteria["score_B"].tolist()]
+    values = pd.concat([criteria["score_A"], criteria["score_B"]], ignore_index=True).to_numpy()
     scores, _ = normalise_scores(values, kinds, where)
     is_scale = np.asarray(kinds, dtype=object) == "scale"
     present = ~np.isnan(scores)

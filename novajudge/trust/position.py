@@ -91,9 +91,8 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     # First position = position A as sent. Counted over the decided judgements of the prompts
     # judged in both orders (each model first equally often); over all of them when there is no BA.
     scope = table[table["prompt_id"].isin(both)] if both else table
-    positions = [LABEL_VERDICT[label] for label in scope["label"].tolist()]
-    decided = [p for p in positions if p in ("A", "B")]
-    first = proportion(sum(p == "A" for p in decided), len(decided))
+    positions = Counter(map(LABEL_VERDICT.__getitem__, scope["label"].tolist()))
+    first = proportion(positions["A"], positions["A"] + positions["B"])
     first["confounded"] = ba.empty
     first["note"] = (
         "only AB judgements: model A was always first, so this mixes position with model quality"
@@ -112,10 +111,14 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
         result["flips"], result["flips_total"] = [], 0
         return result
 
-    verdicts = {pid: reconcile(ab_by_id[pid], ba_by_id[pid]) for pid in both}
-    rec_counts = _counts(list(verdicts.values()), ("A", "B", "tie", "bothbad", "inconsistent", ERROR))
-    valid = [pid for pid in both if verdicts[pid] != ERROR]
-    points = [_RECONCILED_B[verdicts[pid]] for pid in valid]
+    # Per prompt in both orders, in C: each (AB winner, BA winner) pair looked up in the tables of
+    # `reconcile` and of the lean, computed once for the few pairs there are.
+    pairs = list(zip(map(ab_by_id.__getitem__, both), map(ba_by_id.__getitem__, both), strict=True))
+    verdict_of = {pair: reconcile(*pair) for pair in set(pairs)}
+    verdicts = list(map(verdict_of.__getitem__, pairs))
+    rec_counts = _counts(verdicts, ("A", "B", "tie", "bothbad", "inconsistent", ERROR))
+    valid_verdicts = [v for v in verdicts if v != ERROR]
+    points = list(map(_RECONCILED_B.__getitem__, valid_verdicts))
     rate = mean_with_interval(points)
     total = sum(points)  # B wins + half of the ties: a whole or a half number
     rate["successes"] = int(total) if float(total).is_integer() else total
@@ -127,18 +130,14 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
         "counts": rec_counts,
         "b_win_rate": rate,
     }
-    agree = sum(verdicts[pid] != "inconsistent" for pid in valid)
-    consistency = proportion(agree, len(valid))
+    consistency = proportion(len(valid_verdicts) - rec_counts["inconsistent"], len(valid_verdicts))
     consistency["measured"] = True
-    # Among inconsistent prompts: which position did the two orders lean to, together?
-    first_lean = second_lean = 0
-    for pid in valid:
-        if verdicts[pid] != "inconsistent":
-            continue
-        # Position verdicts: in AB the first shown is model A, in BA it is model B.
-        lean = _LEAN.get(ab_by_id[pid], 0) + _LEAN.get(swap(ba_by_id[pid]), 0)
-        first_lean += lean > 0
-        second_lean += lean < 0
+    # Among inconsistent prompts: which position did the two orders lean to, together? Position
+    # verdicts: in AB the first shown is model A, in BA it is model B.
+    lean_of = {(ab, ba): _LEAN.get(ab, 0) + _LEAN.get(swap(ba), 0) for ab, ba in verdict_of}
+    side_of = {pair: (lean > 0) - (lean < 0) for pair, lean in lean_of.items()}  # 1 first, -1 second
+    leans = Counter(side_of[pair] for pair, v in zip(pairs, verdicts, strict=True) if v == "inconsistent")
+    first_lean, second_lean = leans[1], leans[-1]
     inconsistent = rec_counts["inconsistent"]
     consistency["inconsistent"] = inconsistent
     consistency["leaned_first"] = int(first_lean)
@@ -148,7 +147,7 @@ def position_bias(prompts: pd.DataFrame) -> dict[str, object]:
     # Prompts whose verdict changed with the order: the ones a reader should look at. The first
     # MAX_LISTED by prompt id: a large run has tens of thousands, which would make the summary
     # megabytes; every one is in details.parquet (the prompt ids whose AB and BA winners differ).
-    flipped = [pid for pid in both if verdicts[pid] == "inconsistent"]
+    flipped = [pid for pid, v in zip(both, verdicts, strict=True) if v == "inconsistent"]
     result["flips_total"] = len(flipped)
     result["flips"] = [
         {"prompt_id": pid, "ab": ab_by_id[pid], "ba": ba_by_id[pid]} for pid in flipped[:MAX_LISTED]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import re
@@ -17,8 +18,11 @@ from results_builders import TIMESTAMP, rubric_case, simple
 from typer.testing import CliRunner
 
 import novajudge.cli.summarize_cmd  # noqa: F401  (registers the command on the shared app)
+from novajudge import parallel
 from novajudge.cli.app import app
 from novajudge.local.judge_archive import write_judge_archive
+from novajudge.results import parse
+from novajudge.results import summarize as summarize_module
 from novajudge.results.figure import leader_text, needle_angle
 from novajudge.results.summarize import summarize
 from novajudge.verdicts import CRITERION_COLUMNS, PROMPT_COLUMNS
@@ -241,3 +245,24 @@ def test_cli_bad_archive_exits_1_usage_errors_exit_2(tmp_path):
         app, ["summarize", str(archive), "--out", str(tmp_path / "o"), "--manifest", str(broken)]
     )
     assert result.exit_code == 1 and "m.jsonl line 1: not valid JSON" in result.output  # names the line
+
+
+@pytest.mark.skipif(not parallel.can_fork(), reason="needs two cores and fork")
+def test_workers_write_the_files_one_process_writes(tmp_path, monkeypatch):
+    """A large run reads its slices, analyses its trust and draws its figure in a forked worker:
+    the four files are the ones a single process writes (forced here on a small run)."""
+    case = rubric_case(n=60, seed=5)
+    archive = write_judge_archive(tmp_path, "rubric", case.judgements, "job", TIMESTAMP)
+    written = {}
+    for cores in (1, 2):
+        with monkeypatch.context() as patch:
+            patch.setattr(parallel, "cores", lambda cores=cores: cores)
+            patch.setattr(summarize_module, "PARALLEL_FROM_ROWS", 0)
+            patch.setattr(parse, "ROWS_PER_TASK", 9)
+            summarize(archive, tmp_path / str(cores), "m-a", "m-b", manifest=case.manifest)
+        written[cores] = {name: (tmp_path / str(cores) / name).read_bytes() for name in RESULT_FILES}
+    for name in ("summary.json", "report.png", "report.html"):
+        assert written[2][name] == written[1][name], name
+    frames = [pd.read_parquet(io.BytesIO(written[cores]["details.parquet"])) for cores in (1, 2)]
+    pd.testing.assert_frame_equal(frames[1], frames[0])
+    assert json.loads(written[2]["summary.json"])["prompt_level"]["prompts"] == 30  # 60 rows, 2 orders

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 from results_builders import TIMESTAMP, parquet_bytes, rubric_case, simple, tar_archive
 
+from novajudge import parallel
 from novajudge.errors import ResultsError
 from novajudge.local.judge_archive import write_judge_archive
+from novajudge.results import parse
 from novajudge.results.parse import read_flattened
 from novajudge.verdicts import criterion_key, parse_label
 
@@ -319,3 +321,61 @@ def test_manifest_texts_take_precedence_over_the_judge_prompt(handmade):
     p = read_flattened(handmade, manifest).prompts
     assert p["prompt"].tolist() == ["real prompt 0", "real prompt 1", "real prompt 2"]
     assert p["winner"].tolist() == ["B", "A", "error"]  # sent swapped: A>B as sent is a B win
+
+
+# ----------------------------------------------------------------------------- slices in two processes
+
+
+def _read(archive: Path, manifest: list | None, monkeypatch, *, rows_per_task: int, cores: int):
+    """`read_flattened` in slices of `rows_per_task` rows, on `cores` cores (2: a forked worker)."""
+    with monkeypatch.context() as patch:
+        patch.setattr(parse, "ROWS_PER_TASK", rows_per_task)
+        patch.setattr(parallel, "cores", lambda: cores)
+        return read_flattened(archive, manifest)
+
+
+@pytest.mark.skipif(not parallel.can_fork(), reason="needs two cores and fork")
+def test_slices_read_by_a_worker_give_the_tables_of_one_reading(tmp_path, monkeypatch):
+    case = rubric_case(n=80, seed=11)
+    archive = write_judge_archive(tmp_path, "rubric", case.judgements, "job", TIMESTAMP)
+    whole = _read(archive, case.manifest, monkeypatch, rows_per_task=10_000, cores=1)
+    for rows_per_task in (7, 40, 79):  # 12, 2 and 2 slices; the odd ones in the worker
+        sliced = _read(archive, case.manifest, monkeypatch, rows_per_task=rows_per_task, cores=2)
+        pd.testing.assert_frame_equal(sliced.prompts, whole.prompts)
+        pd.testing.assert_frame_equal(sliced.criteria, whole.criteria)
+        assert sliced.unreadable == whole.unreadable
+    # the tables are the judgements' own, row for row (the slices were not dropped or repeated)
+    assert whole.prompts["row"].tolist() == list(range(80))
+    expected_criteria = [(i, c.name) for i, j in enumerate(case.judgements) for c in j.criteria]
+    assert list(zip(whole.criteria["row"], whole.criteria["criterion"], strict=True)) == expected_criteria
+
+
+def _cell(weight: object = 1.0, label: str = "[[A>B]]") -> str:
+    criterion = {"type": "scale", "weight": weight, "score_A": 4, "score_B": 2}
+    return str({"predictions": label, "criteria_breakdown": {"Accuracy": criterion}})
+
+
+def _archive_with(tmp_path: Path, cells: list[str]) -> Path:
+    details = pd.DataFrame({"full_prompt": [f"p{i}" for i in range(len(cells))], "metrics": cells})
+    results = json.dumps({"results": {"all": {"winrate": 0.5}}}).encode()
+    files = {"job/results_1.json": results, f"job/{DETAILS_NAME}": parquet_bytes(details)}
+    return tar_archive(tmp_path / "output.tar.gz", files)
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        # rows 7-13 are the worker's slice
+        ({9: "{'predictions': "}, r"row 9: field 'metrics' is not a Python dict literal"),
+        ({9: "{'x': ", 16: "[1]"}, r"row 9: field 'metrics'"),  # the first in row order
+        ({16: "[1]"}, r"row 16: field 'metrics' is a list"),  # a slice back in this process
+        ({3: _cell(weight=-1), 9: "{'x': "}, r"row 3 criterion 'Accuracy': expected a non-negative weight"),
+        ({10: _cell(weight="heavy")}, r"row 10 criterion 'Accuracy': expected a non-negative weight"),
+    ],
+)
+def test_errors_in_slices_name_the_row_and_come_in_row_order(tmp_path, monkeypatch, bad, expected):
+    cells = [bad.get(i, _cell()) for i in range(20)]
+    archive = _archive_with(tmp_path, cells)
+    for cores in (1, 2):
+        with pytest.raises(ResultsError, match=expected):
+            _read(archive, None, monkeypatch, rows_per_task=7, cores=cores)
