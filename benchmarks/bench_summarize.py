@@ -15,15 +15,15 @@ its own:
 
 Stage times come from wrapping the functions `summarize()` calls (parse = `read_flattened`;
 statistics = `numbers_and_trust` and `model_scores`; figure | parquet = `figure_and_details`, the
-figure drawn by a forked worker while the parquet encodes); "end to end" is the whole call. At
-100,000 rows summarize uses two cores (`novajudge.parallel`): the parse reads every other slice of
-rows in a forked worker, the trust analysis and the figure run in one beside the numbers and the
-parquet. CPU seconds are the measured process's own (its workers' are not in them), and memory is
-printed twice: the process's peak RSS, and the peak of the PSS summed over it and its workers,
-which is what the machine holds. The manifest is the one the pipeline writes (each judge row with
-its prompt and the two responses as sent), so the prompt texts come from it, as in a run. Wall
-and CPU seconds are both printed because this machine is shared; the two summaries are compared
-to show the baseline computes the same numbers.
+parquet encoded on a thread while the figure is drawn); "end to end" is the whole call. At
+100,000 rows summarize uses two cores (`novajudge.parallel`): a forked worker reads every other
+slice of rows, and another analyses the trust while the numbers are computed. CPU seconds are
+the measured process's own (not its workers'), and memory is printed twice: the process's peak
+RSS, and the peak of the PSS summed over it and its workers, which is what the machine holds.
+The manifest is the one the pipeline writes (each judge row with its prompt and the two
+responses as sent), so the prompt texts come from it, as in a run. Wall and CPU seconds are both
+printed because this machine is shared; the two summaries are compared to show the baseline
+computes the same numbers.
 
 The naive run is sampled by default (`--naive-rows 10000`): at 100,000 rows it alone takes about
 ten minutes, which made the benchmark too slow to run while working. Why sampling is fair: the two

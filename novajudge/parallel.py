@@ -1,17 +1,22 @@
-"""`map` over ordered tasks on two cores: every other task runs in one forked worker process.
+"""Two cores for summarize: a forked worker process beside the caller, which never loses a result.
 
-Why a process and not a thread: the work it serves (reading the judge's `metrics` cells, drawing
-the summary figure) is mostly Python bytecode, which holds the GIL; a translate-ahead thread was
-measured slower than none. Why fork: the worker starts with the caller's data already in memory
-(copy-on-write), so nothing is pickled on the way in and only the results travel back, through a
+Why a process and not a thread: the work it takes (reading the judge's `metrics` cells, the trust
+analysis, drawing the figure) is mostly Python bytecode, which holds the GIL; a translate-ahead
+thread was measured slower than none. Why fork: the worker starts with the caller's data in
+memory (copy-on-write), so nothing large is pickled on the way in; results come back through a
 pipe. AWS Lambda supports `multiprocessing.Process` and `Pipe` (not `Pool` or `Queue`, which need
 /dev/shm): https://aws.amazon.com/blogs/compute/parallel-processing-in-python-with-aws-lambda/
 
-The caller sees `map(fn, tasks)`: results in task order, the first failing task's exception raised
-at its turn. A task the worker does not deliver (it raised, died, or sent nothing for
-`WORKER_TIMEOUT` seconds) is run again by the caller, so the error raised is the genuine one, with
-its traceback, and a lost worker costs time, never a result. One core (or no fork) runs the
-tasks in the caller, one after the other.
+`ordered_map(fn, tasks)` is `map` in order, every other task computed by a worker forked when the
+iteration starts, so it sees the data the tasks read. Fork late, and only for large inputs: each
+page the two processes share and either writes afterwards (a reference count is a write) is
+copied, so a worker costs memory as well as a fork; a figure worker forked to draw beside the
+parquet encoding held 570 MiB of such copies, and the figure is drawn here instead.
+
+A task the worker does not deliver (it raised, died, or sent nothing for
+`WORKER_TIMEOUT` seconds) is run again by the caller, so the error raised is the genuine one with
+its traceback, and a lost worker costs time, never a result. One core (or no fork) runs
+everything in the caller.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from multiprocessing.connection import Connection
-from typing import TypeVar
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -43,6 +50,52 @@ def can_fork() -> bool:
     return cores() >= 2 and "fork" in multiprocessing.get_all_start_methods()
 
 
+def _fork(target: Callable[..., None], *args: Any) -> BaseProcess:
+    """Start `target(*args)` in a forked daemon process.
+
+    The caller's objects sit in the collector's permanent generation while it forks, so the
+    worker's collections never walk (and write to, so copy) the pages they share: the Python docs'
+    recipe (https://docs.python.org/3/library/gc.html#gc.freeze).
+    """
+    worker = multiprocessing.get_context("fork").Process(target=target, args=args, daemon=True)
+    gc.freeze()
+    try:
+        worker.start()
+    finally:
+        gc.unfreeze()
+    return worker
+
+
+def _deliver(sender: Connection, call: Callable[[], Any]) -> bool:
+    """Run `call` and send (delivered, result); a failure sends (False, None) for the caller to
+    run it again. False when the caller has stopped listening."""
+    try:
+        result = (True, call())
+    except BaseException:  # the caller runs the task again and raises it itself
+        result = (False, None)
+    try:
+        sender.send(result)
+    except (BrokenPipeError, OSError):
+        return False
+    except Exception:  # a result that cannot be pickled: the caller runs it
+        sender.send((False, None))
+    return True
+
+
+def _receive(receiver: Connection) -> tuple[bool, Any, bool]:
+    """(delivered, result, worker still alive) of the worker's next message."""
+    try:
+        if receiver.poll(WORKER_TIMEOUT):
+            delivered, value = receiver.recv()
+            return delivered, value, True
+    except (EOFError, OSError):
+        pass
+    return False, None, False
+
+
+# ----------------------------------------------------------------------------- ordered_map
+
+
 def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], *, parallel: bool | None = None) -> Iterator[R]:
     """`fn(task)` for each task, in order; the odd tasks computed by a forked worker meanwhile.
 
@@ -55,17 +108,8 @@ def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], *, parallel: bool | No
     if not parallel or len(todo) < 2:
         yield from map(fn, todo)
         return
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    worker = context.Process(target=_serve, args=(fn, todo[1::2], sender), daemon=True)
-    # The caller's objects go to the collector's permanent generation while the worker forks, so
-    # the worker's collections never walk (and write to, so copy) the pages they share; the Python
-    # docs' recipe for fork (https://docs.python.org/3/library/gc.html#gc.freeze).
-    gc.freeze()
-    try:
-        worker.start()
-    finally:
-        gc.unfreeze()
+    receiver, sender = multiprocessing.get_context("fork").Pipe(duplex=False)
+    worker = _fork(_serve, fn, todo[1::2], sender)
     sender.close()  # the worker holds the only writer: its exit ends the pipe
     alive, finished = True, False
     try:
@@ -75,13 +119,7 @@ def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], *, parallel: bool | No
                 continue
             delivered, value = False, None
             if alive:
-                try:
-                    if receiver.poll(WORKER_TIMEOUT):
-                        delivered, value = receiver.recv()
-                    else:
-                        alive = False
-                except (EOFError, OSError):
-                    alive = False
+                delivered, value, alive = _receive(receiver)
             yield value if delivered else fn(task)
         finished = alive
     finally:
@@ -92,16 +130,8 @@ def ordered_map(fn: Callable[[T], R], tasks: Iterable[T], *, parallel: bool | No
 
 
 def _serve(fn: Callable[[T], R], tasks: Sequence[T], sender: Connection) -> None:
-    """The worker: each task's (delivered, result), in order; a failure is left to the caller."""
+    """The worker of `ordered_map`: each of its tasks, in order."""
     for task in tasks:
-        try:
-            result = (True, fn(task))
-        except BaseException:  # the caller runs the task again and raises it itself
-            result = (False, None)
-        try:
-            sender.send(result)
-        except (BrokenPipeError, OSError):
-            return  # the caller stopped listening
-        except Exception:  # a result that cannot be pickled: the caller runs it
-            sender.send((False, None))
+        if not _deliver(sender, partial(fn, task)):
+            return
     sender.close()
