@@ -289,6 +289,41 @@ def model_scores(prompts: pd.DataFrame, criteria: pd.DataFrame) -> pd.DataFrame:
     return merged
 
 
+def _most_common(table: pd.DataFrame, column: str) -> pd.Series:
+    """Per criterion key, the most common value of `column`; ties go to the smallest (`Series.mode`)."""
+    counts = table.groupby(["criterion_key", column], sort=False).size().rename("n").reset_index()
+    counts = counts.sort_values(["criterion_key", "n", column], ascending=[True, False, True], kind="stable")
+    return counts.drop_duplicates("criterion_key").set_index("criterion_key")[column]
+
+
+def _per_criterion(c: pd.DataFrame) -> list[dict[str, Any]]:
+    """One row per criterion key, aggregated column-wise (a run may have thousands of keys)."""
+    na, nb = c["model_norm_A"].to_numpy(), c["model_norm_B"].to_numpy()
+    table = c.assign(a_win=na > nb, b_win=nb > na, tie=na == nb)
+    grouped = table.groupby("criterion_key", sort=False)
+    agg = grouped.agg(
+        judgements=("row", "nunique"), mean_weight=("weight", "mean"), mean_norm_A=("model_norm_A", "mean"),
+        mean_norm_B=("model_norm_B", "mean"), a_wins=("a_win", "sum"), b_wins=("b_win", "sum"),
+        ties=("tie", "sum"),
+    )  # fmt: skip
+    names, kinds = _most_common(table, "criterion"), _most_common(table, "type")
+    return [
+        {
+            "criterion_key": key,
+            "name": names[key],
+            "type": kinds[key],
+            "judgements": int(row.judgements),
+            "mean_weight": float(row.mean_weight),
+            "mean_norm_A": float(row.mean_norm_A),
+            "mean_norm_B": float(row.mean_norm_B),
+            "a_wins": int(row.a_wins),
+            "b_wins": int(row.b_wins),
+            "ties": int(row.ties),
+        }
+        for key, row in zip(agg.index, agg.itertuples(index=False), strict=True)
+    ]
+
+
 def rubric_stats(prompts: pd.DataFrame, criteria: pd.DataFrame, *, top: int = 10) -> dict[str, Any]:
     """Weighted scores recomputed and compared with the judge's, margin distribution, per-criterion table.
 
@@ -316,22 +351,7 @@ def rubric_stats(prompts: pd.DataFrame, criteria: pd.DataFrame, *, top: int = 10
             model_norm_A=np.where(sw, c["norm_B"], c["norm_A"]),
             model_norm_B=np.where(sw, c["norm_A"], c["norm_B"]),
         )
-        for key, grp in c.groupby("criterion_key", sort=False):
-            na, nb = grp["model_norm_A"].to_numpy(), grp["model_norm_B"].to_numpy()
-            per_crit.append(
-                {
-                    "criterion_key": key,
-                    "name": grp["criterion"].mode().iloc[0],
-                    "type": grp["type"].mode().iloc[0],
-                    "judgements": int(grp["row"].nunique()),
-                    "mean_weight": float(grp["weight"].mean()),
-                    "mean_norm_A": float(na.mean()),
-                    "mean_norm_B": float(nb.mean()),
-                    "a_wins": int((na > nb).sum()),
-                    "b_wins": int((nb > na).sum()),
-                    "ties": int((na == nb).sum()),
-                }
-            )
+        per_crit = _per_criterion(c)
         per_crit.sort(key=lambda r: (-r["judgements"], r["criterion_key"]))
     renorm = int(scores["renormalised"].fillna(False).astype(bool).sum())
     return {
