@@ -1,22 +1,21 @@
 """Two cores for summarize: a forked worker process beside the caller, which never loses a result.
 
 Why a process and not a thread: the work it takes (reading the judge's `metrics` cells, the trust
-analysis, drawing the figure) is mostly Python bytecode, which holds the GIL; a translate-ahead
-thread was measured slower than none. Why fork: the worker starts with the caller's data in
+analysis, encoding the details parquet) is mostly Python bytecode, which holds the GIL; a
+translate-ahead thread was measured slower than none. Why fork: the worker starts with the caller's data in
 memory (copy-on-write), so nothing large is pickled on the way in; results come back through a
 pipe. AWS Lambda supports `multiprocessing.Process` and `Pipe` (not `Pool` or `Queue`, which need
 /dev/shm): https://aws.amazon.com/blogs/compute/parallel-processing-in-python-with-aws-lambda/
 
 `ordered_map(fn, tasks)` is `map` in order, every other task computed by a worker forked when the
 iteration starts, so it sees the data the tasks read. Fork late, and only for large inputs: each
-page the two processes share and either writes afterwards (a reference count is a write) is
-copied, so a worker costs memory as well as a fork; a figure worker forked to draw beside the
-parquet encoding held 570 MiB of such copies, and the figure is drawn here instead.
+page the two processes share and either of them writes afterwards (a reference count is a write)
+is copied, so a worker costs memory as well as a fork; give it the task that touches the most
+objects, whose copies then go away with it.
 
-A task the worker does not deliver (it raised, died, or sent nothing for
-`WORKER_TIMEOUT` seconds) is run again by the caller, so the error raised is the genuine one with
-its traceback, and a lost worker costs time, never a result. One core (or no fork) runs
-everything in the caller.
+A task the worker does not deliver (it raised, died, or sent nothing for `WORKER_TIMEOUT` seconds)
+is run again by the caller, so the error raised is the genuine one with its traceback, and a lost
+worker costs time, never a result. One core (or no fork) runs everything in the caller.
 """
 
 from __future__ import annotations

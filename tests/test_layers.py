@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "novajudge"
 LAYERS: tuple[tuple[str, ...], ...] = (
     # facts and vocabularies: import nothing of the package but each other
     ("__init__", "errors", "jsonl", "labels", "layout", "pricing", "verdicts", "stats", "metrics_cells",
-     "parallel",
+     "parallel", "memory",
      "judge.catalog", "judge.recipe"),  # what a judge is: its model catalog and recipe templates
     # typed configuration and run requests (they read the judge catalog)
     ("config", "run_request"),

@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from novajudge.errors import ResultsError
+from novajudge.memory import release_free_memory
 from novajudge.metrics_cells import iter_metrics
 from novajudge.parallel import ordered_map
 from novajudge.verdicts import (
@@ -590,4 +591,6 @@ def _typed(columns: Mapping[str, Any], names: Sequence[str]) -> pd.DataFrame:
 
 def read_flattened(source: str | Path, manifest: Sequence[Mapping[str, Any]] | None = None) -> Flattened:
     """Archive or folder -> flattened tables (the one call most users need)."""
-    return flatten(load_judge_output(source), manifest)
+    judge = load_judge_output(source)
+    release_free_memory()  # the archive's bytes and the parquet reader's buffers, before a worker forks
+    return flatten(judge, manifest)
