@@ -55,11 +55,13 @@ import orjson
 from novajudge.errors import ResultsError
 from novajudge.verdicts import cell_text
 
-#: Cells decoded together and handed on as one batch: bounds the memory of the decoded dicts.
-BATCH = 2000
+#: Cells decoded together and handed on as one batch. Small, so the caller reads a batch's dicts
+#: while they are still in the CPU's cache: 50 instead of 2,000 made a slice of the summary ~20 %
+#: faster (most of the time spent taking the criteria out of freshly decoded dicts is memory).
+BATCH = 50
 #: Cells translated together: numpy's per-call cost is shared by more cells (one step per string
 #: of the longest cell), while the translated text stays a few tens of MB.
-GROUP = 10 * BATCH
+GROUP = 20_000
 #: Strings per cell followed by the vectorised scan; a cell with more goes to `ast.literal_eval`.
 MAX_STRINGS = 4096
 

@@ -85,7 +85,7 @@ def test_random_cells_match_literal_eval():
             return {text(): value(depth + 1) for _ in range(rng.randint(0, 3))}
         return [value(depth + 1) for _ in range(rng.randint(0, 3))]
 
-    cells = [repr({text(): value() for _ in range(rng.randint(1, 4))}) for _ in range(3 * BATCH // 4)]
+    cells = [repr({text(): value() for _ in range(rng.randint(1, 4))}) for _ in range(1500)]
     assert _same(parse_metrics(cells, "t"), [ast.literal_eval(c) for c in cells])
 
 
