@@ -184,24 +184,45 @@ def _canonical_keys(metrics: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _read_parquet(data: bytes, where: str) -> pd.DataFrame:
+#: The details columns the summary reads; any other (`gold`, a newer judge's extras) is not decoded.
+DETAILS_COLUMNS = ("metrics", "predictions", *PASS_KEYS)
+
+
+def _parquet_columns(data: bytes) -> list[str]:
+    """The column names in the file's footer, read by whichever engine is installed."""
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:  # the Lambda bundle: fastparquet only
+        import fastparquet
+
+        return list(fastparquet.ParquetFile(io.BytesIO(data)).columns)
+    return list(pq.ParquetFile(io.BytesIO(data)).schema_arrow.names)
+
+
+def _read_parquet(data: bytes, where: str, *, full_prompt: bool = True) -> pd.DataFrame:
+    """The details table: the columns the summary reads (`full_prompt` only when asked: it is the
+    largest and a manifest with the texts makes it unnecessary), or all of a file without `metrics`,
+    for the error that lists them."""
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore"
-            )  # pandas 3 warns that fastparquet is deprecated; Lambda has only it
-            return pd.read_parquet(io.BytesIO(data), engine="auto")
+            warnings.simplefilter("ignore")  # pandas 3 deprecates fastparquet; Lambda has only it
+            present = _parquet_columns(data)
+            wanted = (*DETAILS_COLUMNS, "full_prompt") if full_prompt else DETAILS_COLUMNS
+            columns = [c for c in present if c in wanted] if "metrics" in present else None
+            return pd.read_parquet(io.BytesIO(data), engine="auto", columns=columns)
     except Exception as exc:  # the engines raise many types for a corrupt file
         raise ResultsError(
             f"{where}: not a readable parquet file ({exc}); expected the judge's details"
         ) from exc
 
 
-def load_judge_output(source: str | Path) -> JudgeOutput:
-    """Locate and decode the results JSON and the details parquet (no interpretation yet)."""
+def load_judge_output(source: str | Path, *, full_prompt: bool = True) -> JudgeOutput:
+    """Locate and decode the results JSON and the details parquet (no interpretation yet); the
+    details hold the columns the summary reads (`DETAILS_COLUMNS`, and `full_prompt` unless
+    `full_prompt` is False)."""
     rname, rtext, dname, dbytes = _read_sources(source)
     task_key, metrics = _judge_metrics(rtext, f"{source}:{rname}")
-    details = _read_parquet(dbytes, f"{source}:{dname}")
+    details = _read_parquet(dbytes, f"{source}:{dname}", full_prompt=full_prompt)
     # `full_prompt` is optional: the AWS docs list it for every task "except llm_judge and
     # strong_reject"; the prompt text then comes from the generation manifest.
     if "metrics" not in details.columns:
@@ -419,12 +440,12 @@ _NO_ENTRY: Mapping[str, Any] = {}  # a judged row the manifest does not describe
 
 
 def _texts_of_prompts(
-    full_prompts: Sequence[Any] | None, by_row: Mapping[int, Mapping[str, Any]], n: int
+    full_prompts: Sequence[Any] | None, entries: Sequence[Mapping[str, Any]]
 ) -> tuple[list[str], list[str], list[str]]:
-    """Prompt, response_A, response_B per row: from the manifest, else cut out of `full_prompt`."""
+    """Prompt, response_A, response_B of each row (its manifest entry, and its `full_prompt` cell
+    when there is one): from the manifest, else cut out of `full_prompt`."""
     prompt, resp_a, resp_b = [], [], []
-    for row in range(n):
-        entry = by_row.get(row, _NO_ENTRY)
+    for i, entry in enumerate(entries):
         if "prompt" in entry:
             texts = (
                 str(entry.get("prompt", "")),
@@ -432,12 +453,17 @@ def _texts_of_prompts(
                 str(entry.get("response_B", "")),
             )
         else:
-            full = cell_text(full_prompts[row]) if full_prompts is not None else ""
+            full = cell_text(full_prompts[i]) if full_prompts is not None else ""
             texts = _split_full_prompt(full) or (full, "", "")
         prompt.append(texts[0])
         resp_a.append(texts[1])
         resp_b.append(texts[2])
     return prompt, resp_a, resp_b
+
+
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """A list as a 1-d object array, element for element (a list in a cell stays one element)."""
+    return np.fromiter(values, dtype=object, count=len(values))
 
 
 #: The prompt columns read from each row's `metrics` (the passes too, in `PASS_KEYS`).
@@ -459,11 +485,13 @@ class _RowReader:
     predictions: list[Any]
     forward_column: list[Any]
     orders: list[str]
+    entries: list[Mapping[str, Any]]
+    full_prompts: pd.Series | None
 
     def read(self, first: int) -> dict[str, dict[str, Any] | list[int]]:
         """Rows `first` to `first + ROWS_PER_TASK`, checked and typed: the prompt columns this
-        slice decides, its criteria columns and its unreadable rows. Numbers travel as numpy
-        arrays, so the worker's slices come back through the pipe cheaply."""
+        slice decides, its criteria columns and its unreadable rows, as numpy arrays (object
+        arrays for text), so the slices are joined and framed without converting them again."""
         cells = self.metrics.iloc[first : first + ROWS_PER_TASK].tolist()
         fields: dict[str, list[Any]] = {k: [] for k in (*_PROMPT_FIELDS, *PASS_KEYS)}
         criteria = _Criteria([], [], [], [], [], [], [], [])
@@ -493,14 +521,25 @@ class _RowReader:
             criteria.add(row - len(batch), batch, self.source)
         orders = self.orders[first:row]
         winners = [LABEL_VERDICT[label] for label in labels]
-        prompts = {
+        full = self.full_prompts.iloc[first:row].tolist() if self.full_prompts is not None else None
+        texts = _texts_of_prompts(full, self.entries[first:row])
+        strings = {
+            "prompt": texts[0],
+            "response_A": texts[1],
+            "response_B": texts[2],
             "label": labels,
             "winner": [swap(w) if o == "BA" else w for w, o in zip(winners, orders, strict=True)],
-            **{k: _numbers(fields[k]) for k in _PROMPT_FIELDS[:3]},
             "overall_justification": _texts(fields["overall_justification"]),
+        }
+        prompts = {
+            **{k: _objects(v) for k, v in strings.items()},
+            **{k: _numbers(fields[k]) for k in _PROMPT_FIELDS[:3]},
             **{k: fields[k] for k in PASS_KEYS},
         }
-        return {"prompts": prompts, "criteria": criteria.columns(self.source), "unreadable": unreadable}
+        criteria_columns = criteria.columns(self.source)
+        for key in ("criterion", "criterion_key", "type", "justification_A", "justification_B"):
+            criteria_columns[key] = _objects(criteria_columns[key])
+        return {"prompts": prompts, "criteria": criteria_columns, "unreadable": unreadable}
 
 
 def _joined(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -528,7 +567,6 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
     entries = [by_row.get(row, _NO_ENTRY) for row in range(n)]
     orders = [str(e.get("order", "AB")) for e in entries]
     ids = [str(e.get("prompt_id", row)) for row, e in enumerate(entries)]
-    del entries
     reader = _RowReader(
         variant=judge.variant,
         source=source,
@@ -536,6 +574,8 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
         predictions=details["predictions"].tolist() if "predictions" in details.columns else [None] * n,
         forward_column=details[PASS_KEYS[0]].tolist() if PASS_KEYS[0] in details.columns else [None] * n,
         orders=orders,
+        entries=entries,
+        full_prompts=details["full_prompt"] if "full_prompt" in details.columns else None,
     )
     prompt_parts, criteria_parts, unreadable = [], [], []
     for part in ordered_map(reader.read, range(0, max(n, 1), ROWS_PER_TASK)):
@@ -550,19 +590,8 @@ def flatten(judge: JudgeOutput, manifest: Sequence[Mapping[str, Any]] | None = N
         if key in details.columns:
             column = details[key].tolist()
             fields[key] = [m if m is not None else c for m, c in zip(fields[key], column, strict=True)]
-    full = details["full_prompt"].tolist() if "full_prompt" in details.columns else None
-    prompt, resp_a, resp_b = _texts_of_prompts(full, by_row, n)
     prompts = _typed(
-        {
-            "row": np.arange(n, dtype=np.int64),
-            "prompt_id": ids,
-            "order": orders,
-            "prompt": prompt,
-            "response_A": resp_a,
-            "response_B": resp_b,
-            **fields,
-        },
-        PROMPT_COLUMNS,
+        {"row": np.arange(n, dtype=np.int64), "prompt_id": ids, "order": orders, **fields}, PROMPT_COLUMNS
     )
     passes = None
     if any(v is not None for key in PASS_KEYS for v in fields[key]):
@@ -589,8 +618,17 @@ def _typed(columns: Mapping[str, Any], names: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
+def _texts_in(manifest: Sequence[Mapping[str, Any]] | None) -> bool:
+    """Whether every judge row of the manifest carries its texts: the judge's `full_prompt` (the
+    largest column of its details) is then not read. A malformed manifest reads it, and fails
+    later with the manifest's own error."""
+    return manifest is not None and all(
+        isinstance(e, Mapping) and ("prompt" in e or e.get("row") is None) for e in manifest
+    )
+
+
 def read_flattened(source: str | Path, manifest: Sequence[Mapping[str, Any]] | None = None) -> Flattened:
     """Archive or folder -> flattened tables (the one call most users need)."""
-    judge = load_judge_output(source)
+    judge = load_judge_output(source, full_prompt=not _texts_in(manifest))
     release_free_memory()  # the archive's bytes and the parquet reader's buffers, before a worker forks
     return flatten(judge, manifest)

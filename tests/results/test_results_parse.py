@@ -14,7 +14,7 @@ from novajudge import parallel
 from novajudge.errors import ResultsError
 from novajudge.local.judge_archive import write_judge_archive
 from novajudge.results import parse
-from novajudge.results.parse import read_flattened
+from novajudge.results.parse import load_judge_output, read_flattened
 from novajudge.verdicts import criterion_key, parse_label
 
 DETAILS_NAME = "details_custom|rubric_llm_judge_judge|0_20250101.parquet"
@@ -379,3 +379,19 @@ def test_errors_in_slices_name_the_row_and_come_in_row_order(tmp_path, monkeypat
     for cores in (1, 2):
         with pytest.raises(ResultsError, match=expected):
             _read(archive, None, monkeypatch, rows_per_task=7, cores=cores)
+
+
+def test_only_the_columns_the_summary_reads_are_decoded(tmp_path):
+    case = rubric_case(n=6, seed=3)
+    archive = write_judge_archive(tmp_path, "rubric", case.judgements, "job", TIMESTAMP)
+    assert list(load_judge_output(archive).details.columns) == ["full_prompt", "predictions", "metrics"]
+    assert list(load_judge_output(archive, full_prompt=False).details.columns) == ["predictions", "metrics"]
+    # a manifest with every row's texts makes full_prompt unnecessary: same tables without it
+    with_texts = [
+        {**e, "prompt": j.prompt, "response_A": j.response_A, "response_B": j.response_B}
+        for e, j in zip(case.manifest, case.judgements, strict=True)
+    ]
+    flat = read_flattened(archive, with_texts)
+    assert "full_prompt" not in flat.judge.details.columns
+    assert flat.prompts["prompt"].tolist() == [j.prompt for j in case.judgements]
+    assert "full_prompt" in read_flattened(archive, case.manifest).judge.details.columns  # no texts in it
