@@ -14,10 +14,11 @@ its own:
   parquet) is the same code, so the difference is the parse and the statistics alone.
 
 Stage times come from wrapping the functions `summarize()` calls (parse = `read_flattened`;
-statistics = `numbers_and_trust` and `model_scores`; figure | parquet = `figure_and_details`, the
-parquet encoded on a thread while the figure is drawn); "end to end" is the whole call. At
-100,000 rows summarize uses two cores (`novajudge.parallel`): a forked worker reads every other
-slice of rows, and another analyses the trust while the numbers are computed. CPU seconds are
+statistics = `analysed`: our numbers, the trust analysis and the figure's panels of our numbers;
+figure | parquet = `figure_and_details`: the figure finished and drawn while the parquet is
+encoded); "end to end" is the whole call. At 100,000 rows summarize uses two cores
+(`novajudge.parallel`): a forked worker reads every other slice of rows, another analyses the
+trust while the numbers are computed and their panels drawn, a third encodes the parquet. CPU seconds are
 the measured process's own (not its workers'), and memory is printed twice: the process's peak
 RSS, and the peak of the PSS summed over it and its workers, which is what the machine holds.
 The manifest is the one the pipeline writes (each judge row with its prompt and the two
@@ -64,7 +65,7 @@ CHILD_ENV = {"MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
 LABELS = ["A>B", "B>A", "A=B", "A=B (bothbad)", None]
 STAGES = {  # stage -> the functions of novajudge.results.summarize it times
     "parse": ("read_flattened",),
-    "statistics": ("numbers_and_trust", "model_scores"),
+    "statistics": ("analysed",),
     "figure | parquet": ("figure_and_details",),
     "html": ("render_html",),
 }

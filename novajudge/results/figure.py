@@ -15,6 +15,7 @@ import io
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import matplotlib
@@ -326,42 +327,65 @@ def _panel_length_text(ax: Axes, length: Mapping[str, Any], number: int) -> None
         ax.text(0.0, 0.38, "no length warning", ha="left", va="top", transform=ax.transAxes, fontsize=9.5)
 
 
-def build_figure(
-    summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
-) -> Figure:
-    """The summary figure from a summary dict (`prompt_level`, `ours`, `judge`, `rubric`, `variant`).
+@dataclass
+class StartedFigure:
+    """A figure with the panels of our numbers drawn; the trust row (if any) and header to come."""
 
-    Text is created under `PLAIN_TEXT` (no math text); `render_png` also draws under it.
-    """
+    figure: Figure
+    trust_axes: Sequence[Axes] | None
+    stand_in: bool
+
+    def close(self) -> None:
+        """Drop the figure unfinished (its run failed), so a long-lived Lambda does not leak it."""
+        plt.close(self.figure)
+
+
+def start_figure(
+    numbers: Mapping[str, Any],
+    margins: np.ndarray,
+    model_a: str,
+    model_b: str,
+    *,
+    trust_row: bool,
+    stand_in: bool = False,
+) -> StartedFigure:
+    """The panels of our numbers (`prompt_level`, `ours`, `judge`, `rubric`, `length`): all but the
+    trust row and the header, so `summarize` draws them while a worker analyses the trust.
+    `trust_row` leaves the last row of axes for `finish_figure`."""
     with plt.rc_context(PLAIN_TEXT):
-        return _build_figure(summary, margins, model_a, model_b, stand_in=stand_in)
+        rubric = numbers.get("rubric")
+        length = has_length_row(numbers)
+        nrows = (3 if rubric is not None else 2) + (1 if length else 0) + (1 if trust_row else 0)
+        fig, axes = plt.subplots(nrows, 3, figsize=(18, 5.2 * nrows + (0.8 if stand_in else 0)))
+        _panel_prompts(axes[0][0], numbers["prompt_level"])
+        _panel_rates(axes[0][1], numbers)
+        _panel_gauge(axes[0][2], numbers["prompt_level"]["win_rate_b"])
+        _panel_counts(axes[1][0], numbers["ours"]["counts"])
+        _panel_pie(axes[1][1], numbers["ours"]["counts"])
+        _panel_table(axes[1][2], numbers)
+        if rubric is not None:
+            _panel_weighted(axes[2][0], rubric, numbers["judge"], model_a, model_b)
+            _panel_margin(axes[2][1], margins)
+            _panel_criteria(axes[2][2], rubric)
+        if length:
+            row, first = (3, 10) if rubric is not None else (2, 7)
+            _panel_lengths(axes[row][0], numbers["length"], first, model_a, model_b)
+            _panel_length_bins(axes[row][1], numbers["length"], first + 1)
+            _panel_length_text(axes[row][2], numbers["length"], first + 2)
+        return StartedFigure(fig, list(axes[-1]) if trust_row else None, stand_in)
 
 
-def _build_figure(
-    summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
-) -> Figure:
-    ours, judge, rubric = summary["ours"], summary["judge"], summary.get("rubric")
-    trust = summary.get("trust")
-    length = has_length_row(summary)
-    nrows = (3 if rubric is not None else 2) + (1 if length else 0) + (1 if trust else 0)
-    fig, axes = plt.subplots(nrows, 3, figsize=(18, 5.2 * nrows + (0.8 if stand_in else 0)))
-    _panel_prompts(axes[0][0], summary["prompt_level"])
-    _panel_rates(axes[0][1], summary)
-    _panel_gauge(axes[0][2], summary["prompt_level"]["win_rate_b"])
-    _panel_counts(axes[1][0], ours["counts"])
-    _panel_pie(axes[1][1], ours["counts"])
-    _panel_table(axes[1][2], summary)
-    if rubric is not None:
-        _panel_weighted(axes[2][0], rubric, judge, model_a, model_b)
-        _panel_margin(axes[2][1], margins)
-        _panel_criteria(axes[2][2], rubric)
-    if length:
-        row, first = (3, 10) if rubric is not None else (2, 7)
-        _panel_lengths(axes[row][0], summary["length"], first, model_a, model_b)
-        _panel_length_bins(axes[row][1], summary["length"], first + 1)
-        _panel_length_text(axes[row][2], summary["length"], first + 2)
-    if trust:
-        _panel_trust(axes[-1], trust)
+def finish_figure(started: StartedFigure, summary: Mapping[str, Any], model_a: str, model_b: str) -> Figure:
+    """The trust row (from `summary["trust"]`) and the header (models, judge, headline, the
+    stand-in banner) on a started figure, then the fixed layout."""
+    with plt.rc_context(PLAIN_TEXT):
+        return _finish_figure(started, summary, model_a, model_b)
+
+
+def _finish_figure(started: StartedFigure, summary: Mapping[str, Any], model_a: str, model_b: str) -> Figure:
+    fig, stand_in = started.figure, started.stand_in
+    if started.trust_axes is not None:
+        _panel_trust(started.trust_axes, summary["trust"])
     variant = summary.get("variant", "")
     # Figure-fraction heights of the header lines, so the header stays put whatever the row count.
     line = 0.3 / fig.get_figheight()
@@ -410,18 +434,17 @@ def _panel_trust(axes: Sequence[Axes], trust: Mapping[str, Any]) -> None:
     axes[2].text(0.0, 0.95, text, ha="left", va="top", transform=axes[2].transAxes, fontsize=10)
 
 
-def render_png(
-    summary: Mapping[str, Any], margins: np.ndarray, model_a: str, model_b: str, *, stand_in: bool = False
-) -> bytes:
-    """The figure as PNG bytes (closed afterwards so a long-lived Lambda does not leak figures)."""
-    with plt.rc_context(PLAIN_TEXT):
-        fig = build_figure(summary, margins, model_a, model_b, stand_in=stand_in)
-        try:
+def finished_png(started: StartedFigure, summary: Mapping[str, Any], model_a: str, model_b: str) -> bytes:
+    """`finish_figure` as PNG bytes, drawn under `PLAIN_TEXT` (no math text, like every text in
+    it); the figure is closed either way, so a long-lived Lambda does not leak figures."""
+    try:
+        fig = finish_figure(started, summary, model_a, model_b)
+        with plt.rc_context(PLAIN_TEXT):
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=90)
             return buf.getvalue()
-        finally:
-            plt.close(fig)
+    finally:
+        started.close()
 
 
 def _wrap(name: str, width: int = 22) -> str:

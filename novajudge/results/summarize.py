@@ -55,6 +55,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import closing
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -65,7 +67,7 @@ import pandas as pd
 from novajudge.memory import release_free_memory
 from novajudge.parallel import ordered_map
 from novajudge.results.details import FILES, details_parquet
-from novajudge.results.figure import render_png
+from novajudge.results.figure import StartedFigure, finished_png, start_figure
 from novajudge.results.length import length_sentence
 from novajudge.results.numbers import compute, model_scores
 from novajudge.results.parse import Flattened, read_flattened
@@ -141,37 +143,60 @@ def _notes(
     return notes
 
 
-def numbers_and_trust(
-    flat: Flattened, *, seed: int, resamples: int, human_labels: HumanLabels | None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Our numbers (`compute`) and the judge's trust block (`analyse`): two independent readings
-    of the tables, so a forked worker analyses the trust while this process computes the numbers
-    (`novajudge.parallel`; one after the other on one core)."""
+@dataclass
+class Analysed:
+    """What the tables say, before the files are written: our numbers, the judge's trust block,
+    the per-judgement model scores (rubric) and the figure with the panels of our numbers drawn."""
+
+    stats: dict[str, Any]
+    trust: dict[str, Any]
+    scores: pd.DataFrame | None
+    margins: np.ndarray
+    figure: StartedFigure
+
+
+def analysed(
+    flat: Flattened, model_a: str, model_b: str, *, seed: int, resamples: int,
+    human_labels: HumanLabels | None, stand_in: bool,
+) -> Analysed:  # fmt: skip
+    """Our numbers (`compute`) and the judge's trust block (`analyse`) are two independent readings
+    of the tables: a forked worker analyses the trust while this process computes the numbers and
+    draws the figure's panels of them (`novajudge.parallel`; one after the other on one core)."""
     variant = flat.judge.variant
     binary_outputs = binary_outputs_from_details(flat.passes, flat.prompts) if variant == "binary" else None
-    stats, trust = ordered_map(_call, parallel=_parallel(len(flat.prompts)), tasks=[
+    results = ordered_map(_call, parallel=_parallel(len(flat.prompts)), tasks=[
         partial(compute, flat.prompts, flat.criteria, flat.judge.judge_metrics, variant,
                 passes=flat.passes, seed=seed, resamples=resamples),
         partial(analyse, flat.prompts, flat.criteria, variant=variant, human_labels=human_labels,
                 binary_outputs=binary_outputs),
     ])  # fmt: skip
-    return stats, trust
+    with closing(results):  # the worker is stopped whatever happens below
+        stats = next(results)
+        scores = model_scores(flat.prompts, flat.criteria) if variant == "rubric" else None
+        margins = scores["margin"].to_numpy() if scores is not None else np.array([])
+        margins = margins[np.isfinite(margins)]
+        figure = start_figure(stats, margins, model_a, model_b, trust_row=True, stand_in=stand_in)
+        try:
+            (trust,) = results  # the worker's analysis: waited for only now
+        except BaseException:
+            figure.close()
+            raise
+    return Analysed(stats, trust, scores, margins, figure)
 
 
 def figure_and_details(
+    figure: StartedFigure,
     summary: Mapping[str, Any],
-    margins: np.ndarray,
     prompts: pd.DataFrame,
     criteria: pd.DataFrame,
     model_a: str,
     model_b: str,
     *,
-    stand_in: bool,
     parquet_engine: str,
 ) -> tuple[bytes, bytes]:
     """The figure's PNG and the details parquet, made side by side: the tables are only read from
-    here on, so a forked worker encodes the parquet while this process draws the figure
-    (`novajudge.parallel`; one after the other on one core, or for a small run).
+    here on, so a forked worker encodes the parquet while this process finishes and draws the
+    figure (`novajudge.parallel`; one after the other on one core, or for a small run).
 
     This way round because the encoding touches every string of the tables (the pages it touches
     are copied into the worker and go away with it) while the figure reads the small summary. At
@@ -181,7 +206,7 @@ def figure_and_details(
     """
     release_free_memory()  # what the statistics freed: the worker would share it, then copy it
     jobs: list[Callable[[], bytes]] = [
-        partial(render_png, summary, margins, model_a, model_b, stand_in=stand_in),
+        partial(finished_png, figure, summary, model_a, model_b),
         partial(details_parquet, prompts, criteria, engine=parquet_engine),
     ]
     png, parquet = ordered_map(_call, jobs, parallel=_parallel(len(prompts)))
@@ -267,20 +292,21 @@ def summarize(
     # reading them left in the allocators, before the statistics, the figure and the parquet.
     flat.judge.details = pd.DataFrame(columns=flat.judge.details.columns)  # a slice would keep the buffers
     release_free_memory()
-    stats, trust = numbers_and_trust(flat, seed=seed, resamples=resamples, human_labels=human_labels)
-    summary = _summary(
-        flat, stats, trust, source, model_a, model_b,
-        manifest_used=manifest is not None, stand_in=stand_in,
-    )  # fmt: skip
-    scores = model_scores(flat.prompts, flat.criteria) if flat.judge.variant == "rubric" else None
-    margins = scores["margin"].to_numpy() if scores is not None else np.array([])
-    margins = margins[np.isfinite(margins)]
-    png, parquet = figure_and_details(
-        summary, margins, flat.prompts, flat.criteria, model_a, model_b,
-        stand_in=stand_in, parquet_engine=parquet_engine,
-    )  # fmt: skip
+    done = analysed(
+        flat, model_a, model_b, seed=seed, resamples=resamples, human_labels=human_labels, stand_in=stand_in
+    )
+    try:
+        summary = _summary(
+            flat, done.stats, done.trust, source, model_a, model_b,
+            manifest_used=manifest is not None, stand_in=stand_in,
+        )  # fmt: skip
+        png, parquet = figure_and_details(
+            done.figure, summary, flat.prompts, flat.criteria, model_a, model_b, parquet_engine=parquet_engine
+        )
+    finally:
+        done.figure.close()  # drawn and closed already, unless something above failed
     page = render_html(
-        summary, flat.prompts, flat.criteria, scores, png, model_a, model_b,
+        summary, flat.prompts, flat.criteria, done.scores, png, model_a, model_b,
         stand_in=stand_in, max_prompts=max_report_prompts,
     )  # fmt: skip
     text = json.dumps(summary, indent=2, allow_nan=False)
