@@ -1,11 +1,12 @@
 """Two cores for summarize: a forked worker process beside the caller, which never loses a result.
 
 Why a process and not a thread: the work it takes (reading the judge's `metrics` cells, the trust
-analysis, encoding the details parquet) is mostly Python bytecode, which holds the GIL; a
-translate-ahead thread was measured slower than none. Why fork: the worker starts with the caller's data in
-memory (copy-on-write), so nothing large is pickled on the way in; results come back through a
-pipe. AWS Lambda supports `multiprocessing.Process` and `Pipe` (not `Pool` or `Queue`, which need
-/dev/shm): https://aws.amazon.com/blogs/compute/parallel-processing-in-python-with-aws-lambda/
+analysis) is mostly Python bytecode, and encoding the details parquet reads Python strings, all
+under the GIL; a translate-ahead thread was measured slower than none. Why fork: the worker
+starts with the caller's data in memory (copy-on-write), so nothing large is pickled on the way
+in; results come back through a pipe. AWS Lambda supports `multiprocessing.Process` and `Pipe`
+(not `Pool` or `Queue`, which need /dev/shm):
+https://aws.amazon.com/blogs/compute/parallel-processing-in-python-with-aws-lambda/
 
 `ordered_map(fn, tasks)` is `map` in order, every other task computed by a worker forked when the
 iteration starts, so it sees the data the tasks read. Fork late, and only for large inputs: each
