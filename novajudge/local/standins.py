@@ -249,6 +249,8 @@ class StandInEndpoints:
     #: Tests that must catch a run while it generates: when set, every answer waits until the test
     #: sets this event (at most `ANSWER_GATE_TIMEOUT_SECONDS`, so a forgotten gate cannot hang a run).
     answer_gate: threading.Event | None = None
+    #: The emulator answers from several threads: `+=` on `calls` could lose a count without it.
+    _counting: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def profile(self, endpoint: str) -> Profile:
         if endpoint in self.profiles:
@@ -256,7 +258,8 @@ class StandInEndpoints:
         return "A" if endpoint.lower().endswith("-a") else "B"
 
     def __call__(self, endpoint: str, body: bytes, content_type: str) -> tuple[bytes, str]:
-        self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
+        with self._counting:
+            self.calls[endpoint] = self.calls.get(endpoint, 0) + 1
         if self.answer_gate is not None:
             self.answer_gate.wait(ANSWER_GATE_TIMEOUT_SECONDS)
         try:

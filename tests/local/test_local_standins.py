@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -254,3 +255,25 @@ def test_judge_faults() -> None:
     assert s3.objects[("b", "runs/r/judge-output/job-1/output/output.tar.gz")].startswith(b"not a gzip")
     s3 = FakeS3()
     assert "unsupported task" in (StandInJudge(s3_factory=lambda: s3)(_job(s3, "mmlu")) or "")
+
+
+def test_calls_are_counted_exactly_from_many_threads() -> None:
+    """The emulator answers from several threads; the e2e tests compare these counts exactly."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible: a lost update shows
+    try:
+        ep = StandInEndpoints(profiles={"m-a": "A"})
+        body = _chat(ITEMS[0].prompt)
+
+        def hammer() -> None:
+            for _ in range(300):
+                ep("m-a", body, "application/json")
+
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(previous)
+    assert ep.calls == {"m-a": 8 * 300}
