@@ -265,6 +265,11 @@ def _texts(values: Sequence[Any]) -> list[str]:
     return [v if type(v) is str else cell_text(v) for v in values]
 
 
+def _objects(values: Sequence[Any]) -> np.ndarray:
+    """A list as a 1-d object array, element for element (a list in a cell stays one element)."""
+    return np.fromiter(values, dtype=object, count=len(values))
+
+
 def _split_full_prompt(full: str) -> tuple[str, str, str] | None:
     positions = [full.find(m) for m in _MARKERS]
     if any(p < 0 for p in positions) or positions != sorted(positions):
@@ -395,7 +400,8 @@ class _Criteria:
 
     def columns(self, source: str) -> dict[str, Any]:
         """The criteria columns but `prompt_id` and `order` (the caller's, by row), checked and
-        typed; errors name the row, the criterion and the field, first in row order."""
+        typed (numpy arrays, object arrays for text); errors name the row, the criterion and the
+        field, first in row order."""
 
         def where(i: int, field: str = "") -> str:
             return f"{source} row {self.row[i]} criterion {self.name[i]!r}{field}"
@@ -423,16 +429,16 @@ class _Criteria:
         }
         return {
             "row": np.asarray(self.row, dtype=np.int64),
-            "criterion": self.name,
-            "criterion_key": criterion_keys(self.name),
-            "type": kinds,
+            "criterion": _objects(self.name),
+            "criterion_key": _objects(criterion_keys(self.name)),
+            "type": _objects(kinds),
             "weight": weights,
             "score_A": scores["A"][0],
             "score_B": scores["B"][0],
             "norm_A": scores["A"][1],
             "norm_B": scores["B"][1],
-            "justification_A": _texts(self.justification_A),
-            "justification_B": _texts(self.justification_B),
+            "justification_A": _objects(_texts(self.justification_A)),
+            "justification_B": _objects(_texts(self.justification_B)),
         }
 
 
@@ -459,11 +465,6 @@ def _texts_of_prompts(
         resp_a.append(texts[1])
         resp_b.append(texts[2])
     return prompt, resp_a, resp_b
-
-
-def _objects(values: Sequence[Any]) -> np.ndarray:
-    """A list as a 1-d object array, element for element (a list in a cell stays one element)."""
-    return np.fromiter(values, dtype=object, count=len(values))
 
 
 #: The prompt columns read from each row's `metrics` (the passes too, in `PASS_KEYS`).
@@ -536,10 +537,7 @@ class _RowReader:
             **{k: _numbers(fields[k]) for k in _PROMPT_FIELDS[:3]},
             **{k: fields[k] for k in PASS_KEYS},
         }
-        criteria_columns = criteria.columns(self.source)
-        for key in ("criterion", "criterion_key", "type", "justification_A", "justification_B"):
-            criteria_columns[key] = _objects(criteria_columns[key])
-        return {"prompts": prompts, "criteria": criteria_columns, "unreadable": unreadable}
+        return {"prompts": prompts, "criteria": criteria.columns(self.source), "unreadable": unreadable}
 
 
 def _joined(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -151,7 +151,6 @@ class Analysed:
     stats: dict[str, Any]
     trust: dict[str, Any]
     scores: pd.DataFrame | None
-    margins: np.ndarray
     figure: StartedFigure
 
 
@@ -181,7 +180,7 @@ def analysed(
         except BaseException:
             figure.close()
             raise
-    return Analysed(stats, trust, scores, margins, figure)
+    return Analysed(stats, trust, scores, figure)
 
 
 def figure_and_details(
@@ -198,11 +197,11 @@ def figure_and_details(
     here on, so a forked worker encodes the parquet while this process finishes and draws the
     figure (`novajudge.parallel`; one after the other on one core, or for a small run).
 
-    This way round because the encoding touches every string of the tables (the pages it touches
-    are copied into the worker and go away with it) while the figure reads the small summary. At
-    100,000 rows (make bench) the worker costs about 280 MiB at the peak and saves about 0.5 s
-    against encoding on a thread here; with the figure in the worker instead, the worker held
-    570 MiB of pages this process's encoding had copied.
+    This way round because the encoding reads every string of the tables (the pages it copies go
+    away with the worker) while the figure reads the small summary; with the figure in the worker
+    instead, the worker held 570 MiB of pages this process's encoding had copied. At 100,000 rows
+    (make bench) the peak of all processes is about 870 MiB, and the worker saves about 0.5 s
+    against encoding on a thread here.
     """
     release_free_memory()  # what the statistics freed: the worker would share it, then copy it
     jobs: list[Callable[[], bytes]] = [
